@@ -1,0 +1,136 @@
+package embednats
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Test starts a one-node server with JetStream in t.TempDir() on a random
+// loopback port and shuts it down when the test ends.
+func Test(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := Start(Config{Port: -1, StoreDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Shutdown)
+	return s
+}
+
+// Connect opens a client connection to url that is closed when the test
+// ends.
+func Connect(tb testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+// Cluster is a three-node cluster on loopback.
+type Cluster struct {
+	Nodes []*Server
+	dirs  []string
+	mu    sync.Mutex
+	cfgs  []Config
+}
+
+// URLs is a comma-separated list of every node's client URL.
+func (c *Cluster) URLs() string {
+	var u []string
+	for _, cfg := range c.cfgs {
+		u = append(u, fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
+	}
+	return strings.Join(u, ",")
+}
+
+// Stop shuts node i down (simulating a crash of that node).
+func (c *Cluster) Stop(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Nodes[i] != nil {
+		c.Nodes[i].Shutdown()
+		c.Nodes[i] = nil
+	}
+}
+
+// Restart starts node i again on its old ports and data.
+func (c *Cluster) Restart(tb testing.TB, i int) {
+	tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := Start(c.cfgs[i])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Nodes[i] = s
+}
+
+// TestCluster starts a three-node JetStream cluster on loopback and waits
+// until JetStream has a meta leader.
+func TestCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c := &Cluster{Nodes: make([]*Server, 3)}
+	client := make([]int, 3)
+	routes := make([]int, 3)
+	for i := range 3 {
+		var err error
+		if client[i], err = FreePort(); err != nil {
+			tb.Fatal(err)
+		}
+		if routes[i], err = FreePort(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var rs []string
+	for _, p := range routes {
+		rs = append(rs, routeURL(p))
+	}
+	base := tb.TempDir()
+	for i := range 3 {
+		c.cfgs = append(c.cfgs, Config{
+			Port: client[i], StoreDir: filepath.Join(base, fmt.Sprint(i)),
+			Name: fmt.Sprintf("n%d", i), ClusterName: "loadpool-test",
+			ClusterPort: routes[i], Routes: rs,
+		})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Go(func() { c.Nodes[i], errs[i] = Start(c.cfgs[i]) })
+	}
+	wg.Wait()
+	tb.Cleanup(func() {
+		for i := range c.Nodes {
+			c.Stop(i)
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.Nodes {
+			if n.JetStreamIsLeader() || n.JetStreamIsClustered() && n.JetStreamIsCurrent() && hasLeader(n) {
+				return c
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatal("embednats: the cluster elected no JetStream meta leader within 20s")
+	return nil
+}
+
+func hasLeader(s *Server) bool {
+	return s.JetStreamIsLeader() || s.Server.JetStreamIsCurrent() && s.Server.JetStreamEnabled()
+}

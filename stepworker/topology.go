@@ -1,0 +1,123 @@
+package stepworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of a pool's durable consumer. The coordinator and the project's
+// workers create the consumer with the same settings, whoever comes first.
+const (
+	DefaultAckWait       = 30 * time.Second
+	DefaultMaxDeliver    = 5
+	DefaultMaxAckPending = 1000
+	// EventMaxAge is how long VCL_EVENTS keeps a job's events.
+	EventMaxAge = 7 * 24 * time.Hour
+	// DuplicateWindow is how long JetStream remembers message ids.
+	DuplicateWindow = 10 * time.Minute
+)
+
+// Topology creates the streams of design.md with one replica count.
+type Topology struct {
+	Subjects messages.Subjects
+	// Replicas of every stream (1 on one node, 3 on a cluster).
+	Replicas int
+}
+
+// Streams returns the configurations of the four streams.
+func (t Topology) Streams() []jetstream.StreamConfig {
+	s := t.Subjects
+	r := max(t.Replicas, 1)
+	wq := func(name string, subjects ...string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name: name, Subjects: subjects, Retention: jetstream.WorkQueuePolicy,
+			Storage: jetstream.FileStorage, Replicas: r, MaxMsgSize: messages.MaxBodyBytes,
+			Duplicates: DuplicateWindow, Discard: jetstream.DiscardOld,
+		}
+	}
+	return []jetstream.StreamConfig{
+		wq(s.LoadStream(), s.LoadRequest("*")),
+		wq(s.PostloadStream(), s.PostloadRequest("*")),
+		wq(s.ResultStream(), s.LoadResult(), s.PostloadResult()),
+		{
+			Name: s.EventStream(), Subjects: []string{s.Events()}, Retention: jetstream.LimitsPolicy,
+			Storage: jetstream.FileStorage, Replicas: r, MaxMsgSize: messages.MaxBodyBytes,
+			MaxAge: EventMaxAge, Duplicates: time.Minute,
+		},
+	}
+}
+
+// Ensure creates the streams, or updates them to this configuration.
+func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range t.Streams() {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// PoolConsumer describes the durable consumer of one pool.
+type PoolConsumer struct {
+	Subjects messages.Subjects
+	Step     string // messages.StepLoad or messages.StepPostload
+	Pool     string // provisioner or OS family
+	// AckWait is the lease; MaxDeliver the deliveries before JetStream
+	// gives up (the coordinator then turns the request into a retry);
+	// MaxAckPending the pool-wide concurrency limit. Zero: the defaults.
+	AckWait       time.Duration
+	MaxDeliver    int
+	MaxAckPending int
+}
+
+// Config returns the consumer's configuration.
+func (p PoolConsumer) Config() jetstream.ConsumerConfig {
+	ackWait := p.AckWait
+	if ackWait <= 0 {
+		ackWait = DefaultAckWait
+	}
+	maxDeliver := p.MaxDeliver
+	if maxDeliver <= 0 {
+		maxDeliver = DefaultMaxDeliver
+	}
+	pending := p.MaxAckPending
+	if pending <= 0 {
+		pending = DefaultMaxAckPending
+	}
+	name := p.Subjects.Consumer(p.Step, p.Pool)
+	return jetstream.ConsumerConfig{
+		Name: name, Durable: name,
+		Description:   fmt.Sprintf("loadpool %s workers of pool %s", p.Step, p.Pool),
+		FilterSubject: p.Subjects.Request(p.Step, p.Pool),
+		AckPolicy:     jetstream.AckExplicitPolicy, AckWait: ackWait,
+		MaxDeliver: maxDeliver, MaxAckPending: pending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// Ensure creates the consumer if it does not exist and binds to it if it
+// does. With update set, an existing consumer is changed to this
+// configuration (an operator changing the pool-wide limit).
+func (p PoolConsumer) Ensure(ctx context.Context, js jetstream.JetStream, update bool) (jetstream.Consumer, error) {
+	if err := messages.ValidToken("pool", p.Pool); err != nil {
+		return nil, err
+	}
+	stream := p.Subjects.RequestStream(p.Step)
+	cfg := p.Config()
+	if update {
+		return js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	}
+	c, err := js.CreateConsumer(ctx, stream, cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		return js.Consumer(ctx, stream, cfg.Durable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, stream, err)
+	}
+	return c, nil
+}
