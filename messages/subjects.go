@@ -111,8 +111,8 @@ func (s Subjects) RequestStream(step string) string {
 // Consumer names: loader-<provisioner>, os-<family>, and the coordinators'
 // shared result consumer.
 func (s Subjects) LoaderConsumer(provisioner string) string { return "loader-" + provisioner }
-func (s Subjects) OSConsumer(family string) string         { return "os-" + family }
-func (s Subjects) ResultConsumer() string                  { return "coordinator" }
+func (s Subjects) OSConsumer(family string) string          { return "os-" + family }
+func (s Subjects) ResultConsumer() string                   { return "coordinator" }
 
 // Consumer is the durable consumer name of step's pool.
 func (s Subjects) Consumer(step, pool string) string {
