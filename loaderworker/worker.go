@@ -1,0 +1,190 @@
+package loaderworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// Config configures a loader worker process for one provisioner.
+type Config struct {
+	Subjects messages.Subjects
+	// Name is the provisioner's token: the pool this worker serves.
+	Name     string
+	WorkerID string
+	// Concurrency is this process's limit; MaxAckPending the pool-wide
+	// limit (xCAT's throttle); AckWait the lease; MaxDeliver the
+	// deliveries before the coordinator turns the request into a retry.
+	Concurrency    int
+	MaxAckPending  int
+	AckWait        time.Duration
+	MaxDeliver     int
+	UpdateConsumer bool
+	Grace          time.Duration
+	Replicas       int
+	// PowerTimeout bounds one power action (default 2m).
+	PowerTimeout time.Duration
+	// PowerConcurrency bounds power actions at once (default 16).
+	PowerConcurrency int
+	Logger           *slog.Logger
+}
+
+// Worker is a running loader process.
+type Worker struct {
+	cfg   Config
+	nc    *nats.Conn
+	prov  Provisioner
+	rt    *stepworker.Runtime
+	svc   micro.Service
+	sem   chan struct{}
+	log   *slog.Logger
+	power chan struct{}
+}
+
+// New checks the configuration.
+func New(nc *nats.Conn, cfg Config, prov Provisioner) (*Worker, error) {
+	if prov == nil {
+		return nil, errors.New("loaderworker: a provisioner is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PowerTimeout <= 0 {
+		cfg.PowerTimeout = 2 * time.Minute
+	}
+	if cfg.PowerConcurrency <= 0 {
+		cfg.PowerConcurrency = 16
+	}
+	w := &Worker{cfg: cfg, nc: nc, prov: prov, log: cfg.Logger.With("provisioner", cfg.Name)}
+	rt, err := stepworker.New(nc, stepworker.Config{
+		Subjects: cfg.Subjects, Step: messages.StepLoad, Pool: cfg.Name, WorkerID: cfg.WorkerID,
+		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
+		MaxAckPending: cfg.MaxAckPending, UpdateConsumer: cfg.UpdateConsumer, Grace: cfg.Grace,
+		Replicas: cfg.Replicas, Logger: cfg.Logger,
+	}, w.load)
+	if err != nil {
+		return nil, fmt.Errorf("loaderworker: %w", err)
+	}
+	w.rt = rt
+	w.cfg.WorkerID = rt.Config().WorkerID
+	w.sem = make(chan struct{}, cfg.PowerConcurrency)
+	return w, nil
+}
+
+// Start binds the pool and serves the power endpoint.
+func (w *Worker) Start(ctx context.Context) error {
+	svc, err := micro.AddService(w.nc, micro.Config{
+		Name: "loadpool-loader-" + w.cfg.Name, Version: "0.1.0",
+		Description: "loadpool loader workers of provisioner " + w.cfg.Name + " (power endpoint)",
+	})
+	if err != nil {
+		return fmt.Errorf("loaderworker: power service: %w", err)
+	}
+	err = svc.AddEndpoint("power", micro.HandlerFunc(w.onPower),
+		micro.WithEndpointSubject(w.cfg.Subjects.Power(w.cfg.Name)))
+	if err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("loaderworker: power endpoint: %w", err)
+	}
+	w.svc = svc
+	if err := w.rt.Start(ctx); err != nil {
+		_ = svc.Stop()
+		return err
+	}
+	return nil
+}
+
+// Stop stops the power endpoint and the runtime; idempotent.
+func (w *Worker) Stop() {
+	if w.svc != nil {
+		_ = w.svc.Stop()
+	}
+	w.rt.Stop()
+}
+
+// WorkerID is the id this worker reports in results.
+func (w *Worker) WorkerID() string { return w.cfg.WorkerID }
+
+func (w *Worker) load(ctx context.Context, req messages.Request, p stepworker.Progress) (stepworker.Report, error) {
+	rep, err := w.prov.Load(ctx, req, p)
+	out := stepworker.Report{Detail: rep.Detail}
+	if err == nil {
+		reloaded := rep.Reloaded
+		out.Reloaded = &reloaded
+	} else {
+		out.Detail = ""
+	}
+	return out, err
+}
+
+// onPower answers vcl.power.<provisioner>. Power actions can take a while,
+// so each runs in its own goroutine, at most PowerConcurrency at once.
+func (w *Worker) onPower(r micro.Request) {
+	var req messages.PowerRequest
+	err := messages.Decode(r.Data(), &req, true)
+	if err == nil {
+		err = req.Validate()
+	}
+	if err == nil && req.Computer.Provisioner != w.cfg.Name {
+		err = fmt.Errorf("computer.provisioner is %q but this endpoint serves %q", req.Computer.Provisioner, w.cfg.Name)
+	}
+	if err != nil {
+		respondError(r, 400, err.Error())
+		return
+	}
+	select {
+	case w.sem <- struct{}{}:
+	default:
+		respondError(r, 503, fmt.Sprintf("%d power actions are already running here; try again shortly", cap(w.sem)))
+		return
+	}
+	go func() {
+		defer func() { <-w.sem }()
+		w.power1(r, req)
+	}()
+}
+
+func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PowerTimeout)
+	defer cancel()
+	log := w.log.With("computer", req.Computer.Name, "action", req.Action, "job", req.JobID)
+	rep, err := w.prov.Power(ctx, req)
+	if err != nil {
+		code := 503
+		if stepworker.IsPermanent(err) {
+			code = 400
+		}
+		log.Warn("power action failed", "err", err)
+		respondError(r, code, err.Error())
+		return
+	}
+	rep.Worker = w.cfg.WorkerID
+	if rep.Computer == "" {
+		rep.Computer = req.Computer.Name
+	}
+	if rep.Action == "" {
+		rep.Action = req.Action
+	}
+	log.Info("power action done", "state", rep.State, "evidence", rep.Evidence)
+	if req.JobID != "" {
+		w.event(req, fmt.Sprintf("power %s of %s: now %s. %s", req.Action, req.Computer.Name, rep.State, rep.Detail))
+	}
+	_ = r.RespondJSON(rep)
+}
+
+func (w *Worker) event(req messages.PowerRequest, msg string) {
+	ev := messages.Event{JobID: req.JobID, Time: time.Now().UTC(), Attempt: req.Attempt,
+		Step: messages.StepPostload, Source: w.cfg.WorkerID, Message: msg, State: messages.StatePostloading}
+	_ = w.nc.Publish(w.cfg.Subjects.Event(req.JobID), messages.Encode(ev))
+}
+
+func respondError(r micro.Request, code int, msg string) {
+	_ = r.Error(fmt.Sprint(code), msg, messages.Encode(messages.ErrorBody{Error: msg}))
+}

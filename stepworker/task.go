@@ -1,0 +1,241 @@
+package stepworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// handle runs one request from delivery to ack.
+func (r *Runtime) handle(msg jetstream.Msg) {
+	defer r.tasks.Done()
+	defer func() { <-r.sem }()
+	req, ok := r.accept(msg)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancelCause(r.base)
+	defer cancel(nil)
+	if !req.Deadline.IsZero() {
+		var c context.CancelFunc
+		ctx, c = context.WithDeadline(ctx, req.Deadline)
+		defer c()
+	}
+	t := &task{msg: msg, req: req, cancel: cancel, lastRenew: time.Now()}
+	r.track(t, true)
+	defer r.track(t, false)
+
+	started := time.Now().UTC()
+	log := r.log.With("job", req.JobID, "attempt", req.Attempt, "computer", req.Computer.Name)
+	log.Info("step started", "delivery", deliveries(msg))
+	rep, err := r.run(ctx, req, t)
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrAborted):
+		log.Info("step aborted by the coordinator")
+		_ = msg.TermWithReason("aborted")
+		return
+	case errors.Is(cause, ErrLeaseLost):
+		log.Warn("lease lost: giving the request up without a result")
+		return
+	case errors.Is(cause, ErrShutdown):
+		log.Info("shutdown: returning the request to the pool")
+		_ = msg.Nak()
+		return
+	}
+	res := r.result(req, rep, err, started)
+	log.Info("step finished", "outcome", res.Outcome, "detail", res.Detail)
+	r.report(msg, res, log)
+}
+
+// run calls the handler, turning a panic into a retry so a bad module
+// cannot take the worker down.
+func (r *Runtime) run(ctx context.Context, req messages.Request, t *task) (rep Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("handler panicked", "job", req.JobID, "panic", p)
+			err = fmt.Errorf("the %s worker crashed on this request (%v); another attempt may work", req.Step, p)
+		}
+	}()
+	return r.h(ctx, req, &progress{r: r, req: req})
+}
+
+// accept decodes and checks a delivery. A request that cannot be decoded
+// at all is terminated; one that names its job but is wrong for this pool
+// is answered fail so the job does not wait for its safety cap.
+func (r *Runtime) accept(msg jetstream.Msg) (messages.Request, bool) {
+	req, err := messages.DecodeRequest(msg.Data())
+	if err == nil {
+		err = r.belongs(req)
+	}
+	if err == nil {
+		return req, true
+	}
+	r.log.Warn("rejected request", "subject", msg.Subject(), "err", err)
+	if messages.ValidJobID("job_id", req.JobID) == nil && req.Attempt > 0 {
+		req.Step = r.cfg.Step
+		res := r.result(req, Report{Reason: "bad-request"}, Permanent(fmt.Errorf("bad %s request: %v", r.cfg.Step, err)), time.Now().UTC())
+		r.report(msg, res, r.log.With("job", req.JobID))
+		return req, false
+	}
+	_ = msg.TermWithReason("bad request: " + err.Error())
+	return req, false
+}
+
+func (r *Runtime) belongs(req messages.Request) error {
+	if req.Step != r.cfg.Step {
+		return fmt.Errorf("step is %q but this is a %s worker", req.Step, r.cfg.Step)
+	}
+	pool := req.Computer.Provisioner
+	if r.cfg.Step == messages.StepPostload {
+		pool = req.Image.OSFamily
+	}
+	if pool != r.cfg.Pool {
+		return fmt.Errorf("request is for pool %q but this worker serves %q", pool, r.cfg.Pool)
+	}
+	return nil
+}
+
+func (r *Runtime) result(req messages.Request, rep Report, err error, started time.Time) messages.Result {
+	detail := rep.Detail
+	if err != nil && detail == "" {
+		detail = err.Error()
+	}
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && !req.Deadline.IsZero() && time.Now().After(req.Deadline) {
+		detail = "the coordinator's safety cap for this step ran out: " + detail
+	}
+	return messages.Result{
+		JobID: req.JobID, Attempt: req.Attempt, Step: req.Step, Outcome: OutcomeOf(err),
+		Detail: detail, Reason: rep.Reason, Worker: r.cfg.WorkerID,
+		Started: started, Finished: time.Now().UTC(), Reloaded: rep.Reloaded, Profile: rep.Profile,
+	}
+}
+
+// report publishes the result and then acks the request. If the result
+// cannot be stored, the request is nak'ed so that it runs again.
+func (r *Runtime) report(msg jetstream.Msg, res messages.Result, log interface {
+	Warn(string, ...any)
+}) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := fmt.Sprintf("%s.%d.%s.%d", res.JobID, res.Attempt, res.Step, deliveries(msg))
+	_, err := r.js.Publish(ctx, r.cfg.Subjects.Result(res.Step), messages.Encode(res), jetstream.WithMsgID(id))
+	if err != nil {
+		log.Warn("could not publish the result; the request will run again", "err", err)
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("result published but the ack failed; the request may run again (the coordinator ignores a duplicate)", "err", err)
+	}
+}
+
+func deliveries(msg jetstream.Msg) uint64 {
+	md, err := msg.Metadata()
+	if err != nil {
+		return 0
+	}
+	return md.NumDelivered
+}
+
+func (r *Runtime) track(t *task, add bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if add {
+		r.running[t] = struct{}{}
+	} else {
+		delete(r.running, t)
+	}
+}
+
+// onAbort cancels the running steps of an aborted job (attempts up to
+// the one named; 0 means all).
+func (r *Runtime) onAbort(m *nats.Msg) {
+	var a messages.Abort
+	if err := messages.Decode(m.Data, &a, false); err != nil || messages.ValidJobID("job_id", a.JobID) != nil {
+		r.log.Warn("ignored malformed abort", "subject", m.Subject, "err", err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t := range r.running {
+		if t.req.JobID == a.JobID && (a.Attempt == 0 || t.req.Attempt <= a.Attempt) {
+			t.cancel(ErrAborted)
+		}
+	}
+}
+
+// keepLeases renews every running step's lease (InProgress) at a third of
+// AckWait, confirmed by a flush. A step whose lease has not been confirmed
+// for two thirds of AckWait is cancelled with ErrLeaseLost before the
+// server can hand its request to another worker.
+func (r *Runtime) keepLeases() {
+	defer r.keeper.Done()
+	tick := time.NewTicker(r.cfg.AckWait / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.base.Done():
+			return
+		case <-tick.C:
+			r.renew()
+		}
+	}
+}
+
+func (r *Runtime) renew() {
+	now := time.Now()
+	r.mu.Lock()
+	tasks := make([]*task, 0, len(r.running))
+	for t := range r.running {
+		tasks = append(tasks, t)
+	}
+	r.mu.Unlock()
+	if len(tasks) == 0 {
+		return
+	}
+	sent := make([]*task, 0, len(tasks))
+	for _, t := range tasks {
+		if t.msg.InProgress() == nil {
+			sent = append(sent, t)
+		}
+	}
+	flushed := r.nc.FlushTimeout(r.cfg.AckWait/4) == nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if flushed {
+		for _, t := range sent {
+			t.lastRenew = now
+		}
+	}
+	for _, t := range tasks {
+		if time.Since(t.lastRenew) > 2*r.cfg.AckWait/3 {
+			t.cancel(ErrLeaseLost)
+		}
+	}
+}
+
+// progress publishes a running step's events.
+type progress struct {
+	r   *Runtime
+	req messages.Request
+}
+
+func (p *progress) Event(msg string) {
+	state := messages.StateLoading
+	if p.req.Step == messages.StepPostload {
+		state = messages.StatePostloading
+	}
+	ev := messages.Event{
+		JobID: p.req.JobID, Time: time.Now().UTC(), Attempt: p.req.Attempt, Step: p.req.Step,
+		Source: p.r.cfg.WorkerID, Message: msg, State: state,
+	}
+	p.r.log.Info(msg, "job", p.req.JobID, "attempt", p.req.Attempt)
+	if err := p.r.nc.Publish(p.r.cfg.Subjects.Event(p.req.JobID), messages.Encode(ev)); err != nil {
+		p.r.log.Warn("could not publish an event", "job", p.req.JobID, "err", err)
+	}
+}
