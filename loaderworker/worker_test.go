@@ -1,0 +1,272 @@
+package loaderworker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+)
+
+func TestOutcomes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		load    func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error)
+		outcome messages.Outcome
+		detail  string
+	}{
+		{"ready", nil, messages.OutcomeReady, "loaded ubuntu-24.04"},
+		{"transient error is retry", func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error) {
+			return loaderworker.LoadReport{}, errors.New("datastore busy")
+		}, messages.OutcomeRetry, "datastore busy"},
+		{"permanent error is fail", func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error) {
+			return loaderworker.LoadReport{}, stepworker.Permanent(errors.New("template not found"))
+		}, messages.OutcomeFail, "template not found"},
+		{"panic is retry", func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error) {
+			panic("boom")
+		}, messages.OutcomeRetry, "crashed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			f := &loaderworker.Fake{LoadFunc: c.load}
+			w, _ := r.worker(f, nil)
+			r.publish(request("job-1", 2))
+			res := r.result()
+			if res.Outcome != c.outcome || !strings.Contains(res.Detail, c.detail) {
+				t.Fatalf("got %s %q, want %s containing %q", res.Outcome, res.Detail, c.outcome, c.detail)
+			}
+			if res.JobID != "job-1" || res.Attempt != 2 || res.Step != messages.StepLoad || res.Worker != w.WorkerID() {
+				t.Fatalf("result does not identify its request: %+v", res)
+			}
+			if c.outcome == messages.OutcomeReady && (res.Reloaded == nil || !*res.Reloaded) {
+				t.Fatalf("ready load must say reloaded: %+v", res)
+			}
+			if got := f.Loads(); len(got) != 1 || got[0].Attempt != 2 {
+				t.Fatalf("provisioner saw %+v", got)
+			}
+			eventually(t, "request acked", func() bool { return r.pending() == 0 })
+		})
+	}
+}
+
+// A load that takes three leases long keeps its lease: delivered once, one result.
+func TestLeaseKeptDuringSlowLoad(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	const ackWait = 600 * time.Millisecond
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+		p.Event("cloning")
+		select { // the slow task itself, not test synchronisation
+		case <-time.After(4 * ackWait):
+		case <-ctx.Done():
+			return loaderworker.LoadReport{}, context.Cause(ctx)
+		}
+		return loaderworker.LoadReport{Detail: "cloned", Reloaded: true}, nil
+	}}
+	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait })
+	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait }) // a second worker that must not get it
+	r.publish(request("job-slow", 1))
+	if res := r.result(); res.Outcome != messages.OutcomeReady {
+		t.Fatalf("got %+v", res)
+	}
+	r.noResult(2 * ackWait)
+	if n := len(f.Loads()); n != 1 {
+		t.Fatalf("request delivered %d times, want 1 (the lease was not kept)", n)
+	}
+}
+
+// A loader that dies mid-load (its connection gone: no lease renewals, no
+// result) loses nothing: another loader gets the request once the lease
+// lapses, and exactly one result is published.
+func TestKilledLoaderRequestRedelivered(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	const ackWait = time.Second
+	started := make(chan struct{})
+	var calls atomic.Int32
+	var firstCause atomic.Value
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+		if calls.Add(1) == 1 {
+			close(started)
+			<-ctx.Done() // hangs until the runtime gives the work up
+			firstCause.Store(context.Cause(ctx))
+			return loaderworker.LoadReport{Detail: "late"}, nil
+		}
+		return loaderworker.LoadReport{Detail: "loaded by the survivor", Reloaded: true}, nil
+	}}
+	_, nc1 := r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait; c.WorkerID = "doomed" })
+	r.publish(request("job-k", 1))
+	<-started
+	nc1.Close() // the process is gone from NATS' point of view
+	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait; c.WorkerID = "survivor" })
+	res := r.result()
+	if res.Worker != "survivor" || res.Outcome != messages.OutcomeReady {
+		t.Fatalf("got %+v, want ready from survivor", res)
+	}
+	eventually(t, "the doomed worker gave its work up", func() bool { return firstCause.Load() != nil })
+	if c := firstCause.Load().(error); !errors.Is(c, stepworker.ErrLeaseLost) {
+		t.Fatalf("doomed worker stopped with %v, want ErrLeaseLost", c)
+	}
+	r.noResult(2 * ackWait)
+}
+
+func TestAbortStopsTheStep(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	started := make(chan struct{})
+	cause := make(chan error, 1)
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+		close(started)
+		<-ctx.Done()
+		cause <- context.Cause(ctx)
+		return loaderworker.LoadReport{}, ctx.Err()
+	}}
+	r.worker(f, nil)
+	r.publish(request("job-a", 3))
+	<-started
+	// An abort for an older attempt leaves attempt 3 alone; one for it stops it.
+	if err := r.nc.Publish(subj.Abort("job-a"), messages.Encode(messages.Abort{JobID: "job-a", Attempt: 2})); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Publish(subj.Abort("job-a"), []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Publish(subj.Abort("job-a"), messages.Encode(messages.Abort{JobID: "job-a", Attempt: 3, Reason: "canceled"})); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-cause; !errors.Is(c, stepworker.ErrAborted) {
+		t.Fatalf("cause %v, want ErrAborted", c)
+	}
+	eventually(t, "aborted request removed", func() bool { return r.pending() == 0 })
+	r.noResult(500 * time.Millisecond)
+}
+
+// Stop lets a step finish within the grace period; past it, the step is
+// cancelled with ErrShutdown and its request goes to another worker.
+func TestStopReturnsWorkToThePool(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	started := make(chan struct{}, 2)
+	var calls atomic.Int32
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+		if calls.Add(1) == 1 {
+			started <- struct{}{}
+			<-ctx.Done()
+			return loaderworker.LoadReport{}, context.Cause(ctx)
+		}
+		return loaderworker.LoadReport{Detail: "second worker", Reloaded: true}, nil
+	}}
+	w1, _ := r.worker(f, func(c *loaderworker.Config) { c.Grace = 100 * time.Millisecond })
+	r.publish(request("job-s", 1))
+	<-started
+	w1.Stop()
+	w1.Stop() // idempotent
+	r.worker(f, nil)
+	if res := r.result(); res.Detail != "second worker" || res.Outcome != messages.OutcomeReady {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	f := &loaderworker.Fake{}
+	r.worker(f, nil)
+	r.publishRaw(subj.LoadRequest("fake"), []byte("not json at all"))
+	r.publishRaw(subj.LoadRequest("fake"), []byte(`{"job_id":"../x","attempt":1}`))
+	// Names its job but misses the computer: answered fail so the job does not hang.
+	r.publishRaw(subj.LoadRequest("fake"), []byte(`{"job_id":"job-b","attempt":1,"step":"load"}`))
+	res := r.result()
+	if res.JobID != "job-b" || res.Outcome != messages.OutcomeFail || !strings.Contains(res.Detail, "computer.name") {
+		t.Fatalf("got %+v", res)
+	}
+	// A request for another pool's computer on this pool's subject.
+	req := request("job-c", 1)
+	req.Computer.Provisioner = "vmware"
+	r.publishRaw(subj.LoadRequest("fake"), messages.Encode(req))
+	res = r.result()
+	if res.JobID != "job-c" || res.Outcome != messages.OutcomeFail || !strings.Contains(res.Detail, "pool") {
+		t.Fatalf("got %+v", res)
+	}
+	eventually(t, "garbage removed", func() bool { return r.pending() == 0 })
+	if n := len(f.Loads()); n != 0 {
+		t.Fatalf("provisioner ran %d bad requests", n)
+	}
+	// Still serving.
+	r.publish(request("job-d", 1))
+	if res := r.result(); res.JobID != "job-d" || res.Outcome != messages.OutcomeReady {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestPowerEndpoint(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	f := &loaderworker.Fake{PowerFunc: func(ctx context.Context, req messages.PowerRequest) (messages.PowerReply, error) {
+		if req.Computer.Name == "gone" {
+			return messages.PowerReply{}, stepworker.Permanent(fmt.Errorf("no VM named gone"))
+		}
+		return messages.PowerReply{State: "on", Detail: "reset done"}, nil
+	}}
+	r.worker(f, nil)
+	ask := func(body []byte) (*nats.Msg, error) {
+		return r.nc.Request(subj.Power("fake"), body, 10*time.Second)
+	}
+	pr := messages.PowerRequest{JobID: "job-p", Attempt: 1, Action: messages.PowerReset,
+		Computer: messages.Computer{Name: "vm-1", Provisioner: "fake", Type: messages.TypeVirtualMachine}}
+	msg, err := ask(messages.Encode(pr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep messages.PowerReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil || rep.State != "on" || rep.Action != "reset" || rep.Computer != "vm-1" {
+		t.Fatalf("reply %s (%v)", msg.Data, err)
+	}
+	bad := []struct {
+		name, body, code, want string
+	}{
+		{"garbage", "{{{", "400", "malformed JSON"},
+		{"unknown action", `{"action":"explode","computer":{"name":"vm-1","provisioner":"fake","type":"blade"}}`, "400", "action"},
+		{"other provisioner", `{"action":"on","computer":{"name":"vm-1","provisioner":"xcat","type":"blade"}}`, "400", "serves"},
+		{"permanent failure", `{"action":"on","computer":{"name":"gone","provisioner":"fake","type":"blade"}}`, "400", "no VM named gone"},
+	}
+	for _, b := range bad {
+		msg, err := ask([]byte(b.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := msg.Header.Get("Nats-Service-Error-Code"); got != b.code || !strings.Contains(string(msg.Data), b.want) {
+			t.Errorf("%s: code %q body %s, want %s containing %q", b.name, got, msg.Data, b.code, b.want)
+		}
+	}
+	if n := len(f.PowerRequests()); n != 2 {
+		t.Fatalf("provisioner got %d power requests, want 2", n)
+	}
+}
+
+// Invariant 7: provisioners do not depend on SSH.
+func TestNoSSHInLoaders(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "github.com/loadpool/loadpool/loaderworker/...").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list unavailable: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), "golang.org/x/crypto/ssh") {
+		t.Fatal("loaderworker depends on golang.org/x/crypto/ssh")
+	}
+	if !strings.Contains(string(out), "github.com/nats-io/nats.go") {
+		t.Fatalf("go list output looks wrong: %.200s", out)
+	}
+}
