@@ -1,0 +1,59 @@
+// Package xcatemu is an in-process emulator of the xCAT REST API (xcatws),
+// written from ../shared/reference/xcat-rest.md because no xCAT can run in
+// loadpool's tests or demo. It is an httptest-style server: Start returns a
+// running server on a loopback port (TLS with a self-signed certificate, or
+// plain HTTP), Close stops it and every goroutine it started.
+//
+// What it models, as the reference describes it:
+//   - the /xcatws and /xcatwsv2 prefixes, trailing '/' removal, JSON-only
+//     replies, the unauthenticated resource list at GET /xcatws;
+//   - authentication per request (userName/userPW in the query or body) and
+//     by token: POST /tokens answers 201 {"token":{"id","expire"}} with
+//     expire in the management node's local time, "Y-M-D H:M:S" without
+//     zero padding, or "never"; expiry is fixed at creation; unknown or
+//     expired tokens and bad passwords answer 401 in the CGI shape;
+//   - both error shapes: the CGI shape {"error":"text","errorcode":"2"}
+//     (400, 401, 404, 405, 503) and the xcatd shape
+//     {"error":["node: ..."],"errorcode":"1"} (403 for every command error);
+//   - GET /nodes (with the "Could not find any object definitions" sentence
+//     when empty), GET/PUT /nodes/{nr} (only set attributes; "" clears),
+//     GET /nodes/{nr}/attrs/{a,b} (every requested attribute, unset as ""),
+//     GET/PUT /nodes/{nr}/bootstate (exactly one key: action, osimage or
+//     state; side effects of nodeset osimage= on provmethod, os, arch,
+//     profile; no status change), GET/PUT /nodes/{nr}/power (on, off,
+//     softoff, boot, reset, cycle; reset on a node that is off does nothing
+//     and answers 200; on and boot write powering-on, off and softoff
+//     powering-off), GET /nodes/{nr}/nodestat, GET/PUT
+//     /nodes/{nr}/nextboot, GET /nodes/{nr}/nodels, PUT
+//     /nodes/{nr}/provision (nodeset + power boot), GET /osimages,
+//     /osimages/{img} and /osimages/{img}/attrs/{a,b};
+//   - 403 "Could not find an object named ..." from lsdef-based endpoints
+//     and "Invalid nodes and/or groups in noderange: x" from command
+//     endpoints; 404 "Unsupported resource." and "Missed Action.";
+//   - a diskful install after nodeset osimage= and power boot, through
+//     powering-on -> installing -> booting (bootstate becomes "boot") ->
+//     postbooting -> booted (or failed), each status written with a
+//     statustime "MM-DD-YYYY HH:MM:SS", with configurable phase times; a
+//     later reboot of an installed node goes powering-on -> booted.
+//
+// Test controls: a node can be told to stall at a status, to end in
+// failed (always or for its next install only), to change status forever;
+// every token can be dropped (now, or when a node reaches a status);
+// the next requests can fail with a 5xx or a transient 403; the emulator
+// counts installs running at once (and the most ever seen), and calls
+// Config.OnBooted when a node finishes booting.
+//
+// What it does not model: noderange expressions other than comma lists
+// of node names and ALLRESOURCES (no ranges, groups, exclusions,
+// attribute selection); node and image creation or deletion through the
+// API (POST/DELETE answer 405); the policy table (every valid user may do
+// everything); per-request credentials checked against shadow hashes (a
+// plain comparison); the passwd table's other keys; the ver=1.0, xcoll
+// and debug parameters (ignored); diskless images' netbooting; xcatmon's
+// alive/unreachable; nodestat's nmap scan (it answers from power and
+// status: noping, "installing prep", "sshd"); BMC nextboot semantics
+// beyond storing the value; Apache's 302 from port 80 and its 504 HTML
+// timeout; the exact text of the 405 error; partial failures across a
+// noderange (every node is processed, the first error wins); and real
+// time spent in commands (replies are immediate).
+package xcatemu
