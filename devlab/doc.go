@@ -1,0 +1,12 @@
+// Package devlab is an in-process lab for the demo, tests and benchmarks:
+// simulated computers (Computer: an x/crypto/ssh server on a loopback port
+// that powers on, boots with a new host key, answers or not, and runs an OS
+// personality behind the Shell interface), a Linux personality (Linux),
+// and a fleet helper (Lab). Windows personalities and the provisioner
+// emulators live beside it (devlab/vcsim, devlab/xcatemu, ...).
+//
+// A Computer is cheap: while off it holds no goroutine, while up one
+// accept goroutine plus a few per open connection; boot transitions are
+// timers. Timings are configurable down to milliseconds for tests. What
+// it does not model is listed on Computer and on each personality.
+package devlab

@@ -1,0 +1,77 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Output is what a command printed and its exit status.
+type Output struct {
+	Stdout, Stderr []byte
+	// Exit is the exit status; -1 when the command ended without one
+	// (killed by a signal, or the channel closed early).
+	Exit int
+}
+
+// OK reports whether the command exited with status 0.
+func (o Output) OK() bool { return o.Exit == 0 }
+
+// Conn runs commands on one computer. It is safe for concurrent use.
+type Conn interface {
+	// Run runs cmd (a shell command line) and waits for it. A non-zero
+	// exit is reported in Output.Exit, not as an error.
+	Run(ctx context.Context, cmd string) (Output, error)
+	Close() error
+}
+
+// Dialer opens a Conn to a computer.
+type Dialer interface {
+	Dial(ctx context.Context, t Target) (Conn, error)
+}
+
+// Target is the computer to reach and how to trust it.
+type Target struct {
+	// Address is host:port.
+	Address string
+	// Computer is the computer's name (the host key record's key).
+	Computer string
+	HostKey  HostKeyPolicy
+}
+
+// HostKeyPolicy says which host key to accept.
+type HostKeyPolicy struct {
+	// Pinned is the image's host key in authorized_keys form; when set
+	// it is the only key accepted.
+	Pinned string
+	// JobID and Attempt identify the step; Reloaded says that this
+	// attempt's load reimaged the computer (a new host key is expected).
+	JobID    string
+	Attempt  int
+	Reloaded bool
+}
+
+// ErrNotAnswering wraps every error that means "the computer does not
+// answer yet": refused, timed out, closed during the handshake. A wait
+// loop keeps polling on it.
+var ErrNotAnswering = errors.New("computer is not answering yet")
+
+// ErrAuth wraps an authentication refusal (always Permanent too).
+var ErrAuth = errors.New("SSH authentication refused")
+
+// HostKeyMismatchError is a host key that is not the one expected. It is
+// always returned wrapped with stepworker.Permanent.
+type HostKeyMismatchError struct {
+	Computer string
+	// Want and Got are SHA256 fingerprints ("SHA256:...").
+	Want, Got string
+	// Source says where Want came from: "pinned by the image" or
+	// "recorded by job J attempt N".
+	Source string
+}
+
+func (e *HostKeyMismatchError) Error() string {
+	return fmt.Sprintf("host key of computer %s changed: got %s, want %s (%s); "+
+		"if the computer was legitimately reimaged outside loadpool, delete its record from the host keys bucket, else investigate",
+		e.Computer, e.Got, e.Want, e.Source)
+}

@@ -1,0 +1,257 @@
+package osworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker/control"
+	"github.com/loadpool/loadpool/stepworker"
+)
+
+// ProbeCommand is the trivial command WaitForAnswer runs; the computer
+// answers when it prints ProbeWord.
+const (
+	ProbeCommand = "echo loadpool"
+	ProbeWord    = "loadpool"
+	// probeRunTimeout bounds the probe command once connected.
+	probeRunTimeout = 15 * time.Second
+)
+
+// TimeoutError is a wait that ran out; the step answers retry with reason
+// "timeout" and the error's text as detail.
+type TimeoutError struct{ Detail string }
+
+func (e *TimeoutError) Error() string { return e.Detail }
+
+// Reason is the machine reason of the result.
+func (e *TimeoutError) Reason() string { return "timeout" }
+
+// WaitForAnswer waits until the computer answers SSH and runs ProbeCommand:
+// InitialDelay, then a probe every Poll (jittered backoff from Poll/4 up to
+// Poll) until AnswerTimeout (counted after the initial delay) runs out.
+// With OnTimeout "power-reset" it then resets the computer through its
+// loader (with evidence) and waits once more with ResetInitialDelay and
+// ResetAnswerTimeout. From ResetFirstFromAttempt on, it resets before the
+// first wait. A Permanent dial error (host key mismatch, auth refused)
+// ends it at once. The caller closes the returned Conn.
+func WaitForAnswer(ctx context.Context, env *Env, req messages.Request) (control.Conn, error) {
+	p := env.Profile
+	delay, timeout := p.InitialDelay.D(), p.AnswerTimeout.D()
+	if p.ResetFirstFromAttempt > 0 && req.Attempt >= p.ResetFirstFromAttempt {
+		if err := powerReset(ctx, env, fmt.Sprintf("attempt %d: power reset before the first wait (profile %s)", req.Attempt, p.Name), false); err != nil {
+			env.Event("power reset before the first wait failed: %v; waiting anyway", err)
+		}
+	}
+	env.Event("waiting for %s to answer SSH at %s (profile %s: first probe after %s, give up after %s)",
+		env.Target.Computer, env.Target.Address, p.Name, delay, timeout)
+	conn, last, err := answerPhase(ctx, env, delay, timeout)
+	if conn != nil || err != nil {
+		return conn, err
+	}
+	msg := fmt.Sprintf("no SSH answer within %s (profile %s)", timeout, p.Name)
+	if p.OnTimeout != messages.OnTimeoutPowerReset {
+		return nil, &TimeoutError{Detail: msg + lastSeen(last)}
+	}
+	if err := powerReset(ctx, env, msg+": power reset", true); err != nil {
+		return nil, &TimeoutError{Detail: fmt.Sprintf("%s, power reset failed: %v", msg, err)}
+	}
+	delay, rtimeout := p.ResetInitialDelay.D(), p.ResetAnswerTimeout.D()
+	env.Event("waiting again after the power reset (first probe after %s, give up after %s)", delay, rtimeout)
+	conn, last, err = answerPhase(ctx, env, delay, rtimeout)
+	if conn != nil || err != nil {
+		return conn, err
+	}
+	return nil, &TimeoutError{Detail: msg + ", power reset did not help" + lastSeen(last)}
+}
+
+func lastSeen(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (last: " + err.Error() + ")"
+}
+
+// powerReset calls the loader and reports it as an event.
+func powerReset(ctx context.Context, env *Env, why string, evidence bool) error {
+	rep, err := env.Power(ctx, messages.PowerReset, evidence)
+	if err != nil {
+		return err
+	}
+	ev := ""
+	if rep.Evidence != "" {
+		ev = "; screen saved at " + rep.Evidence
+	}
+	env.Event("%s: done by %s, power %s%s", why, orUnknown(rep.Worker), orUnknown(rep.State), ev)
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// answerPhase sleeps delay, then probes until timeout. It returns a Conn,
+// or the last "not answering" error with a nil error when time ran out,
+// or an error that ends the wait (Permanent, or ctx).
+func answerPhase(ctx context.Context, env *Env, delay, timeout time.Duration) (control.Conn, error, error) {
+	clk := env.clock()
+	if err := sleep(ctx, clk, delay); err != nil {
+		return nil, nil, err
+	}
+	deadline := clk.Now().Add(timeout)
+	interval := max(env.Profile.Poll.D()/4, time.Millisecond)
+	var last error
+	for {
+		conn, err := probe(ctx, env, deadline.Sub(clk.Now()))
+		if err == nil {
+			env.Event("%s answers SSH", env.Target.Computer)
+			return conn, nil, nil
+		}
+		if stepworker.IsPermanent(err) || ctx.Err() != nil {
+			return nil, nil, stopErr(ctx, err)
+		}
+		last = err
+		left := deadline.Sub(clk.Now())
+		if left <= 0 {
+			return nil, last, nil
+		}
+		wait := jitter(interval)
+		interval = min(interval*2, env.Profile.Poll.D())
+		if err := sleep(ctx, clk, min(wait, left)); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// probe dials once (the dial deadline never passes the phase's end) and
+// runs ProbeCommand.
+func probe(ctx context.Context, env *Env, left time.Duration) (control.Conn, error) {
+	pctx, cancel := context.WithTimeout(ctx, max(left, time.Millisecond)+probeRunTimeout)
+	defer cancel()
+	conn, err := env.Dial(pctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := conn.Run(pctx, ProbeCommand)
+	if err == nil && !out.OK() || err == nil && !strings.Contains(string(out.Stdout), ProbeWord) {
+		err = fmt.Errorf("%w: %q answered exit %d, %q", control.ErrNotAnswering, ProbeCommand, out.Exit, firstLine(out.Stdout))
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func stopErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+func sleep(ctx context.Context, clk Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-clk.After(d):
+		return nil
+	}
+}
+
+// jitter picks a duration in [0.75d, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d - time.Duration(rand.Int64N(int64(d)/4+1))
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+// CheckFunc looks at the computer once: done, a short description of the
+// state it saw (progress; a change counts as a sign of life), or an error
+// (Permanent ends the wait at once; others are remembered and polled on).
+type CheckFunc func(ctx context.Context) (done bool, progress string, err error)
+
+// WaitUntil polls check every Profile.Poll until it is done, within
+// Profile.ReadyTimeout. When the progress string has not changed for
+// Profile.StallTimeout (if set) it gives up early. Giving up is a
+// *TimeoutError (retry) naming desc, the profile and the last state seen.
+// Each new state is reported as an event.
+func WaitUntil(ctx context.Context, env *Env, desc string, check CheckFunc) error {
+	p, clk := env.Profile, env.clock()
+	start := clk.Now()
+	deadline, changed := start.Add(p.ReadyTimeout.D()), start
+	progress, seen := "", false
+	var last error
+	for {
+		cctx, cancel := context.WithDeadline(ctx, maxTime(deadline, clk.Now().Add(p.Poll.D())))
+		done, prog, err := check(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if err != nil && stepworker.IsPermanent(err) {
+			return err
+		}
+		if done && err == nil {
+			return nil
+		}
+		last = err
+		now := clk.Now()
+		if err == nil && (!seen || prog != progress) {
+			env.Event("%s: %s", desc, prog)
+			progress, changed, seen = prog, now, true
+		}
+		if te := waitExpired(desc, p, start, now, deadline, changed, progress, last); te != nil {
+			return te
+		}
+		if err := sleep(ctx, clk, min(jitter(p.Poll.D()), deadline.Sub(now))); err != nil {
+			return err
+		}
+	}
+}
+
+func waitExpired(desc string, p messages.WaitProfile, start, now, deadline, changed time.Time, progress string, last error) error {
+	state := fmt.Sprintf("last state %q", progress)
+	if last != nil {
+		state += "; last error: " + last.Error()
+	}
+	if p.StallTimeout > 0 && now.Sub(changed) >= p.StallTimeout.D() {
+		return &TimeoutError{Detail: fmt.Sprintf("%s: no progress for %s (%s; profile %s)", desc, p.StallTimeout, state, p.Name)}
+	}
+	if !now.Before(deadline) {
+		return &TimeoutError{Detail: fmt.Sprintf("%s: not done within %s (%s; profile %s)", desc, p.ReadyTimeout, state, p.Name)}
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// IsTimeout reports whether err is a wait that ran out.
+func IsTimeout(err error) bool {
+	var te *TimeoutError
+	return errors.As(err, &te)
+}

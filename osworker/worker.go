@@ -1,0 +1,165 @@
+package osworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker/control"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/ssh"
+)
+
+// DefaultPowerTimeout bounds one power request to the loader.
+const DefaultPowerTimeout = 2 * time.Minute
+
+// Config configures a Worker; cmd/loadpool fills it from LOADPOOL_*.
+type Config struct {
+	Subjects messages.Subjects
+	// WorkerID names this process in results and events (default host/pid).
+	WorkerID string
+	// Concurrency is this process's limit on steps at once.
+	Concurrency int
+	// Pool consumer settings (zero: stepworker's defaults).
+	AckWait       time.Duration
+	MaxDeliver    int
+	MaxAckPending int
+	// Grace is how long Stop lets running steps finish.
+	Grace time.Duration
+	// SSHUser, Signer and DialTimeout build the SSH dialer when New is
+	// given a nil Dialer.
+	SSHUser     string
+	Signer      ssh.Signer
+	DialTimeout time.Duration
+	// Profiles is the content of the operator's profiles file
+	// (LOADPOOL_PROFILES); empty changes nothing.
+	Profiles []byte
+	// HostKeys keeps trust-on-first-use host keys; nil: the NATS KV
+	// bucket Subjects.HostKeysBucket() (created by Start).
+	HostKeys control.HostKeyStore
+	// PowerTimeout bounds a power request (default 2m).
+	PowerTimeout time.Duration
+	// Clock is the wait helpers' time source (nil: real time).
+	Clock  Clock
+	Logger *slog.Logger
+}
+
+// Worker is an OS worker process for one module (one family).
+type Worker struct {
+	nc     *nats.Conn
+	cfg    Config
+	m      Module
+	dialer control.Dialer
+	ov     Overrides
+	log    *slog.Logger
+	rt     *stepworker.Runtime
+}
+
+// New checks cfg and builds a worker. A nil dialer means SSH with
+// cfg.SSHUser and cfg.Signer.
+func New(nc *nats.Conn, cfg Config, m Module, dialer control.Dialer) (*Worker, error) {
+	if nc == nil || m == nil {
+		return nil, errors.New("osworker: a NATS connection and a module are required")
+	}
+	if err := messages.ValidToken("family", m.Family()); err != nil {
+		return nil, fmt.Errorf("osworker: module: %w", err)
+	}
+	ov, err := ParseOverrides(cfg.Profiles)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PowerTimeout <= 0 {
+		cfg.PowerTimeout = DefaultPowerTimeout
+	}
+	w := &Worker{nc: nc, cfg: cfg, m: m, dialer: dialer, ov: ov,
+		log: cfg.Logger.With("family", m.Family())}
+	rt, err := stepworker.New(nc, stepworker.Config{
+		Subjects: cfg.Subjects, Step: messages.StepPostload, Pool: m.Family(),
+		WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
+		MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending, Grace: cfg.Grace,
+		Logger: cfg.Logger,
+	}, w.Handle)
+	if err != nil {
+		return nil, err
+	}
+	w.rt = rt
+	return w, nil
+}
+
+// Start creates the host keys bucket (when no store was given), builds the
+// SSH dialer (when none was given) and starts taking requests.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := w.ensureDialer(ctx); err != nil {
+		return err
+	}
+	return w.rt.Start(ctx)
+}
+
+func (w *Worker) ensureDialer(ctx context.Context) error {
+	if w.dialer != nil {
+		return nil
+	}
+	if w.cfg.HostKeys == nil {
+		js, err := jetstream.New(w.nc)
+		if err != nil {
+			return err
+		}
+		kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if w.cfg.HostKeys, err = control.NewKVHostKeys(kctx, js, w.cfg.Subjects, 1); err != nil {
+			return err
+		}
+	}
+	if w.cfg.Signer == nil {
+		return errors.New("osworker: no SSH private key: set LOADPOOL_SSH_KEY")
+	}
+	d, err := control.NewSSHDialer(control.SSHConfig{User: w.cfg.SSHUser, Signers: []ssh.Signer{w.cfg.Signer},
+		HostKeys: w.cfg.HostKeys, Timeout: w.cfg.DialTimeout, Logger: w.cfg.Logger})
+	w.dialer = d
+	return err
+}
+
+// Stop stops taking requests and lets running steps finish (see
+// stepworker.Runtime.Stop). It is idempotent.
+func (w *Worker) Stop() { w.rt.Stop() }
+
+// Handle is the step handler: effective profile, Env, module.PostLoad.
+// The profile goes into the result (Report.Profile).
+func (w *Worker) Handle(ctx context.Context, req messages.Request, p stepworker.Progress) (stepworker.Report, error) {
+	prof, err := EffectiveProfile(w.m, w.ov, req)
+	if err != nil {
+		return stepworker.Report{Reason: "bad-profile"}, err
+	}
+	env := &Env{Profile: prof, Progress: p, Dialer: w.dialer, Target: TargetOf(req),
+		Clock: w.cfg.Clock, Logger: w.log.With("job", req.JobID, "attempt", req.Attempt),
+		PowerFn: NATSPower(w.nc, w.cfg.Subjects, req, w.cfg.PowerTimeout)}
+	detail, err := w.m.PostLoad(ctx, req, env)
+	rep := stepworker.Report{Detail: detail, Profile: &prof}
+	if err != nil {
+		rep.Detail = err.Error()
+		rep.Reason = reasonOf(err)
+	}
+	return rep, err
+}
+
+func reasonOf(err error) string {
+	var r interface{ Reason() string }
+	var mm *control.HostKeyMismatchError
+	switch {
+	case errors.As(err, &r):
+		return r.Reason()
+	case errors.As(err, &mm):
+		return "host-key-mismatch"
+	case errors.Is(err, control.ErrAuth):
+		return "auth-refused"
+	}
+	return ""
+}
