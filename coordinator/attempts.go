@@ -1,0 +1,261 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// maxCASRounds bounds the re-read/re-decide loop of one change.
+const maxCASRounds = 50
+
+// currentStep is the step whose result a live job waits for. A queued job
+// waits for the load of attempt 1 (its request may already be out).
+func currentStep(rec messages.JobRecord) string {
+	if rec.State == messages.StatePostloading {
+		return messages.StepPostload
+	}
+	return messages.StepLoad
+}
+
+type verdict int
+
+const (
+	verdictApply verdict = iota
+	verdictStale
+	verdictDuplicate
+)
+
+// classify says what res means for rec: the result of the running step,
+// a duplicate of one already in the history, or a stale one (an older
+// attempt, another step, an ended job).
+func classify(rec messages.JobRecord, res messages.Result) verdict {
+	for _, s := range rec.Steps {
+		if s.Attempt == res.Attempt && s.Step == res.Step {
+			return verdictDuplicate
+		}
+	}
+	if messages.Terminal(rec.State) || res.Attempt != rec.Attempt || res.Step != currentStep(rec) {
+		return verdictStale
+	}
+	return verdictApply
+}
+
+// decide is the attempt loop of VCL's new.pm as a pure function: the
+// record after res, and the request to dispatch next (nil when the job
+// ends).
+func decide(rec messages.JobRecord, res messages.Result, now time.Time, stepCap time.Duration) (messages.JobRecord, *messages.Request) {
+	next := rec
+	next.Steps = append(slices.Clone(rec.Steps), res.Record())
+	next.Updated = now
+	next.StepDeadline = time.Time{}
+	switch {
+	case res.Outcome == messages.OutcomeReady && res.Step == messages.StepLoad:
+		next.State = messages.StatePostloading
+		// A loader that does not say is taken to have reimaged the computer.
+		next.Reloaded = res.Reloaded == nil || *res.Reloaded
+		next.StepDeadline = now.Add(stepCap)
+		req := request(next, messages.StepPostload)
+		return next, &req
+	case res.Outcome == messages.OutcomeReady:
+		next.State = messages.StateReady
+		next.Error = ""
+	case res.Outcome == messages.OutcomeRetry && rec.Attempt < rec.MaxAttempts:
+		next.State = messages.StateLoading
+		next.Attempt++
+		next.Reloaded = false
+		next.StepDeadline = now.Add(stepCap)
+		req := request(next, messages.StepLoad)
+		return next, &req
+	case res.Outcome == messages.OutcomeRetry:
+		next.State = messages.StateFailed
+		next.Error = fmt.Sprintf("gave up after %d attempts; last: %s said retry: %s", rec.MaxAttempts, res.Step, res.Detail)
+	default:
+		next.State = messages.StateFailed
+		next.Error = fmt.Sprintf("attempt %d: %s failed and loading again will not help: %s", res.Attempt, res.Step, res.Detail)
+	}
+	return next, nil
+}
+
+// request is the body of rec's step of its current attempt.
+func request(rec messages.JobRecord, step string) messages.Request {
+	r := messages.Request{JobID: rec.ID, Attempt: rec.Attempt, Step: step,
+		Computer: rec.Spec.Computer, Image: rec.Spec.Image, Reload: rec.Spec.Reload,
+		Deadline: rec.StepDeadline}
+	if step == messages.StepPostload {
+		r.Reloaded = rec.Reloaded
+	}
+	return r
+}
+
+// pool is the provisioner or OS family that runs step for rec.
+func pool(spec messages.JobSpec, step string) string {
+	if step == messages.StepPostload {
+		return spec.Image.OSFamily
+	}
+	return spec.Computer.Provisioner
+}
+
+func requestID(r messages.Request) string {
+	return fmt.Sprintf("%s.%d.%s", r.JobID, r.Attempt, r.Step)
+}
+
+// describe is the sentence of the event that res caused, given the record
+// after it.
+func describe(res messages.Result, after messages.JobRecord) string {
+	s := fmt.Sprintf("attempt %d: %s %s: %s", res.Attempt, res.Step, res.Outcome, res.Detail)
+	switch after.State {
+	case messages.StatePostloading:
+		return s + "; postload dispatched to " + after.Spec.Image.OSFamily
+	case messages.StateLoading:
+		return fmt.Sprintf("%s; starting attempt %d of %d, load dispatched to %s", s, after.Attempt, after.MaxAttempts, after.Spec.Computer.Provisioner)
+	case messages.StateReady:
+		return s + "; job ready"
+	}
+	return s + "; job failed: " + after.Error
+}
+
+// dispatch publishes a step request to its pool, deduplicated by a
+// Msg-Id so that re-publishing after a crash sends nothing twice.
+func (c *Coordinator) dispatch(ctx context.Context, spec messages.JobSpec, req messages.Request) error {
+	p := pool(spec, req.Step)
+	if err := c.ensurePool(ctx, req.Step, p); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	msg := &nats.Msg{Subject: c.sub.Request(req.Step, p), Data: messages.Encode(req)}
+	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(requestID(req))); err != nil {
+		return fmt.Errorf("dispatch %s of job %s attempt %d to %s: %w", req.Step, req.JobID, req.Attempt, p, err)
+	}
+	c.log.Debug("dispatched", "job", req.JobID, "attempt", req.Attempt, "step", req.Step, "pool", p)
+	return nil
+}
+
+// ensurePool creates (or binds to) a pool's consumer once per process.
+func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
+	key := step + "/" + p
+	c.poolMu.Lock()
+	done := c.pools[key]
+	c.poolMu.Unlock()
+	if done {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	pc := stepworker.PoolConsumer{Subjects: c.sub, Step: step, Pool: p,
+		AckWait: c.cfg.AckWait, MaxDeliver: c.cfg.MaxDeliver, MaxAckPending: c.cfg.MaxAckPending}
+	if _, err := pc.Ensure(ctx, c.js, false); err != nil {
+		return fmt.Errorf("pool consumer for %s %s: %w", step, p, err)
+	}
+	c.poolMu.Lock()
+	c.pools[key] = true
+	c.poolMu.Unlock()
+	return nil
+}
+
+// apply applies one step result to its job with compare-and-set: read,
+// classify, dispatch the next request, write; on a lost race re-read and
+// re-decide. The next request goes out before the write, so a crash in
+// between leaves the result unacknowledged and its redelivery dispatches
+// the same Msg-Id again (deduplicated) instead of losing the dispatch.
+// redelivered says the result came again: a duplicate of the last step
+// then repeats the after-write effects (event, lock release), which are
+// idempotent. It reports whether this call changed the record.
+func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivered bool) (bool, error) {
+	var sent *messages.Request
+	for range maxCASRounds {
+		rec, rev, err := c.read(ctx, res.JobID)
+		if err != nil {
+			return false, err
+		}
+		switch classify(rec, res) {
+		case verdictStale:
+			c.log.Debug("stale result ignored", "job", res.JobID, "attempt", res.Attempt, "step", res.Step, "state", rec.State, "current_attempt", rec.Attempt)
+			c.abortStray(ctx, rec, sent)
+			return false, nil
+		case verdictDuplicate:
+			c.log.Debug("duplicate result ignored", "job", res.JobID, "attempt", res.Attempt, "step", res.Step)
+			if last := rec.Steps[len(rec.Steps)-1]; redelivered && last.Attempt == res.Attempt && last.Step == res.Step && rec.State != messages.StateCanceled {
+				c.after(ctx, rec, res)
+			}
+			c.abortStray(ctx, rec, sent)
+			return false, nil
+		}
+		next, req := decide(rec, res, time.Now().UTC(), c.cfg.StepCap)
+		if req != nil {
+			if err := c.dispatch(ctx, rec.Spec, *req); err != nil {
+				return false, err
+			}
+			sent = req
+		}
+		if _, err := c.write(ctx, next, rev); errors.Is(err, errConflict) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		c.after(ctx, next, res)
+		return true, nil
+	}
+	return false, fmt.Errorf("job %s: gave up after %d lost compare-and-set rounds", res.JobID, maxCASRounds)
+}
+
+// abortStray tells workers to drop a request this call dispatched but lost
+// the race to record (another coordinator, the sweeper or a cancel moved
+// the job on first).
+func (c *Coordinator) abortStray(ctx context.Context, rec messages.JobRecord, sent *messages.Request) {
+	if sent == nil {
+		return
+	}
+	if !messages.Terminal(rec.State) && rec.Attempt == sent.Attempt && currentStep(rec) == sent.Step {
+		return // the winner wanted the same request
+	}
+	if !messages.Terminal(rec.State) && sent.Attempt >= rec.Attempt {
+		c.log.Warn("a request dispatched in a lost race cannot be aborted without aborting the running attempt", "job", rec.ID, "attempt", sent.Attempt, "step", sent.Step)
+		return
+	}
+	c.abort(ctx, rec.ID, sent.Attempt, "superseded: another decision on this job won the race")
+}
+
+// after runs the effects of a recorded transition: the event, and for an
+// ended job the release of its computer. Both may run twice.
+func (c *Coordinator) after(ctx context.Context, rec messages.JobRecord, res messages.Result) {
+	c.event(ctx, rec, res.Step, describe(res, rec), fmt.Sprintf("%s.%d.%s.result", rec.ID, res.Attempt, res.Step))
+	if messages.Terminal(rec.State) {
+		c.release(ctx, rec.Spec.Computer.Name, rec.ID)
+	}
+	lvl := "job moved on"
+	if messages.Terminal(rec.State) {
+		lvl = "job ended"
+	}
+	c.log.Info(lvl, "job", rec.ID, "state", rec.State, "attempt", rec.Attempt, "step", res.Step, "outcome", res.Outcome)
+}
+
+// event publishes a job event (JetStream, deduplicated by id); a failure
+// is logged, never fatal: the record is the truth.
+func (c *Coordinator) event(ctx context.Context, rec messages.JobRecord, step, text, id string) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	ev := messages.Event{JobID: rec.ID, Time: time.Now().UTC(), Attempt: rec.Attempt, Step: step,
+		Source: c.cfg.Name, Message: text, State: rec.State}
+	msg := &nats.Msg{Subject: c.sub.Event(rec.ID), Data: messages.Encode(ev)}
+	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
+		c.log.Warn("event not published", "job", rec.ID, "event", text, "err", err)
+	}
+}
+
+// abort tells workers (core NATS) to stop work on attempts up to attempt
+// (0: all) of a job.
+func (c *Coordinator) abort(_ context.Context, id string, attempt int, reason string) {
+	body := messages.Encode(messages.Abort{JobID: id, Attempt: attempt, Reason: reason})
+	if err := c.nc.Publish(c.sub.Abort(id), body); err != nil {
+		c.log.Warn("abort not published", "job", id, "err", err)
+	}
+}

@@ -1,0 +1,224 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// Defaults of Config.
+const (
+	DefaultStepCap = 4 * time.Hour
+	// opTimeout bounds every single NATS/KV call the coordinator makes.
+	opTimeout = 10 * time.Second
+	// resultAckWait is the lease of a result on the shared result consumer:
+	// a coordinator that dies while applying one gives it to another.
+	resultAckWait = 30 * time.Second
+)
+
+// Config configures a Coordinator. Zero values take the defaults.
+type Config struct {
+	Subjects messages.Subjects
+	// Replicas of the streams and KV buckets (1 single node, 3 cluster).
+	Replicas int
+	// StepCap is the generous safety cap of one step (default 4h).
+	StepCap time.Duration
+	// SweepInterval is how often the one sweeper checks caps; default
+	// min(StepCap/10, 1m), at least 100ms.
+	SweepInterval time.Duration
+	// Settings of a pool's consumer when the coordinator is the first to
+	// create it (stepworker.PoolConsumer); zero: its defaults.
+	AckWait       time.Duration
+	MaxDeliver    int
+	MaxAckPending int
+	// Name identifies this coordinator in events and logs (default host/pid).
+	Name   string
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.StepCap <= 0 {
+		c.StepCap = DefaultStepCap
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = min(c.StepCap/10, time.Minute)
+	}
+	c.SweepInterval = max(c.SweepInterval, 100*time.Millisecond)
+	if c.Replicas < 1 {
+		c.Replicas = 1
+	}
+	if c.Name == "" {
+		host, _ := os.Hostname()
+		c.Name = fmt.Sprintf("%s/%d", host, os.Getpid())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Coordinator is one process of the stateless coordinator service. Any
+// number of them may run against the same NATS: all state is in KV.
+type Coordinator struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	cfg Config
+	log *slog.Logger
+	sub messages.Subjects
+
+	jobs      jetstream.KeyValue
+	computers jetstream.KeyValue
+	index     *index
+
+	poolMu sync.Mutex
+	pools  map[string]bool
+
+	// in-flight guard: handlers enter while the coordinator serves.
+	mu       sync.Mutex
+	stopping bool
+	started  bool
+	inflight sync.WaitGroup
+
+	svc      micro.Service
+	consume  jetstream.ConsumeContext
+	advisory []*nats.Subscription
+	cancel   context.CancelFunc
+	unhook   func() bool
+	bg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// New checks cfg and returns a Coordinator; Start makes it serve.
+func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
+	if nc == nil {
+		return nil, errors.New("coordinator: a NATS connection is required")
+	}
+	if _, err := messages.NewSubjects(cfg.Subjects.Prefix); err != nil {
+		return nil, fmt.Errorf("coordinator: Subjects.%w", err)
+	}
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	return &Coordinator{
+		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
+		log:   cfg.Logger.With("coordinator", cfg.Name),
+		index: newIndex(), pools: map[string]bool{},
+	}, nil
+}
+
+// Start creates the streams, the KV buckets, the result consumer, the
+// advisory subscriptions, the sweeper and the micro service, and returns
+// once the coordinator serves. Cancelling ctx (or Stop) stops it.
+func (c *Coordinator) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.started || c.stopping {
+		c.mu.Unlock()
+		return errors.New("coordinator: Start called twice or after Stop")
+	}
+	c.started = true
+	c.mu.Unlock()
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	if err := c.setup(ctx, bg); err != nil {
+		c.Stop()
+		return err
+	}
+	c.mu.Lock()
+	c.unhook = context.AfterFunc(ctx, c.Stop)
+	c.mu.Unlock()
+	c.log.Info("coordinator serving", "prefix", c.sub.Prefix, "step_cap", c.cfg.StepCap)
+	return nil
+}
+
+func (c *Coordinator) setup(ctx, bg context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := (stepworker.Topology{Subjects: c.sub, Replicas: c.cfg.Replicas}).Ensure(sctx, c.js); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	var err error
+	if c.jobs, err = c.bucket(sctx, c.sub.JobsBucket(), "loadpool job records"); err != nil {
+		return err
+	}
+	if c.computers, err = c.bucket(sctx, c.sub.ComputersBucket(), "loadpool computer locks"); err != nil {
+		return err
+	}
+	if err := c.watch(sctx, bg); err != nil {
+		return err
+	}
+	if err := c.startResults(sctx); err != nil {
+		return err
+	}
+	if err := c.startAdvisories(); err != nil {
+		return err
+	}
+	c.bg.Go(func() { c.sweeper(bg) })
+	return c.startService()
+}
+
+func (c *Coordinator) bucket(ctx context.Context, name, desc string) (jetstream.KeyValue, error) {
+	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: name, Description: desc, History: 1,
+		Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: create KV bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
+// Stop stops serving: the micro service and the result consumer stop
+// taking work, in-flight handlers finish, background goroutines end. It
+// is idempotent and safe before Start.
+func (c *Coordinator) Stop() {
+	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		c.stopping = true
+		unhook := c.unhook
+		c.mu.Unlock()
+		if unhook != nil {
+			unhook()
+		}
+		if c.svc != nil {
+			_ = c.svc.Stop()
+		}
+		if c.consume != nil {
+			c.consume.Stop()
+			<-c.consume.Closed()
+		}
+		for _, s := range c.advisory {
+			_ = s.Unsubscribe()
+		}
+		c.inflight.Wait()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.bg.Wait()
+		c.log.Info("coordinator stopped")
+	})
+}
+
+// enter registers an in-flight handler; false once stopping.
+func (c *Coordinator) enter() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.inflight.Add(1)
+	return true
+}
+
+func (c *Coordinator) leave() { c.inflight.Done() }

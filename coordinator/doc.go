@@ -1,0 +1,41 @@
+// Package coordinator is Apache VCL's new.pm as a stateless service over
+// NATS JetStream: it takes jobs (micro service loadpool-coordinator,
+// endpoints <prefix>.job.submit|get|list|cancel), counts install
+// attempts, dispatches load and post-load requests to the worker pools,
+// applies their tri-state results and decides on retries.
+//
+// State lives only in KV: vcl_jobs holds one messages.JobRecord per job and
+// every change to it is a compare-and-set on the revision read (a lost race
+// is re-read and re-decided); vcl_computers holds one key per computer a
+// live job holds, created with kv.Create (the lock) and deleted with its
+// last revision when the job ends. Any number of coordinators run side by
+// side: they share the micro queue group, the durable result consumer and
+// the max-deliveries advisories (queue group).
+//
+// Exactly-once effects: a step request is published before the record that
+// says it is out is written, with Msg-Id <job>.<attempt>.<step>; a result
+// is acknowledged only after the record is written. A crash in between
+// redelivers the result and re-publishes the same Msg-Id, which JetStream
+// deduplicates (within stepworker.DuplicateWindow). Duplicate and stale
+// results (older attempt, another step, an ended or canceled job) change
+// nothing. Events carry Msg-Ids too.
+//
+// One sweeper goroutine per coordinator (no per-job timer) applies a
+// synthetic retry to steps past their safety cap (Config.StepCap) and
+// aborts them, launches jobs a crashed submit left queued, and frees locks
+// whose job ended or was never recorded. It works from an in-memory index
+// fed by one KV watcher per bucket (also used by job.list).
+//
+// Cancel: a live job becomes canceled, workers get vcl.abort.<id>
+// (attempt 0: all), the computer is freed. Cancelling a job that has
+// already ended returns its record unchanged, without error.
+//
+// Known window: a request dispatched in the instant a cancel (or the
+// sweeper) wins the race for the record may reach a worker after the
+// abort; its result is ignored, and the request's Deadline lets a worker
+// drop it.
+//
+// Start returns once the coordinator serves; Stop (idempotent) stops the
+// service and the consumer, waits for in-flight handlers, then ends the
+// background goroutines. The Client is what other programs use.
+package coordinator

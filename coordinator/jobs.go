@@ -1,0 +1,206 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nuid"
+)
+
+// Limits of job.list and job.cancel.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+	maxReasonLen     = 1024
+)
+
+// errIDConflict: the id is taken by a job with another spec.
+var errIDConflict = errors.New("id conflict")
+
+// submit accepts a job. The writes are ordered so that a crash anywhere
+// loses nothing and leaves nothing stuck for ever:
+//
+//  1. lock the computer (vcl_computers create). A crash here leaves a lock
+//     without a record: a resubmit with the same id takes it again, and
+//     the sweeper frees it after repairAfter.
+//  2. create the record, state queued (vcl_jobs create). From here the job
+//     is accepted; a crash leaves it queued and the sweeper launches it.
+//  3. dispatch load(1) with Msg-Id <job>.1.load, then CAS queued->loading.
+//     A crash in between is repaired like 2 (the re-dispatch deduplicates),
+//     and a result arriving while the record still says queued is applied
+//     as the load of attempt 1.
+func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobRecord, error) {
+	spec, err := messages.DecodeJobSpec(data)
+	if err != nil {
+		return messages.JobRecord{}, badInput(err)
+	}
+	if spec.ID == "" {
+		spec.ID = nuid.Next()
+	}
+	id := spec.ID
+	spec.ID = ""
+	if rec, _, err := c.read(ctx, id); err == nil {
+		return same(rec, spec)
+	} else if !errors.Is(err, errUnknownJob) {
+		return messages.JobRecord{}, err
+	}
+	if err := c.lockComputer(ctx, spec.Computer.Name, id); err != nil {
+		return messages.JobRecord{}, err
+	}
+	now := time.Now().UTC()
+	rec := messages.JobRecord{ID: id, State: messages.StateQueued, Attempt: 1, MaxAttempts: spec.MaxAttempts,
+		Spec: spec, Steps: []messages.StepRecord{}, Created: now, Updated: now, StepDeadline: now.Add(c.cfg.StepCap)}
+	rev, err := c.write(ctx, rec, 0)
+	if errors.Is(err, errConflict) {
+		if rec, _, err = c.read(ctx, id); err != nil {
+			return messages.JobRecord{}, err
+		}
+		return same(rec, spec)
+	}
+	if err != nil {
+		return messages.JobRecord{}, err
+	}
+	c.log.Info("job accepted", "job", id, "computer", spec.Computer.Name, "image", spec.Image.Name)
+	launched, err := c.launch(ctx, rec, rev)
+	if err != nil {
+		c.log.Warn("job accepted but not dispatched yet (the sweeper retries)", "job", id, "err", err)
+		return rec, nil
+	}
+	return launched, nil
+}
+
+// same answers a resubmission: the stored job when the spec matches.
+func same(rec messages.JobRecord, spec messages.JobSpec) (messages.JobRecord, error) {
+	if !bytes.Equal(messages.Encode(rec.Spec), messages.Encode(spec)) {
+		return messages.JobRecord{}, fmt.Errorf("%w: id %s is already used by a job with a different spec (state %s): choose another id or resubmit the same spec", errIDConflict, rec.ID, rec.State)
+	}
+	return rec, nil
+}
+
+// launch dispatches the load of a queued job and records it as loading.
+func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev uint64) (messages.JobRecord, error) {
+	for range maxCASRounds {
+		if rec.State != messages.StateQueued {
+			return rec, nil
+		}
+		now := time.Now().UTC()
+		next := rec
+		next.State, next.Updated, next.StepDeadline = messages.StateLoading, now, now.Add(c.cfg.StepCap)
+		if err := c.dispatch(ctx, rec.Spec, request(next, messages.StepLoad)); err != nil {
+			return rec, err
+		}
+		_, err := c.write(ctx, next, rev)
+		if errors.Is(err, errConflict) {
+			if rec, rev, err = c.read(ctx, rec.ID); err != nil {
+				return rec, err
+			}
+			continue
+		}
+		if err != nil {
+			return rec, err
+		}
+		msg := fmt.Sprintf("attempt %d: load dispatched to %s", next.Attempt, next.Spec.Computer.Provisioner)
+		c.event(ctx, next, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", next.ID, next.Attempt))
+		return next, nil
+	}
+	return rec, fmt.Errorf("job %s: gave up after %d lost compare-and-set rounds", rec.ID, maxCASRounds)
+}
+
+func (c *Coordinator) get(ctx context.Context, data []byte) (messages.JobRecord, error) {
+	id, _, err := decodeID(data, false)
+	if err != nil {
+		return messages.JobRecord{}, err
+	}
+	rec, _, err := c.read(ctx, id)
+	return rec, err
+}
+
+func decodeID(data []byte, cancel bool) (string, string, error) {
+	var r messages.GetRequest
+	if err := messages.Decode(data, &r, true); err != nil {
+		return "", "", badInput(err)
+	}
+	if r.ID == "" {
+		return "", "", badInput(errors.New(`id: is required ({"id": "<job id>"})`))
+	}
+	if err := messages.ValidJobID("id", r.ID); err != nil {
+		return "", "", badInput(err)
+	}
+	if r.Reason != "" && !cancel {
+		return "", "", badInput(errors.New("reason: only job.cancel takes a reason"))
+	}
+	if len(r.Reason) > maxReasonLen {
+		return "", "", badInput(fmt.Errorf("reason: must be at most %d bytes, not %d", maxReasonLen, len(r.Reason)))
+	}
+	return r.ID, r.Reason, nil
+}
+
+func (c *Coordinator) list(ctx context.Context, data []byte) (messages.ListReply, error) {
+	var r messages.ListRequest
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := messages.Decode(data, &r, true); err != nil {
+			return messages.ListReply{}, badInput(err)
+		}
+	}
+	if r.State != "" && !messages.ValidState(r.State) {
+		return messages.ListReply{}, badInput(fmt.Errorf("state: must be one of %s, not %q", strings.Join(messages.States, ", "), r.State))
+	}
+	if r.Limit < 0 || r.Limit > MaxListLimit {
+		return messages.ListReply{}, badInput(fmt.Errorf("limit: must be between 1 and %d (0 means %d), not %d", MaxListLimit, DefaultListLimit, r.Limit))
+	}
+	if r.Limit == 0 {
+		r.Limit = DefaultListLimit
+	}
+	out := messages.ListReply{Jobs: []messages.JobRecord{}}
+	for _, id := range c.index.newest(r.State, r.Limit) {
+		rec, _, err := c.read(ctx, id)
+		if errors.Is(err, errUnknownJob) {
+			continue
+		}
+		if err != nil {
+			return messages.ListReply{}, err
+		}
+		if r.State == "" || rec.State == r.State {
+			out.Jobs = append(out.Jobs, rec)
+		}
+	}
+	return out, nil
+}
+
+// cancelJob ends a live job as canceled: CAS, abort to the workers,
+// release of the computer, event. A job that has already ended is
+// returned unchanged (no error): cancel is idempotent.
+func (c *Coordinator) cancelJob(ctx context.Context, data []byte) (messages.JobRecord, error) {
+	id, reason, err := decodeID(data, true)
+	if err != nil {
+		return messages.JobRecord{}, err
+	}
+	if reason == "" {
+		reason = "canceled on request"
+	}
+	for range maxCASRounds {
+		rec, rev, err := c.read(ctx, id)
+		if err != nil || messages.Terminal(rec.State) {
+			return rec, err
+		}
+		next := rec
+		next.State, next.Updated, next.StepDeadline = messages.StateCanceled, time.Now().UTC(), time.Time{}
+		next.Error = "canceled: " + reason
+		if _, err := c.write(ctx, next, rev); errors.Is(err, errConflict) {
+			continue
+		} else if err != nil {
+			return rec, err
+		}
+		c.abort(ctx, id, 0, reason)
+		c.release(ctx, rec.Spec.Computer.Name, id)
+		c.event(ctx, next, "", "canceled: "+reason, id+".cancel")
+		c.log.Info("job canceled", "job", id, "reason", reason)
+		return next, nil
+	}
+	return messages.JobRecord{}, fmt.Errorf("job %s: gave up after %d lost compare-and-set rounds", id, maxCASRounds)
+}

@@ -1,0 +1,91 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+)
+
+// sweeper is the one goroutine that enforces the safety cap, launches
+// queued jobs a crashed submit left behind, and frees orphan locks. It
+// works from the in-memory index and decides only on records read from
+// KV, with compare-and-set, so several coordinators may sweep at once.
+func (c *Coordinator) sweeper(ctx context.Context) {
+	t := time.NewTicker(c.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.sweep(ctx)
+		}
+	}
+}
+
+func (c *Coordinator) sweep(ctx context.Context) {
+	now := time.Now().UTC()
+	overdue, stuck := c.index.due(now, now.Add(-c.repairAfter()))
+	for _, id := range overdue {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := c.capStep(ctx, id, now); err != nil {
+			c.log.Warn("safety cap not applied yet", "job", id, "err", err)
+		}
+	}
+	for _, id := range stuck {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := c.relaunch(ctx, id, now); err != nil {
+			c.log.Warn("queued job not launched yet", "job", id, "err", err)
+		}
+	}
+	c.repairLocks(ctx, now)
+}
+
+// capStep applies a synthetic retry to a step that ran past its deadline,
+// and aborts the attempt for the workers.
+func (c *Coordinator) capStep(ctx context.Context, id string, now time.Time) error {
+	rec, _, err := c.read(ctx, id)
+	if errors.Is(err, errUnknownJob) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if messages.Terminal(rec.State) || rec.StepDeadline.IsZero() || rec.StepDeadline.After(now) {
+		return nil
+	}
+	step := currentStep(rec)
+	res := messages.Result{JobID: id, Attempt: rec.Attempt, Step: step, Outcome: messages.OutcomeRetry,
+		Detail: fmt.Sprintf("no %s result within the coordinator's safety cap of %s", step, c.cfg.StepCap),
+		Reason: "step-cap", Worker: c.cfg.Name, Started: rec.Updated, Finished: now}
+	applied, err := c.apply(ctx, res, false)
+	if applied {
+		c.abort(ctx, id, res.Attempt, res.Detail)
+		c.log.Warn("step ran past the safety cap", "job", id, "attempt", res.Attempt, "step", step)
+	}
+	return err
+}
+
+// relaunch dispatches a job left queued by a submit that died.
+func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) error {
+	rec, rev, err := c.read(ctx, id)
+	if errors.Is(err, errUnknownJob) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rec.State != messages.StateQueued || rec.Updated.After(now.Add(-c.repairAfter())) {
+		return nil
+	}
+	c.log.Info("launching a job a submit left queued", "job", id)
+	_, err = c.launch(ctx, rec, rev)
+	return err
+}
