@@ -1,0 +1,294 @@
+package control_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker/control"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/ssh"
+)
+
+func newSigner(t testing.TB) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// upComputer boots a Linux computer and waits until it answers.
+func upComputer(t *testing.T, client ssh.Signer, sh devlab.Shell) *devlab.Computer {
+	t.Helper()
+	if sh == nil {
+		sh = &devlab.Linux{}
+	}
+	c, err := devlab.NewComputer(devlab.Config{Name: "vm-1", Shell: sh, Authorized: client.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.Boot("img-1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "computer answers", c.Answering)
+	return c
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // bounded poll of a condition
+	}
+}
+
+func dialer(t *testing.T, s ssh.Signer, store control.HostKeyStore, timeout time.Duration) *control.SSHDialer {
+	t.Helper()
+	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{s}, HostKeys: store, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func authorized(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+
+func TestDialDeadlineCoversHandshake(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hold := make(chan net.Conn, 1)
+	go func() { // accepts and never speaks
+		c, err := ln.Accept()
+		if err == nil {
+			hold <- c
+		}
+	}()
+	d := dialer(t, newSigner(t), &control.MemHostKeys{}, 300*time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Dial(context.Background(), control.Target{Address: ln.Addr().String(), Computer: "silent"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, control.ErrNotAnswering) || stepworker.IsPermanent(err) {
+			t.Fatalf("err = %v, want ErrNotAnswering (not permanent)", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Dial did not return: the handshake is not under the deadline")
+	}
+	select {
+	case c := <-hold:
+		c.Close()
+	default:
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	t.Parallel()
+	client := newSigner(t)
+	c := upComputer(t, client, nil)
+	off, err := devlab.NewComputer(devlab.Config{Name: "off", Shell: &devlab.Linux{}, Authorized: client.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newSigner(t)
+	tests := []struct {
+		name       string
+		signer     ssh.Signer
+		target     control.Target
+		notAnswer  bool
+		permanent  bool
+		mismatch   bool
+		errMention []string
+	}{
+		{name: "pinned key accepted", signer: client,
+			target: control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: authorized(c.HostKey())}}},
+		{name: "wrong pinned key", signer: client, permanent: true, mismatch: true,
+			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: authorized(other.PublicKey())}},
+			errMention: []string{"vm-1", ssh.FingerprintSHA256(other.PublicKey()), ssh.FingerprintSHA256(c.HostKey())}},
+		{name: "bad pinned key text", signer: client, permanent: true,
+			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: "ssh-ed25519 garbage"}},
+			errMention: []string{"image.host_key"}},
+		{name: "refused", signer: client, notAnswer: true,
+			target: control.Target{Address: off.Addr(), Computer: "off"}},
+		{name: "auth refused", signer: other, permanent: true,
+			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: authorized(c.HostKey())}},
+			errMention: []string{"vm-1", "public key"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := dialer(t, tc.signer, &control.MemHostKeys{}, 5*time.Second)
+			conn, err := d.Dial(context.Background(), tc.target)
+			if !tc.notAnswer && !tc.permanent {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				out, err := conn.Run(context.Background(), "echo hi")
+				if err != nil || string(out.Stdout) != "hi\n" || out.Exit != 0 {
+					t.Fatalf("Run = %+v, %v", out, err)
+				}
+				return
+			}
+			if err == nil {
+				conn.Close()
+				t.Fatal("Dial succeeded, want an error")
+			}
+			if got := errors.Is(err, control.ErrNotAnswering); got != tc.notAnswer {
+				t.Errorf("ErrNotAnswering = %v, want %v (%v)", got, tc.notAnswer, err)
+			}
+			if got := stepworker.IsPermanent(err); got != tc.permanent {
+				t.Errorf("Permanent = %v, want %v (%v)", got, tc.permanent, err)
+			}
+			var mm *control.HostKeyMismatchError
+			if got := errors.As(err, &mm); got != tc.mismatch {
+				t.Errorf("HostKeyMismatchError = %v, want %v (%v)", got, tc.mismatch, err)
+			}
+			for _, s := range tc.errMention {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestRunExitAndCancel(t *testing.T) {
+	t.Parallel()
+	client := newSigner(t)
+	c := upComputer(t, client, &devlab.Linux{Starting: time.Hour})
+	d := dialer(t, client, &control.MemHostKeys{}, 5*time.Second)
+	conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	out, err := conn.Run(context.Background(), "cat /nonexistent")
+	if err != nil || out.Exit != 1 || !strings.Contains(string(out.Stderr), "No such file") {
+		t.Fatalf("non-zero exit: %+v, %v; want Exit 1 and no error", out, err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := conn.Run(ctx, "systemctl is-system-running --wait") // blocks for an hour
+		errc <- err
+	}()
+	cancel(stepworker.ErrAborted)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, stepworker.ErrAborted) {
+			t.Fatalf("Run after cancel = %v, want the cause", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run ignored ctx")
+	}
+}
+
+func kvStore(t *testing.T) *control.KVHostKeys {
+	t.Helper()
+	srv := embednats.Test(t)
+	nc := embednats.Connect(t, srv.URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := control.NewKVHostKeys(context.Background(), js, messages.Subjects{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestTrustOnFirstUse(t *testing.T) {
+	t.Parallel()
+	client := newSigner(t)
+	c := upComputer(t, client, nil)
+	store := kvStore(t)
+	d := dialer(t, client, store, 5*time.Second)
+	dial := func(job string, attempt int, reloaded bool) error {
+		conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1",
+			HostKey: control.HostKeyPolicy{JobID: job, Attempt: attempt, Reloaded: reloaded}})
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	first := c.HostKey()
+	if err := dial("job-1", 1, true); err != nil {
+		t.Fatalf("first use after reload: %v", err)
+	}
+	rec, _, err := store.Get(context.Background(), "vm-1")
+	if err != nil || rec.Key != authorized(first) || rec.JobID != "job-1" || rec.Attempt != 1 {
+		t.Fatalf("record = %+v, %v", rec, err)
+	}
+	if err := dial("job-1", 1, true); err != nil {
+		t.Fatalf("same key again: %v", err)
+	}
+	// The computer is reimaged behind our back: a new key in the same window.
+	if err := c.Boot("img-2"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "computer answers", c.Answering)
+	err = dial("job-1", 1, true)
+	var mm *control.HostKeyMismatchError
+	if !stepworker.IsPermanent(err) || !errors.As(err, &mm) {
+		t.Fatalf("changed key = %v, want a permanent mismatch", err)
+	}
+	for _, s := range []string{"vm-1", ssh.FingerprintSHA256(first), ssh.FingerprintSHA256(c.HostKey()), "job-1"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+	if err := dial("job-2", 1, false); !errors.As(err, &mm) {
+		t.Fatalf("another job without reload = %v, want mismatch", err)
+	}
+	// A new attempt that reloaded the computer records the new key.
+	if err := dial("job-1", 2, true); err != nil {
+		t.Fatalf("new reload window: %v", err)
+	}
+	if err := dial("job-3", 1, false); err != nil {
+		t.Fatalf("later job, key unchanged: %v", err)
+	}
+}
+
+func TestNoRecordWithoutReloadRecords(t *testing.T) {
+	t.Parallel()
+	client := newSigner(t)
+	c := upComputer(t, client, nil)
+	store := &control.MemHostKeys{}
+	d := dialer(t, client, store, 5*time.Second)
+	conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1",
+		HostKey: control.HostKeyPolicy{JobID: "job-9", Attempt: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if rec, _, err := store.Get(context.Background(), "vm-1"); err != nil || rec.Key != authorized(c.HostKey()) {
+		t.Fatalf("record = %+v, %v", rec, err)
+	}
+}
