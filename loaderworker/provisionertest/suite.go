@@ -1,0 +1,229 @@
+// Package provisionertest is the conformance suite every provisioner must
+// pass: the same cases, run through the real loader runtime
+// (loaderworker.Worker) and an embedded NATS server, against whatever
+// backend the provisioner's Fixture stands up (govmomi's simulator, the
+// xCAT emulator, ...).
+//
+// Cases: a load answers ready and says it reloaded; the same image again
+// under reload "if-needed" is skipped (ready, Reloaded false); under
+// "always" it reloads; a transient backend fault answers retry; a missing
+// image answers fail; a load slower than three leases keeps its lease (one
+// delivery, one result); the power endpoint's reset, off, on and status
+// agree with the backend.
+package provisionertest
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Fixture is one provisioner standing in front of its backend.
+type Fixture struct {
+	Provisioner loaderworker.Provisioner
+	// Name is the provisioner token ("vmware").
+	Name string
+	// Computer and Image load successfully.
+	Computer messages.Computer
+	Image    messages.Image
+	// MissingImage must answer fail.
+	MissingImage messages.Image
+	// InjectTransient makes the next load of Computer fail transiently once.
+	InjectTransient func()
+	// Slow makes the next load take at least d.
+	Slow func(d time.Duration)
+	// PowerState reads Computer's power state from the backend: "on"/"off".
+	PowerState func() string
+}
+
+var subj = messages.Subjects{Prefix: "vcl"}
+
+// Run runs every case, each with a fresh fixture and NATS server.
+func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, r *rig)
+	}{
+		{"ready", caseReady},
+		{"skip when loaded", caseSkip},
+		{"reload always", caseAlways},
+		{"transient fault is retry", caseTransient},
+		{"missing image is fail", caseMissing},
+		{"lease kept during a slow load", caseSlow},
+		{"power endpoint", casePower},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			c.run(t, newRig(t, f))
+		})
+	}
+}
+
+type rig struct {
+	t   *testing.T
+	f   Fixture
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	res jetstream.Consumer
+	url string
+	n   int
+}
+
+func newRig(t *testing.T, f Fixture) *rig {
+	srv := embednats.Test(t)
+	nc := embednats.Connect(t, srv.URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	res, err := js.CreateConsumer(ctx, subj.ResultStream(), jetstream.ConsumerConfig{Durable: "suite", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, f: f, nc: nc, js: js, res: res, url: srv.URL()}
+}
+
+func (r *rig) start(ackWait time.Duration) {
+	r.t.Helper()
+	nc := embednats.Connect(r.t, r.url)
+	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: r.f.Name, Concurrency: 2, AckWait: ackWait, Grace: 5 * time.Second}, r.f.Provisioner)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(w.Stop)
+}
+
+// load sends one load request and returns its result.
+func (r *rig) load(img messages.Image, reload string) messages.Result {
+	r.t.Helper()
+	r.n++
+	req := messages.Request{JobID: "suite-job", Attempt: r.n, Step: messages.StepLoad,
+		Computer: r.f.Computer, Image: img, Reload: reload}
+	if _, err := r.js.Publish(context.Background(), subj.LoadRequest(r.f.Name), messages.Encode(req)); err != nil {
+		r.t.Fatal(err)
+	}
+	msg, err := r.res.Next(jetstream.FetchMaxWait(2 * time.Minute))
+	if err != nil {
+		r.t.Fatalf("no result: %v", err)
+	}
+	_ = msg.Ack()
+	res, err := messages.DecodeResult(msg.Data())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if res.Attempt != r.n {
+		r.t.Fatalf("result for attempt %d, want %d", res.Attempt, r.n)
+	}
+	return res
+}
+
+func want(t *testing.T, res messages.Result, o messages.Outcome) {
+	t.Helper()
+	if res.Outcome != o {
+		t.Fatalf("outcome %s (%s), want %s", res.Outcome, res.Detail, o)
+	}
+	if res.Detail == "" {
+		t.Fatal("a result must say what happened in its detail")
+	}
+}
+
+func reloaded(t *testing.T, res messages.Result, w bool) {
+	t.Helper()
+	if res.Reloaded == nil || *res.Reloaded != w {
+		t.Fatalf("reloaded = %v, want %v (%s)", res.Reloaded, w, res.Detail)
+	}
+}
+
+func caseReady(t *testing.T, r *rig) {
+	r.start(0)
+	res := r.load(r.f.Image, messages.ReloadIfNeeded)
+	want(t, res, messages.OutcomeReady)
+	reloaded(t, res, true)
+	if s := r.f.PowerState(); s != "on" {
+		t.Fatalf("after a load the computer is %q, want on", s)
+	}
+}
+
+func caseSkip(t *testing.T, r *rig) {
+	r.start(0)
+	want(t, r.load(r.f.Image, messages.ReloadIfNeeded), messages.OutcomeReady)
+	res := r.load(r.f.Image, messages.ReloadIfNeeded)
+	want(t, res, messages.OutcomeReady)
+	reloaded(t, res, false)
+	if !strings.Contains(strings.ToLower(res.Detail), "skip") {
+		t.Fatalf("detail %q should say the load was skipped", res.Detail)
+	}
+}
+
+func caseAlways(t *testing.T, r *rig) {
+	r.start(0)
+	want(t, r.load(r.f.Image, messages.ReloadIfNeeded), messages.OutcomeReady)
+	res := r.load(r.f.Image, messages.ReloadAlways)
+	want(t, res, messages.OutcomeReady)
+	reloaded(t, res, true)
+}
+
+func caseTransient(t *testing.T, r *rig) {
+	r.start(0)
+	r.f.InjectTransient()
+	want(t, r.load(r.f.Image, messages.ReloadAlways), messages.OutcomeRetry)
+	want(t, r.load(r.f.Image, messages.ReloadAlways), messages.OutcomeReady)
+}
+
+func caseMissing(t *testing.T, r *rig) {
+	r.start(0)
+	want(t, r.load(r.f.MissingImage, messages.ReloadAlways), messages.OutcomeFail)
+}
+
+func caseSlow(t *testing.T, r *rig) {
+	const ackWait = 500 * time.Millisecond
+	r.start(ackWait)
+	r.f.Slow(4 * ackWait)
+	res := r.load(r.f.Image, messages.ReloadAlways)
+	want(t, res, messages.OutcomeReady)
+	if extra, err := r.res.Next(jetstream.FetchMaxWait(2 * ackWait)); err == nil {
+		t.Fatalf("a second result arrived (the lease was not kept): %s", extra.Data())
+	}
+}
+
+func casePower(t *testing.T, r *rig) {
+	r.start(0)
+	want(t, r.load(r.f.Image, messages.ReloadAlways), messages.OutcomeReady)
+	for _, step := range []struct{ action, state string }{
+		{messages.PowerOff, "off"}, {messages.PowerStatus, "off"}, {messages.PowerOn, "on"},
+		{messages.PowerReset, "on"}, {messages.PowerStatus, "on"},
+	} {
+		body := messages.Encode(messages.PowerRequest{Computer: r.f.Computer, Action: step.action})
+		msg, err := r.nc.Request(subj.Power(r.f.Name), body, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
+			t.Fatalf("%s: error %s %s", step.action, code, msg.Data)
+		}
+		var rep messages.PowerReply
+		if err := json.Unmarshal(msg.Data, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.State != step.state || r.f.PowerState() != step.state {
+			t.Fatalf("after %s: reply says %q, backend says %q, want %q", step.action, rep.State, r.f.PowerState(), step.state)
+		}
+	}
+}
