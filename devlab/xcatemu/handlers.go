@@ -91,6 +91,7 @@ func (s *Server) postToken(w http.ResponseWriter, r *http.Request, body map[stri
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u != s.cfg.User || p != s.cfg.Password {
+		s.rejected++
 		cgiError(w, http.StatusUnauthorized, "Authentication failure")
 		return
 	}
@@ -102,6 +103,14 @@ func (s *Server) postToken(w http.ResponseWriter, r *http.Request, body map[stri
 func (s *Server) authenticate(r *http.Request, body map[string]any) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ok := s.authenticateLocked(r, body) && !s.deny
+	if !ok {
+		s.rejected++
+	}
+	return ok
+}
+
+func (s *Server) authenticateLocked(r *http.Request, body map[string]any) bool {
 	u, hasU := param(r, body, "userName")
 	p, hasP := param(r, body, "userPW")
 	if hasU || hasP {

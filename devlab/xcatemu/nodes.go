@@ -248,3 +248,11 @@ func (s *Server) putProvision(n *node, body map[string]any) error {
 	n.nextboot = "Network"
 	return s.putPower(n, map[string]any{"action": "boot"})
 }
+
+// SetTiming changes how long the phases of installs and boots take, from
+// each node's next phase on.
+func (s *Server) SetTiming(t Timing) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.Timing = t
+}

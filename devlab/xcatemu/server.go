@@ -61,6 +61,8 @@ type Server struct {
 	nodes    map[string]*node
 	images   map[string]map[string]string
 	faults   []Fault
+	deny     bool
+	rejected int
 	requests int
 	running  int // installs now
 	maxSeen  int
@@ -155,6 +157,21 @@ func (s *Server) DropTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.tokens)
+}
+
+// Deny makes every authenticated request answer 401 while on, as xCAT
+// does when its policy table denies the user (a fresh token does not help).
+func (s *Server) Deny(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deny = on
+}
+
+// Rejected counts the 401 answers given.
+func (s *Server) Rejected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejected
 }
 
 // TokensIssued counts successful POST /tokens.

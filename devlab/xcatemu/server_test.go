@@ -169,9 +169,17 @@ func TestTokens(t *testing.T) {
 	if code, _ := e.do("GET", "/nodes?userName=wsuser&userPW=wrong", "", true); code != 401 {
 		t.Errorf("bad credentials beside a good token: HTTP %d, want 401", code)
 	}
+	e.s.Deny(true)
+	if code, _ := e.do("GET", "/nodes", "", true); code != 401 {
+		t.Errorf("denied by policy: HTTP %d, want 401", code)
+	}
+	e.s.Deny(false)
 	e.s.DropTokens()
 	if code, _ := e.do("GET", "/nodes", "", true); code != 401 {
 		t.Errorf("dropped token: HTTP %d, want 401", code)
+	}
+	if r := e.s.Rejected(); r != 4 {
+		t.Errorf("Rejected() = %d, want 4 (bad password, bad credentials, policy, dropped token)", r)
 	}
 	if e.s.TokensIssued() != 2 {
 		t.Errorf("TokensIssued = %d, want 2", e.s.TokensIssued())

@@ -1,0 +1,44 @@
+// Package xcat is the provisioner of bare-metal nodes ("blades") through
+// the xCAT REST API (xcatws): computer.provisioner "xcat", computer.name
+// the xCAT node, image.name an xCAT osimage.
+//
+// Load: check that the osimage exists (fail if not) and that the node has a
+// MAC; under reload "if-needed", skip a node that already runs this osimage
+// (provmethod), is booted, has bootstate boot and power on; otherwise set
+// the boot state (PUT bootstate {"osimage":...}), power it with boot, and
+// poll status, statustime and bootstate every Config.Poll until status
+// booted (ready, Reloaded) or failed (retry). It answers ready when xCAT
+// says the install finished, not when the OS answers: that is the OS
+// worker's job. Two timeouts, VCL's, bound the watch and answer retry with
+// a detail naming which one ran out and the last status: the stall timeout
+// (the image's reload_minutes, at least Config.MinStall, default 10m) is
+// reset by every change of status or boot state; the overall timeout is
+// twice the reload time, at least Config.MinOverall (default 60m).
+//
+// Outcomes are decided in one place (decide, from kindOf): a 401 with a
+// fresh token, an unknown node or osimage, a node or image not set up for
+// provisioning, and a request xCAT cannot serve (400/404/405) answer fail;
+// 5xx, timeouts, refused connections and any other 403 are retried inside
+// the step with a bounded backoff (Config.Backoff, MaxBackoff, Tries), then
+// answer retry.
+//
+// Authentication: POST /tokens, then X-Auth-Token on every call; the token
+// is renewed a little before its expiry (read as local time; an expiry that
+// cannot be read or seems past leaves only the next rule) and after any
+// 401, once per call. Neither the token nor the password is ever logged or
+// put in an error.
+//
+// Power: reset is done as rpower boot (an IPMI reset does nothing to a node
+// that is off), on, off; status reads rpower stat. Every call has its own
+// deadline (Config.CallTimeout).
+//
+// Throttle: at most N installs at once across the pool is the consumer's
+// MaxAckPending (DefaultMaxAckPending, VCL's xcat|throttle, is 10), and
+// loaderworker.Config.Concurrency limits one process.
+//
+// Not done: diskless images are watched like diskful ones (netbooting is a
+// status change like any other); PUT /nodes/{n}/nextboot (rsetboot net)
+// is not sent, so nodes whose firmware does not boot from the network first
+// need it set in xCAT; a node whose status never updates (site.nodestatus
+// off) is not declared ready from its boot state alone: it stalls to retry.
+package xcat

@@ -1,0 +1,131 @@
+package xcat
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+)
+
+var _ loaderworker.Provisioner = (*Provisioner)(nil)
+
+// Provisioner installs xCAT osimages on bare-metal nodes.
+type Provisioner struct {
+	cfg Config
+	c   *client
+	log *slog.Logger
+}
+
+// New checks cfg and returns a provisioner. It does not call xCAT: the
+// first load logs in.
+func New(cfg Config) (*Provisioner, error) {
+	cfg = cfg.withDefaults()
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Provisioner{cfg: cfg, c: c, log: cfg.Logger.With("provisioner", Name)}, nil
+}
+
+// Load installs req.Image.Name (an osimage) on node req.Computer.Name and
+// answers once xCAT says booted (ready) or failed (retry), or a timeout
+// runs out (retry).
+func (p *Provisioner) Load(ctx context.Context, req messages.Request, prog stepworker.Progress) (loaderworker.LoadReport, error) {
+	rep, err := p.load(ctx, req, prog)
+	return rep, decide(err)
+}
+
+func (p *Provisioner) load(ctx context.Context, req messages.Request, prog stepworker.Progress) (loaderworker.LoadReport, error) {
+	node, img := req.Computer.Name, req.Image.Name
+	pm, err := p.c.imageProvmethod(ctx, img)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if pm == "" {
+		return loaderworker.LoadReport{}, fmt.Errorf("%w: osimage %s has no provmethod: set osimage.provmethod to install, netboot or statelite", ErrNodeConfig, img)
+	}
+	before, err := p.c.nodeAttrs(ctx, node, "status", "statustime", "mac", "provmethod")
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if before["mac"] == "" {
+		return loaderworker.LoadReport{}, fmt.Errorf("%w: node %s has no MAC address and nodeset needs one: set mac.mac in xCAT", ErrNodeConfig, node)
+	}
+	if req.Reload != messages.ReloadAlways && before["provmethod"] == img && running(before["status"]) {
+		if rep, ok, err := p.skip(ctx, node, img, before["status"]); err != nil || ok {
+			return rep, err
+		}
+	}
+	if err := p.start(ctx, node, img, before["status"], prog); err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	return p.watch(ctx, req, prog, before)
+}
+
+// running: the node runs what it last installed.
+func running(status string) bool { return status == "booted" || status == "alive" }
+
+// skip decides whether a node that already runs img can be left alone: its
+// boot state must be boot (no install pending) and its power on.
+func (p *Provisioner) skip(ctx context.Context, node, img, status string) (loaderworker.LoadReport, bool, error) {
+	bs, err := p.c.bootstate(ctx, node)
+	if err != nil {
+		return loaderworker.LoadReport{}, false, err
+	}
+	pw, err := p.c.powerState(ctx, node)
+	if err != nil {
+		return loaderworker.LoadReport{}, false, err
+	}
+	if bs != "boot" || pw != "on" {
+		return loaderworker.LoadReport{}, false, nil
+	}
+	return loaderworker.LoadReport{Reloaded: false,
+		Detail: fmt.Sprintf("skipped the reload: node %s already runs osimage %s (status %s, bootstate boot, power on)", node, img, status)}, true, nil
+}
+
+// start points the node at img and powers it with boot.
+func (p *Provisioner) start(ctx context.Context, node, img, status string, prog stepworker.Progress) error {
+	prog.Event(fmt.Sprintf("xCAT: setting node %s's boot state to osimage %s (status %q)", node, img, status))
+	if err := p.c.setBootstate(ctx, node, img); err != nil {
+		return err
+	}
+	bs, err := p.c.bootstate(ctx, node)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(bs, "install ") && !strings.HasPrefix(bs, "netboot ") && !strings.HasPrefix(bs, "statelite ") {
+		p.log.Warn("boot state after nodeset osimage= is not an install state", "node", node, "bootstate", bs)
+	}
+	prog.Event(fmt.Sprintf("xCAT: node %s boot state is %q; powering it with boot", node, bs))
+	return p.c.power(ctx, node, "boot")
+}
+
+// Power performs a power action: reset is done as rpower boot, because an
+// IPMI reset does nothing to a node that is off.
+func (p *Provisioner) Power(ctx context.Context, req messages.PowerRequest) (messages.PowerReply, error) {
+	node := req.Computer.Name
+	rep := messages.PowerReply{Computer: node, Action: req.Action, State: "unknown"}
+	act := map[string]string{messages.PowerReset: "boot", messages.PowerOn: "on", messages.PowerOff: "off"}[req.Action]
+	if act == "" && req.Action != messages.PowerStatus {
+		return rep, decide(fmt.Errorf("%w: power action must be reset, on, off or status, not %q", ErrRequest, req.Action))
+	}
+	if act != "" {
+		if err := p.c.power(ctx, node, act); err != nil {
+			return rep, decide(err)
+		}
+		rep.Detail = fmt.Sprintf("xCAT rpower %s %s", node, act)
+	}
+	state, err := p.c.powerState(ctx, node)
+	if err != nil {
+		return rep, decide(err)
+	}
+	rep.State = state
+	if req.Evidence {
+		rep.Detail = strings.TrimSpace(rep.Detail + "; xCAT gives no console screenshot, so no evidence was saved")
+	}
+	return rep, nil
+}
