@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/lmittmann/tint"
+	"github.com/loadpool/loadpool/messages"
+)
+
+// Config is every LOADPOOL_* setting the commands share. Provisioner- and
+// OS-specific settings (LOADPOOL_VSPHERE_*, LOADPOOL_XCAT_*, LOADPOOL_SSH_*)
+// are read by the command that needs them.
+type Config struct {
+	// NATSURL is an existing NATS server or cluster (comma-separated
+	// URLs). Empty: run an embedded nats-server with JetStream.
+	NATSURL      string `envconfig:"NATS_URL"`
+	NATSCreds    string `envconfig:"NATS_CREDS"`
+	NATSUser     string `envconfig:"NATS_USER"`
+	NATSPassword string `envconfig:"NATS_PASSWORD"`
+	// Embedded server: where it listens and keeps its data.
+	NATSHost string `envconfig:"NATS_HOST" default:"127.0.0.1"`
+	NATSPort int    `envconfig:"NATS_PORT" default:"4222"`
+	DataDir  string `envconfig:"DATA_DIR" default:".loadpool"`
+
+	Prefix   string `envconfig:"PREFIX" default:"vcl"`
+	Replicas int    `envconfig:"REPLICAS" default:"1"`
+
+	// Coordinator.
+	StepCap time.Duration `envconfig:"STEP_CAP" default:"4h"`
+
+	// Workers (per process) and their pool consumers.
+	Concurrency   int           `envconfig:"CONCURRENCY" default:"8"`
+	MaxAckPending int           `envconfig:"MAX_ACK_PENDING"`
+	AckWait       time.Duration `envconfig:"ACK_WAIT" default:"30s"`
+	MaxDeliver    int           `envconfig:"MAX_DELIVER" default:"5"`
+	Grace         time.Duration `envconfig:"GRACE" default:"30s"`
+
+	// `all` runs these pools beside the coordinator.
+	Loaders    []string `envconfig:"LOADERS" default:"lab"`
+	OSFamilies []string `envconfig:"OS_FAMILIES" default:"linux"`
+
+	LabInventory string `envconfig:"LAB_INVENTORY"`
+
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"auto"`
+}
+
+// loadConfig reads LOADPOOL_* and checks what can be checked up front.
+func loadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process("loadpool", &c); err != nil {
+		return c, fmt.Errorf("configuration: %v", err)
+	}
+	if _, err := messages.NewSubjects(c.Prefix); err != nil {
+		return c, fmt.Errorf("LOADPOOL_PREFIX: %v", err)
+	}
+	for _, p := range append(append([]string{}, c.Loaders...), c.OSFamilies...) {
+		if err := messages.ValidToken("LOADPOOL_LOADERS/LOADPOOL_OS_FAMILIES entry", p); err != nil {
+			return c, err
+		}
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return c, fmt.Errorf("LOADPOOL_REPLICAS must be 1 to 5, not %d", c.Replicas)
+	}
+	if c.Concurrency < 1 {
+		return c, fmt.Errorf("LOADPOOL_CONCURRENCY must be 1 or more, not %d", c.Concurrency)
+	}
+	if c.StepCap < time.Second {
+		return c, fmt.Errorf("LOADPOOL_STEP_CAP must be at least 1s, not %s", c.StepCap)
+	}
+	if c.NATSPort < 0 || c.NATSPort > 65535 {
+		return c, fmt.Errorf("LOADPOOL_NATS_PORT must be 0 to 65535, not %d", c.NATSPort)
+	}
+	return c, nil
+}
+
+func (c Config) subjects() messages.Subjects { return messages.Subjects{Prefix: c.Prefix} }
+
+func (c Config) natsDir() string { return filepath.Join(c.DataDir, "nats") }
+
+// newLogger logs through tint on a terminal and JSON otherwise.
+func newLogger(c Config) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("LOADPOOL_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	format := strings.ToLower(c.LogFormat)
+	if format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(tint.NewHandler(os.Stderr, &tint.Options{Level: lvl, TimeFormat: time.TimeOnly})), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+	}
+	return nil, fmt.Errorf("LOADPOOL_LOG_FORMAT must be auto, text or json, not %q", c.LogFormat)
+}

@@ -1,0 +1,117 @@
+// Command loadpool is the one binary of loadpool: the coordinator, the
+// loader and OS worker pools, the client commands, and a demo.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "", "run everything in one process with simulated computers and sample jobs (the demo)", runDev},
+		{"all", "", "embedded NATS (unless LOADPOOL_NATS_URL) + coordinator + the pools in LOADPOOL_LOADERS and LOADPOOL_OS_FAMILIES", runAll},
+		{"coordinator", "", "run a coordinator (any number side by side)", runCoordinator},
+		{"loader", "--provisioner NAME", "run a loader worker of one provisioner (lab, vmware, xcat)", runLoader},
+		{"os", "--family NAME", "run an OS worker of one OS family (linux, windows)", runOS},
+		{"submit", "[--file JOB.json | flags] [--wait]", "submit a job; --wait follows its events and exits non-zero unless it ends ready", runSubmit},
+		{"status", "[ID] [--state S] [--limit N]", "show one job, or list jobs", runStatus},
+		{"watch", "ID", "follow a job's events until it ends", runWatch},
+		{"cancel", "ID [--reason TEXT]", "cancel a job", runCancel},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "loadpool loads OS images onto lab computers and gets them ready, over NATS JetStream.")
+	fmt.Fprintln(w, "\nUsage: loadpool COMMAND [flags]   (loadpool COMMAND --help for a command's flags)")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nConfiguration comes from LOADPOOL_* environment variables; see the README.")
+	fmt.Fprintln(w, "LOADPOOL_NATS_URL unset means an embedded NATS server on 127.0.0.1:4222 (data in .loadpool/).")
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errFailed is returned by submit --wait and watch when the job did not
+// end ready; the message has been printed already.
+var errFailed = errors.New("job did not end ready")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errFailed):
+			return 1
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(stderr, "loadpool %s: %v\n", c.name, err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "loadpool %s: %v\n", c.name, err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "loadpool: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+var errUsage = errors.New("usage")
+
+// flags makes a command's flag set with a --help that lists them.
+func flags(name, args, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: loadpool %s %s\n\n%s\n", name, args, summary)
+		var n int
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(fs.Output(), "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parse parses args; extra positional arguments beyond maxArgs are a usage error.
+func parse(fs *flag.FlagSet, args []string, maxArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > maxArgs {
+		return fmt.Errorf("%w: unexpected argument %q (see --help)", errUsage, fs.Arg(maxArgs))
+	}
+	return nil
+}

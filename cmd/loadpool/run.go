@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+
+	"github.com/loadpool/loadpool/coordinator"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/nats-io/nats.go"
+)
+
+// stopper is a started part of the system.
+type stopper interface{ Stop() }
+
+// stack is the parts one process runs, stopped in reverse order.
+type stack struct{ parts []stopper }
+
+func (s *stack) add(p stopper) { s.parts = append(s.parts, p) }
+
+func (s *stack) Stop() {
+	for _, p := range slices.Backward(s.parts) {
+		p.Stop()
+	}
+}
+
+// setup reads the configuration and makes the logger.
+func setup() (Config, *slog.Logger, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return cfg, nil, err
+	}
+	slog.SetDefault(log)
+	return cfg, log, nil
+}
+
+func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
+	c, err := coordinator.New(nc, coordinator.Config{
+		Subjects: cfg.subjects(), Replicas: cfg.Replicas, StepCap: cfg.StepCap,
+		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending,
+		Logger: log.With("role", "coordinator"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// startLoader starts a loader worker for provisioner name.
+func startLoader(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, name string) (stopper, error) {
+	prov, pending, err := newProvisioner(ctx, cfg, log, name)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxAckPending > 0 {
+		pending = cfg.MaxAckPending
+	}
+	w, err := loaderworker.New(nc, loaderworker.Config{
+		Subjects: cfg.subjects(), Name: name, Concurrency: cfg.Concurrency, MaxAckPending: pending,
+		UpdateConsumer: cfg.MaxAckPending > 0, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
+		Grace: cfg.Grace, Replicas: cfg.Replicas, Logger: log.With("role", "loader"),
+	}, prov)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// startPools starts the coordinator (when asked), then every loader and OS
+// pool named.
+func startPools(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, withCoordinator bool, loaders, families []string) (*stack, error) {
+	st := &stack{}
+	fail := func(err error) (*stack, error) { st.Stop(); return nil, err }
+	if withCoordinator {
+		c, err := startCoordinator(ctx, cfg, log, nc)
+		if err != nil {
+			return fail(fmt.Errorf("coordinator: %w", err))
+		}
+		st.add(c)
+	}
+	for _, name := range loaders {
+		w, err := startLoader(ctx, cfg, log, nc, name)
+		if err != nil {
+			return fail(fmt.Errorf("loader %s: %w", name, err))
+		}
+		st.add(w)
+	}
+	for _, fam := range families {
+		w, err := startOS(ctx, cfg, log, nc, fam)
+		if err != nil {
+			return fail(fmt.Errorf("os %s: %w", fam, err))
+		}
+		st.add(w)
+	}
+	return st, nil
+}
+
+// serve runs the given pools until ctx ends.
+func serve(ctx context.Context, name string, embed, withCoordinator bool, loaders, families []string) error {
+	cfg, log, err := setup()
+	if err != nil {
+		return err
+	}
+	cn, err := connect(cfg, log, name, embed)
+	if err != nil {
+		return err
+	}
+	defer cn.Close()
+	st, err := startPools(ctx, cfg, log, cn.nc, withCoordinator, loaders, families)
+	if err != nil {
+		return err
+	}
+	log.Info("serving; stop with Ctrl-C", "nats", cn.url, "loaders", loaders, "os_families", families, "coordinator", withCoordinator)
+	<-ctx.Done()
+	log.Info("stopping")
+	st.Stop()
+	return nil
+}
+
+func runAll(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flags("all", "", "Run an embedded NATS server (unless LOADPOOL_NATS_URL is set), a coordinator, and the\nloader and OS pools named by LOADPOOL_LOADERS and LOADPOOL_OS_FAMILIES, in one process.")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "all", true, true, cfg.Loaders, cfg.OSFamilies)
+}
+
+func runCoordinator(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flags("coordinator", "", "Run a coordinator. Any number can run side by side against one NATS.")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	return serve(ctx, "coordinator", false, true, nil, nil)
+}
+
+func runLoader(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flags("loader", "--provisioner NAME", "Run a loader worker of one provisioner: lab, vmware or xcat.")
+	name := fs.String("provisioner", "", "provisioner this worker serves (lab, vmware, xcat)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fmt.Errorf("%w: --provisioner is required (lab, vmware or xcat)", errUsage)
+	}
+	return serve(ctx, "loader", false, false, []string{*name}, nil)
+}
+
+func runOS(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flags("os", "--family NAME", "Run an OS worker of one OS family: linux or windows.")
+	fam := fs.String("family", "", "OS family this worker serves (linux, windows)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *fam == "" {
+		return fmt.Errorf("%w: --family is required (linux or windows)", errUsage)
+	}
+	return serve(ctx, "os", false, false, nil, []string{*fam})
+}
+
+var errUnknownPool = errors.New("unknown pool")
