@@ -1,0 +1,34 @@
+# loadpool — `make help` lists the targets.
+GO       ?= go
+RACE_PKGS = ./stepworker/... ./loaderworker ./coordinator/... ./osworker/...
+
+.PHONY: help run deps test test-short bench build vet fmt
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+run: ## the demo: everything in one process with simulated computers (loadpool dev)
+	$(GO) run ./cmd/loadpool dev
+
+deps: ## install what the tests need beyond Go (openssh-server for the real-sshd test)
+	@bash .ci/deps
+
+test: deps ## all tests (CI runs this): go vet, every package once, the concurrent ones again under -race
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m -race $(RACE_PKGS)
+
+test-short: ## all tests once, without the -race pass
+	$(GO) test -count=1 ./...
+
+bench: ## benchmarks (figures for the notes)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+build: ## build bin/loadpool
+	$(GO) build -o bin/loadpool ./cmd/loadpool
+
+vet: ## go vet
+	$(GO) vet ./...
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
