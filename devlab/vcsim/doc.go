@@ -1,0 +1,21 @@
+// Package vcsim runs govmomi's in-process vCenter simulator for tests and
+// the `loadpool dev` demo: a trimmed VPX inventory (one datacenter, one
+// standalone host, one datastore) with a template per sample image (each
+// with a snapshot "base", so clones are linked), persistent VMs with one
+// snapshot per image for the snapshot strategy, and enforced credentials.
+//
+// Start serializes the simulator's Create (it races on a package global
+// otherwise), so several Sims can run in one process. Options.OnPowerOn
+// is called (in its own goroutine) with a VM's name whenever a simulated
+// VM powers on or is reset; Close waits for those calls. Fault helpers
+// (FailTask, FailCall, DropSessions) inject the errors a real vCenter
+// gives: asynchronous task failures, synchronous call faults, expired
+// sessions.
+//
+// What it does not model (see the govmomi reference): linked clones are
+// full copies, a revert restores no config or power state, guests never
+// boot (OnPowerOn is where a demo boots something behind a VM), and
+// CreateScreenshot_Task exists only with Options.Screenshots.
+//
+// Only this package and _test.go files import govmomi's simulator.
+package vcsim

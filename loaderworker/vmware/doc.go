@@ -1,0 +1,38 @@
+// Package vmware is the provisioner for computer.provisioner "vmware": it
+// puts an image on a vSphere virtual machine and powers it on, and nothing
+// more (no waiting for the guest OS, no SSH).
+//
+// One Provisioner holds one vCenter session for the whole process; when
+// vCenter drops it (NotAuthenticated) the next call logs in again once and
+// is repeated. There is never a login per job. Every vSphere call has its
+// own deadline (Config.CallTimeout); a task wait is bounded by
+// Config.TaskTimeout and reports progress through the step's Progress.
+// The datacenter, folder, resource pool and datastore are resolved once
+// and cached (forgotten when vCenter says an object of them is gone).
+//
+// Strategies (Config.Strategy, or messages.Image.Strategy per job):
+//   - clone: the VM named like the computer is powered off and destroyed if
+//     it exists, then cloned again from the template (or VM) named like the
+//     image into the configured folder, pool and datastore — a linked clone
+//     from the template's current snapshot when it has one.
+//   - snapshot: the computer's persistent VM is powered off and reverted to
+//     the snapshot named like the image.
+//
+// Either way the VM is then tagged (ExtraConfig TagImage, TagJob) and
+// powered on. With reload if-needed, a VM that is powered on and tagged
+// with the image is left alone: Load answers ready with Reloaded false and
+// a detail that says it skipped.
+//
+// Outcomes are decided in one place (outcome): a missing template,
+// snapshot or VM, refused credentials, a missing privilege, an untrusted
+// certificate or a setting that names nothing are wrapped with
+// stepworker.Permanent and carry a sentence that says what to fix;
+// everything else (network errors, task failures, busy hosts, InvalidState
+// races, deadlines) is returned as is, so the step answers retry.
+//
+// Power performs reset, on, off and status; with Evidence it saves a
+// console screenshot first (CreateScreenshot_Task) where vSphere has it.
+//
+// The package must not import govmomi's simulator (only tests and
+// devlab/vcsim do) nor golang.org/x/crypto/ssh.
+package vmware

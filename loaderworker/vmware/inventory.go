@@ -1,0 +1,103 @@
+package vmware
+
+import (
+	"context"
+	"errors"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// inventory is where clones go, resolved once per process (finding a
+// resource pool is slow).
+type inventory struct {
+	dc     *object.Datacenter
+	folder *object.Folder
+	pool   *object.ResourcePool
+	ds     *object.Datastore // nil: the template's datastore
+}
+
+// inventory returns the cached inventory, resolving it on first use.
+func (p *Provisioner) inventory(ctx context.Context) (*inventory, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inv != nil {
+		return p.inv, nil
+	}
+	inv, err := p.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.inv = inv
+	return inv, nil
+}
+
+// forget drops the cached inventory when err says an object of it was
+// deleted, so the next job resolves it again.
+func (p *Provisioner) forget(err error) {
+	if fault.Is(err, &types.ManagedObjectNotFound{}) {
+		p.mu.Lock()
+		p.inv = nil
+		p.mu.Unlock()
+	}
+}
+
+func (p *Provisioner) resolve(ctx context.Context) (*inventory, error) {
+	f := find.NewFinder(p.client.Client, true)
+	inv := &inventory{}
+	var err error
+	if inv.dc, err = lookup(ctx, "LOADPOOL_VSPHERE_DATACENTER", p.cfg.Datacenter, f.Datacenter, f.DefaultDatacenter); err != nil {
+		return nil, err
+	}
+	f.SetDatacenter(inv.dc)
+	if inv.folder, err = lookup(ctx, "LOADPOOL_VSPHERE_FOLDER", p.cfg.Folder, f.Folder, f.DefaultFolder); err != nil {
+		return nil, err
+	}
+	if inv.pool, err = lookup(ctx, "LOADPOOL_VSPHERE_RESOURCE_POOL", p.cfg.ResourcePool, f.ResourcePool, f.DefaultResourcePool); err != nil {
+		return nil, err
+	}
+	if p.cfg.Datastore != "" {
+		if inv.ds, err = lookup(ctx, "LOADPOOL_VSPHERE_DATASTORE", p.cfg.Datastore, f.Datastore, nil); err != nil {
+			return nil, err
+		}
+	}
+	return inv, nil
+}
+
+// lookup finds path with byPath, or the default with byDefault when path
+// is empty; a miss is a configError naming setting.
+func lookup[T any](ctx context.Context, setting, path string,
+	byPath func(context.Context, string) (T, error), byDefault func(context.Context) (T, error)) (T, error) {
+	var v T
+	var err error
+	if path == "" {
+		v, err = byDefault(ctx)
+	} else {
+		v, err = byPath(ctx, path)
+	}
+	if err != nil && isFinderMiss(err) {
+		return v, &configError{setting: setting, value: path, err: err}
+	}
+	return v, err
+}
+
+// finder is a Finder bound to the configured datacenter.
+func (p *Provisioner) finder(inv *inventory) *find.Finder {
+	return find.NewFinder(p.client.Client, true).SetDatacenter(inv.dc)
+}
+
+// findVM finds a VM or template by name; (nil, nil) when there is none.
+func (p *Provisioner) findVM(ctx context.Context, inv *inventory, name string) (*object.VirtualMachine, error) {
+	vm, err := p.finder(inv).VirtualMachine(ctx, name)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	var multi *find.MultipleFoundError
+	if errors.As(err, &multi) {
+		return nil, &notFoundError{what: "unique virtual machine", name: name,
+			fix: "rename or remove the other virtual machines of that name", err: err}
+	}
+	return vm, err
+}

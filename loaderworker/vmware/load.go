@@ -1,0 +1,181 @@
+package vmware
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+)
+
+// Load puts req.Image on the VM named req.Computer.Name and powers it on,
+// with the image's strategy or the configured one. With reload if-needed
+// a VM that is on and tagged with the image is left alone.
+func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+	rep, err := p.load(ctx, req, pr)
+	if err != nil {
+		p.forget(err)
+	}
+	return rep, outcome(err, p.cfg.User)
+}
+
+func (p *Provisioner) load(ctx context.Context, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+	strategy := req.Image.Strategy
+	if strategy == "" {
+		strategy = p.cfg.Strategy
+	}
+	if err := validStrategy(strategy); err != nil {
+		return loaderworker.LoadReport{}, &badInputError{msg: "image.strategy " + err.Error() + " for the vmware provisioner: fix the image"}
+	}
+	inv, err := p.inventory(ctx)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	vm, err := p.findVM(ctx, inv, req.Computer.Name)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if vm != nil && req.Reload != messages.ReloadAlways {
+		if rep, ok, err := p.skip(ctx, vm, req); ok || err != nil {
+			return rep, err
+		}
+	}
+	if strategy == StrategySnapshot {
+		return p.revert(ctx, vm, req, pr)
+	}
+	return p.clone(ctx, inv, vm, req, pr)
+}
+
+// skip reports whether vm already runs the image and is on.
+func (p *Provisioner) skip(ctx context.Context, vm *object.VirtualMachine, req messages.Request) (loaderworker.LoadReport, bool, error) {
+	st, err := readVM(ctx, vm)
+	if err != nil {
+		return loaderworker.LoadReport{}, false, err
+	}
+	if st.template || st.tags[TagImage] != req.Image.Name || st.power != types.VirtualMachinePowerStatePoweredOn {
+		return loaderworker.LoadReport{}, false, nil
+	}
+	return loaderworker.LoadReport{Detail: fmt.Sprintf("skipped the reload: %s already runs %s (loaded by job %s) and is powered on",
+		req.Computer.Name, req.Image.Name, st.tags[TagJob])}, true, nil
+}
+
+// clone replaces the computer's VM (old, nil when there is none) with a
+// clone of the image's template.
+func (p *Provisioner) clone(ctx context.Context, inv *inventory, old *object.VirtualMachine, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+	name, image := req.Computer.Name, req.Image.Name
+	src, err := p.findVM(ctx, inv, image)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if src == nil {
+		return loaderworker.LoadReport{}, &notFoundError{what: "template", name: image,
+			fix: "create a template (or a VM with a snapshot) of that name, or fix the image name"}
+	}
+	st, err := readVM(ctx, src)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if old != nil {
+		if old.Reference() == src.Reference() {
+			return loaderworker.LoadReport{}, &badInputError{msg: fmt.Sprintf("computer %s has the name of its own image's template: rename the computer or the template", name)}
+		}
+		pr.Event(fmt.Sprintf("powering off and destroying the old VM %s", name))
+		if err := p.destroy(ctx, old, pr); err != nil {
+			return loaderworker.LoadReport{}, err
+		}
+	}
+	spec, how := cloneSpec(inv, st, image, req.JobID)
+	pr.Event(fmt.Sprintf("cloning %s to %s (%s)", image, name, how))
+	task, err := src.Clone(ctx, inv.folder, name, spec)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	info, err := p.wait(ctx, task, "cloning", pr)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	ref, ok := info.Result.(types.ManagedObjectReference)
+	if !ok {
+		return loaderworker.LoadReport{}, fmt.Errorf("cloning %s to %s: vCenter answered no VM reference", image, name)
+	}
+	if err := p.start(ctx, object.NewVirtualMachine(p.client.Client, ref), req, pr); err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	return loaderworker.LoadReport{Detail: fmt.Sprintf("cloned %s to %s (%s) and powered it on", image, name, how), Reloaded: true}, nil
+}
+
+// cloneSpec clones into the configured pool, folder and datastore; a
+// linked clone from the template's current snapshot when it has one.
+func cloneSpec(inv *inventory, src vmState, image, job string) (types.VirtualMachineCloneSpec, string) {
+	pool := inv.pool.Reference()
+	tags := tagSpec(image, job)
+	spec := types.VirtualMachineCloneSpec{
+		Location: types.VirtualMachineRelocateSpec{Pool: &pool},
+		Config:   &tags,
+	}
+	if inv.ds != nil {
+		ds := inv.ds.Reference()
+		spec.Location.Datastore = &ds
+	}
+	if src.snapshot == nil || src.snapshot.CurrentSnapshot == nil {
+		return spec, "full clone"
+	}
+	spec.Snapshot = src.snapshot.CurrentSnapshot
+	spec.Location.DiskMoveType = string(types.VirtualMachineRelocateDiskMoveOptionsCreateNewChildDiskBacking)
+	return spec, "linked clone"
+}
+
+// revert puts the computer's persistent VM back to the image's snapshot.
+func (p *Provisioner) revert(ctx context.Context, vm *object.VirtualMachine, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+	name, image := req.Computer.Name, req.Image.Name
+	if vm == nil {
+		return loaderworker.LoadReport{}, &notFoundError{what: "virtual machine", name: name,
+			fix: "the snapshot strategy needs a persistent VM of the computer's name: create it, or load with strategy clone"}
+	}
+	st, err := readVM(ctx, vm)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	snap, err := findSnapshot(st.snapshot, image)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if st.template || snap == nil {
+		return loaderworker.LoadReport{}, &notFoundError{what: "snapshot", name: image,
+			fix: fmt.Sprintf("take a snapshot of that name of the VM %s, or fix the image name", name)}
+	}
+	pr.Event(fmt.Sprintf("powering off %s", name))
+	if err := p.powerOff(ctx, vm, pr); err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if err := p.tag(ctx, vm, "", ""); err != nil { // no stale tag if the revert fails
+		return loaderworker.LoadReport{}, err
+	}
+	pr.Event(fmt.Sprintf("reverting %s to snapshot %s", name, image))
+	res, err := methods.RevertToSnapshot_Task(ctx, p.client.Client,
+		&types.RevertToSnapshot_Task{This: *snap, SuppressPowerOn: types.NewBool(true)})
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if _, err := p.wait(ctx, object.NewTask(p.client.Client, res.Returnval), "reverting", pr); err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	if err := p.start(ctx, vm, req, pr); err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	return loaderworker.LoadReport{Detail: fmt.Sprintf("reverted %s to snapshot %s and powered it on", name, image), Reloaded: true}, nil
+}
+
+// start tags a freshly loaded VM and powers it on.
+func (p *Provisioner) start(ctx context.Context, vm *object.VirtualMachine, req messages.Request, pr stepworker.Progress) error {
+	if err := p.tag(ctx, vm, req.Image.Name, req.JobID); err != nil {
+		return err
+	}
+	pr.Event(fmt.Sprintf("powering on %s", req.Computer.Name))
+	return p.powerOn(ctx, vm, pr)
+}

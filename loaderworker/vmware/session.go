@@ -1,0 +1,138 @@
+package vmware
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// connect opens the process's one vSphere session. Every call made
+// through the returned client has its own deadline, and a call that vCenter
+// refuses with NotAuthenticated (the session expired or was terminated)
+// logs in again once and is repeated.
+func connect(ctx context.Context, cfg Config) (*govmomi.Client, *relogin, error) {
+	u, err := soap.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vmware: URL (LOADPOOL_VSPHERE_URL) %q: %w", redactURL(cfg.URL), err)
+	}
+	u.User = nil // never carry credentials in the URL (they end up in errors)
+	sc := soap.NewClient(u, cfg.Insecure)
+	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
+	defer cancel()
+	vc, err := vim25.NewClient(cctx, sc)
+	if err != nil {
+		return nil, nil, &loginError{url: u.String(), user: cfg.User, err: err}
+	}
+	rt := &relogin{inner: sc, sm: *vc.ServiceContent.SessionManager,
+		user: url.UserPassword(cfg.User, cfg.Password), timeout: cfg.CallTimeout, log: cfg.Logger}
+	vc.RoundTripper = rt
+	gc := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
+	if err := gc.Login(cctx, rt.user); err != nil {
+		return nil, nil, &loginError{url: u.String(), user: cfg.User, err: err}
+	}
+	return gc, rt, nil
+}
+
+// relogin is the client's soap.RoundTripper: it bounds every call by
+// timeout (long polls of the property collector are bounded by the
+// caller's task deadline instead) and logs in again when vCenter answers
+// NotAuthenticated.
+type relogin struct {
+	inner   soap.RoundTripper
+	sm      types.ManagedObjectReference
+	user    *url.Userinfo
+	timeout time.Duration
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	gen    uint64 // session generation: bumped by every re-login
+	logins int    // re-logins so far
+}
+
+// RoundTrip implements soap.RoundTripper.
+func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	gen := r.generation()
+	err := r.call(ctx, req, res)
+	if err == nil || !fault.Is(err, &types.NotAuthenticated{}) || !retriable(req) {
+		return err
+	}
+	if lerr := r.login(ctx, gen); lerr != nil {
+		return lerr
+	}
+	reflect.ValueOf(res).Elem().SetZero() // forget the first answer's fault
+	return r.call(ctx, req, res)
+}
+
+func (r *relogin) call(ctx context.Context, req, res soap.HasFault) error {
+	if !longPoll(req) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
+	return r.inner.RoundTrip(ctx, req, res)
+}
+
+func (r *relogin) generation() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen
+}
+
+// login logs in again unless another call already did since generation
+// seen.
+func (r *relogin) login(ctx context.Context, seen uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen != seen {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	pass, _ := r.user.Password()
+	_, err := methods.Login(ctx, r.inner, &types.Login{This: r.sm, UserName: r.user.Username(), Password: pass})
+	if err != nil {
+		return err
+	}
+	r.gen++
+	r.logins++
+	r.log.Info("vSphere session was lost; logged in again", "user", r.user.Username())
+	return nil
+}
+
+// Logins reports how many times the session was renewed.
+func (r *relogin) Logins() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logins
+}
+
+// retriable: calls that must not trigger a re-login themselves.
+func retriable(req soap.HasFault) bool {
+	switch req.(type) {
+	case *methods.LoginBody, *methods.LogoutBody:
+		return false
+	}
+	return true
+}
+
+// longPoll: property-collector waits that legitimately block for as long
+// as a task runs.
+func longPoll(req soap.HasFault) bool {
+	switch req.(type) {
+	case *methods.WaitForUpdatesExBody, *methods.WaitForUpdatesBody:
+		return true
+	}
+	return false
+}
