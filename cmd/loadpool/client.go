@@ -31,7 +31,7 @@ func clientConn(name string) (*conn, Config, error) {
 }
 
 func runSubmit(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("submit", "[--file JOB.json | flags] [--wait]", "Submit a job. The job is read from --file (JSON as in the README; - is standard input)\nor built from the flags. --wait follows its events and exits 1 unless it ends ready.")
+	fs := flags(stdout, "submit", "[--file JOB.json | flags] [--wait]", "Submit a job. The job is read from --file (JSON as in the README; - is standard input)\nor built from the flags. --wait follows its events and exits 1 unless it ends ready.")
 	file := fs.String("file", "", "job spec JSON file (- for standard input)")
 	var spec messages.JobSpec
 	fs.StringVar(&spec.ID, "id", "", "idempotency key (a reservation id); generated when empty")
@@ -114,7 +114,7 @@ func explain(err error) error {
 }
 
 func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("status", "[ID] [--state S] [--limit N] [--json]", "Show one job with its history, or list jobs (newest first).")
+	fs := flags(stdout, "status", "[ID] [--state S] [--limit N] [--json]", "Show one job with its history, or list jobs (newest first).")
 	state := fs.String("state", "", "list only jobs in this state ("+strings.Join(messages.States, ", ")+")")
 	limit := fs.Int("limit", 20, "list at most this many jobs")
 	asJSON := fs.Bool("json", false, "print the job record(s) as JSON")
@@ -178,7 +178,7 @@ func printRecord(w io.Writer, r messages.JobRecord) {
 }
 
 func runWatch(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("watch", "ID", "Print a job's events, from its first, until it ends. Exits 1 unless it ends ready.")
+	fs := flags(stdout, "watch", "ID", "Print a job's events, from its first, until it ends. Exits 1 unless it ends ready.")
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func runWatch(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func runCancel(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("cancel", "ID [--reason TEXT]", "Cancel a job: its running step is aborted and its computer freed.")
+	fs := flags(stdout, "cancel", "ID [--reason TEXT]", "Cancel a job: its running step is aborted and its computer freed.")
 	reason := fs.String("reason", "canceled from the command line", "why (recorded in the job)")
 	if err := parse(fs, args, 1); err != nil {
 		return err

@@ -33,7 +33,7 @@ type devOptions struct {
 }
 
 func runDev(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("dev", "[flags]", "Run everything in one process: an embedded NATS server, a coordinator, loader and OS\nworkers, and SIMULATED computers (in-process SSH servers on loopback). Submits sample jobs,\nshows their progress, then keeps serving so you can submit more with `nats req` or\n`loadpool submit`. Nothing is kept: the data lives in a temporary directory.")
+	fs := flags(stdout, "dev", "[flags]", "Run everything in one process: an embedded NATS server, a coordinator, loader and OS\nworkers, and SIMULATED computers (in-process SSH servers on loopback). Submits sample jobs,\nshows their progress, then keeps serving so you can submit more with `nats req` or\n`loadpool submit`. Nothing is kept: the data lives in a temporary directory.")
 	var o devOptions
 	fs.IntVar(&o.port, "nats-port", 4222, "port of the embedded NATS server (0: any free port)")
 	fs.IntVar(&o.computers, "computers", 4, "simulated Linux virtual machines (vm-01...)")

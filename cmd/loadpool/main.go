@@ -88,8 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 var errUsage = errors.New("usage")
 
 // flags makes a command's flag set with a --help that lists them.
-func flags(name, args, summary string) *flag.FlagSet {
+func flags(w io.Writer, name, args, summary string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: loadpool %s %s\n\n%s\n", name, args, summary)
 		var n int

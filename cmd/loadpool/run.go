@@ -130,8 +130,8 @@ func serve(ctx context.Context, name string, embed, withCoordinator bool, loader
 	return nil
 }
 
-func runAll(ctx context.Context, args []string, _ io.Writer) error {
-	fs := flags("all", "", "Run an embedded NATS server (unless LOADPOOL_NATS_URL is set), a coordinator, and the\nloader and OS pools named by LOADPOOL_LOADERS and LOADPOOL_OS_FAMILIES, in one process.")
+func runAll(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags(stdout, "all", "", "Run an embedded NATS server (unless LOADPOOL_NATS_URL is set), a coordinator, and the\nloader and OS pools named by LOADPOOL_LOADERS and LOADPOOL_OS_FAMILIES, in one process.")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -142,16 +142,16 @@ func runAll(ctx context.Context, args []string, _ io.Writer) error {
 	return serve(ctx, "all", true, true, cfg.Loaders, cfg.OSFamilies)
 }
 
-func runCoordinator(ctx context.Context, args []string, _ io.Writer) error {
-	fs := flags("coordinator", "", "Run a coordinator. Any number can run side by side against one NATS.")
+func runCoordinator(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags(stdout, "coordinator", "", "Run a coordinator. Any number can run side by side against one NATS.")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	return serve(ctx, "coordinator", false, true, nil, nil)
 }
 
-func runLoader(ctx context.Context, args []string, _ io.Writer) error {
-	fs := flags("loader", "--provisioner NAME", "Run a loader worker of one provisioner: lab, vmware or xcat.")
+func runLoader(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags(stdout, "loader", "--provisioner NAME", "Run a loader worker of one provisioner: lab, vmware or xcat.")
 	name := fs.String("provisioner", "", "provisioner this worker serves (lab, vmware, xcat)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -162,8 +162,8 @@ func runLoader(ctx context.Context, args []string, _ io.Writer) error {
 	return serve(ctx, "loader", false, false, []string{*name}, nil)
 }
 
-func runOS(ctx context.Context, args []string, _ io.Writer) error {
-	fs := flags("os", "--family NAME", "Run an OS worker of one OS family: linux or windows.")
+func runOS(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags(stdout, "os", "--family NAME", "Run an OS worker of one OS family: linux or windows.")
 	fam := fs.String("family", "", "OS family this worker serves (linux, windows)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
