@@ -111,7 +111,7 @@ func (c *client) send(ctx context.Context, method, path, token string, body any)
 // decodeReply turns an answer into out or into an *Error in xCAT's words.
 func decodeReply(op, node string, status int, raw []byte, err error, out any) error {
 	if err != nil {
-		return &Error{Op: op, Node: node, Status: 0, Err: err, kind: ErrTransient}
+		return &Error{Op: op, Node: node, Status: 0, Err: err, kind: kindOf(0, nil, err)}
 	}
 	if status >= 200 && status < 300 {
 		if out == nil || len(bytes.TrimSpace(raw)) == 0 {
@@ -123,7 +123,7 @@ func decodeReply(op, node string, status int, raw []byte, err error, out any) er
 		return nil
 	}
 	code, msgs := errorBody(raw)
-	return &Error{Op: op, Node: node, Status: status, Code: code, Msgs: msgs, kind: kindOf(status, msgs)}
+	return &Error{Op: op, Node: node, Status: status, Code: code, Msgs: msgs, kind: kindOf(status, msgs, nil)}
 }
 
 // errorBody reads both error shapes: the CGI's {"error":"text"} and

@@ -2,6 +2,8 @@ package xcat
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,6 +29,9 @@ var (
 	// ErrRequest: xCAT cannot serve the request at all (400, 404, 405): a
 	// wrong URL or an xCAT version this client does not know.
 	ErrRequest = errors.New("xCAT rejected the request")
+	// ErrTLS: the server's certificate is not trusted: a configuration
+	// error that another try will not fix.
+	ErrTLS = errors.New("xCAT's TLS certificate is not trusted")
 	// ErrTransient: 5xx, a timeout, a refused connection, or a 403 for an
 	// error that may pass (a BMC that did not answer).
 	ErrTransient = errors.New("transient xCAT error")
@@ -75,12 +80,20 @@ var hints = map[error]string{
 	ErrAuth:        "check LOADPOOL_XCAT_USER and LOADPOOL_XCAT_PASSWORD against xCAT's passwd table (key xcat) and its policy table",
 	ErrUnknownNode: "define the node in xCAT or fix computer.name",
 	ErrRequest:     "check LOADPOOL_XCAT_URL: it must end in /xcatws",
+	ErrTLS:         "trust the xCAT CA with LOADPOOL_XCAT_CA_FILE (http://<MN>/install/postscripts/ca/ca-cert.pem), or set LOADPOOL_XCAT_INSECURE=true",
 }
 
-// kindOf classifies an answer: the one place that decides which xCAT
-// errors can pass and which cannot.
-func kindOf(status int, msgs []string) error {
+// kindOf classifies an answer (or the transport error err when no answer
+// came): the one place that decides which xCAT errors can pass and which
+// cannot.
+func kindOf(status int, msgs []string, err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
 	switch {
+	case status == 0 && (errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &verify)):
+		return ErrTLS
 	case status == 0 || status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests:
 		return ErrTransient
 	case status == http.StatusUnauthorized:
@@ -125,7 +138,7 @@ func decide(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrUnknownNode), errors.Is(err, ErrUnknownImage), errors.Is(err, ErrAuth),
-		errors.Is(err, ErrNodeConfig), errors.Is(err, ErrRequest):
+		errors.Is(err, ErrNodeConfig), errors.Is(err, ErrRequest), errors.Is(err, ErrTLS):
 		return stepworker.Permanent(err)
 	}
 	return err

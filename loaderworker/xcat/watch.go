@@ -47,12 +47,12 @@ func (p *Provisioner) watch(ctx context.Context, req messages.Request, prog step
 			p.log.Info("reading the node's status failed; still waiting", "node", node, "err", err)
 		case now != last:
 			moved = moved || now.status != last.status || now.statustime != last.statustime
-			prog.Event(fmt.Sprintf("xCAT: node %s status %q, bootstate %q (%v since power boot)", node, now.status, now.bootstate, time.Since(start).Round(time.Second)))
+			prog.Event(fmt.Sprintf("xCAT: node %s status %q, bootstate %q (%v since power boot)", node, now.status, now.bootstate, time.Since(start).Round(100*time.Millisecond)))
 			last, lastChange, lastErr = now, time.Now(), nil
 		}
 		if moved && last.status == "booted" {
 			return loaderworker.LoadReport{Reloaded: true,
-				Detail: fmt.Sprintf("xCAT installed osimage %s on node %s in %v (status booted)", img, node, time.Since(start).Round(time.Second))}, nil
+				Detail: fmt.Sprintf("xCAT installed osimage %s on node %s in %v (status booted)", img, node, time.Since(start).Round(100*time.Millisecond))}, nil
 		}
 		if moved && last.status == "failed" {
 			return loaderworker.LoadReport{}, fmt.Errorf("xCAT node %s reported status failed while installing osimage %s (bootstate %q): the installer's %%post or a postscript failed; see /var/log/xcat/xcat.log on the node", node, img, last.bootstate)

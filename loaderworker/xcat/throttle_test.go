@@ -1,0 +1,77 @@
+package xcat
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestThrottle: with a pool-wide limit of 3 (the consumer's MaxAckPending)
+// spread over two worker processes that could each run 8, ten installs run
+// at most three at once in the emulator, and all ten finish ready.
+func TestThrottle(t *testing.T) {
+	const jobs, limit = 10, 3
+	r := newRig(t, rigOpt{nodes: jobs})
+	srv := embednats.Test(t)
+	nc := embednats.Connect(t, srv.URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	subj := messages.Subjects{}
+	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	results, err := js.CreateConsumer(ctx, subj.ResultStream(), jetstream.ConsumerConfig{Durable: "throttle-test", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		w, err := loaderworker.New(embednats.Connect(t, srv.URL()), loaderworker.Config{
+			Subjects: subj, Name: Name, Concurrency: 8, MaxAckPending: limit, Grace: 5 * time.Second, Logger: r.prov.log,
+		}, r.prov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	for i := 1; i <= jobs; i++ {
+		req := request(nodeName(i), testImage, messages.ReloadAlways)
+		req.JobID = fmt.Sprintf("job-%d", i)
+		if _, err := js.Publish(ctx, subj.LoadRequest(Name), messages.Encode(req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := map[string]bool{}
+	for len(done) < jobs {
+		msg, err := results.Next(jetstream.FetchMaxWait(30 * time.Second))
+		if err != nil {
+			t.Fatalf("%d of %d results, then: %v", len(done), jobs, err)
+		}
+		_ = msg.Ack()
+		res, err := messages.DecodeResult(msg.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != messages.OutcomeReady {
+			t.Errorf("%s: %s (%s)", res.JobID, res.Outcome, res.Detail)
+		}
+		done[res.JobID] = true
+	}
+	now, most := r.emu.Installs()
+	if most > limit || most < 2 || now != 0 {
+		t.Errorf("installs at once: at most %d seen (now %d); want at most %d, and more than one (the pool did run in parallel)", most, now, limit)
+	}
+	t.Logf("most installs at once: %d of limit %d", most, limit)
+}
