@@ -49,9 +49,9 @@ func classify(rec messages.JobRecord, res messages.Result) verdict {
 }
 
 // decide is the attempt loop of VCL's new.pm as a pure function: the
-// record after res, and the request to dispatch next (nil when the job
-// ends).
-func decide(rec messages.JobRecord, res messages.Result, now time.Time, stepCap time.Duration) (messages.JobRecord, *messages.Request) {
+// record after res. When the job is still live, its next request is
+// request(next, currentStep(next)).
+func decide(rec messages.JobRecord, res messages.Result, now time.Time, stepCap time.Duration) messages.JobRecord {
 	next := rec
 	next.Steps = append(slices.Clone(rec.Steps), res.Record())
 	next.Updated = now
@@ -62,8 +62,6 @@ func decide(rec messages.JobRecord, res messages.Result, now time.Time, stepCap 
 		// A loader that does not say is taken to have reimaged the computer.
 		next.Reloaded = res.Reloaded == nil || *res.Reloaded
 		next.StepDeadline = now.Add(stepCap)
-		req := request(next, messages.StepPostload)
-		return next, &req
 	case res.Outcome == messages.OutcomeReady:
 		next.State = messages.StateReady
 		next.Error = ""
@@ -72,8 +70,6 @@ func decide(rec messages.JobRecord, res messages.Result, now time.Time, stepCap 
 		next.Attempt++
 		next.Reloaded = false
 		next.StepDeadline = now.Add(stepCap)
-		req := request(next, messages.StepLoad)
-		return next, &req
 	case res.Outcome == messages.OutcomeRetry:
 		next.State = messages.StateFailed
 		next.Error = fmt.Sprintf("gave up after %d attempts; last: %s said retry: %s", rec.MaxAttempts, res.Step, res.Detail)
@@ -81,7 +77,7 @@ func decide(rec messages.JobRecord, res messages.Result, now time.Time, stepCap 
 		next.State = messages.StateFailed
 		next.Error = fmt.Sprintf("attempt %d: %s failed and loading again will not help: %s", res.Attempt, res.Step, res.Detail)
 	}
-	return next, nil
+	return next
 }
 
 // request is the body of rec's step of its current attempt.
@@ -162,15 +158,16 @@ func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 }
 
 // apply applies one step result to its job with compare-and-set: read,
-// classify, dispatch the next request, write; on a lost race re-read and
-// re-decide. The next request goes out before the write, so a crash in
-// between leaves the result unacknowledged and its redelivery dispatches
-// the same Msg-Id again (deduplicated) instead of losing the dispatch.
-// redelivered says the result came again: a duplicate of the last step
-// then repeats the after-write effects (event, lock release), which are
-// idempotent. It reports whether this call changed the record.
+// classify, decide, write; on a lost race re-read and re-decide. Only the
+// winner of the write dispatches the next request (Msg-Id
+// <job>.<attempt>.<step>), so a request is never out before the record
+// says so. The caller acknowledges the result after apply returns: a
+// crash between the write and the dispatch redelivers the result, which is
+// then a duplicate of the record's last step; with redelivered set, apply
+// repeats the effects of that transition (dispatch, event, lock release),
+// which JetStream's Msg-Id deduplication and the lock's revision check
+// make idempotent. It reports whether this call changed the record.
 func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivered bool) (bool, error) {
-	var sent *messages.Request
 	for range maxCASRounds {
 		rec, rev, err := c.read(ctx, res.JobID)
 		if err != nil {
@@ -179,49 +176,36 @@ func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivere
 		switch classify(rec, res) {
 		case verdictStale:
 			c.log.Debug("stale result ignored", "job", res.JobID, "attempt", res.Attempt, "step", res.Step, "state", rec.State, "current_attempt", rec.Attempt)
-			c.abortStray(ctx, rec, sent)
 			return false, nil
 		case verdictDuplicate:
 			c.log.Debug("duplicate result ignored", "job", res.JobID, "attempt", res.Attempt, "step", res.Step)
-			if last := rec.Steps[len(rec.Steps)-1]; redelivered && last.Attempt == res.Attempt && last.Step == res.Step && rec.State != messages.StateCanceled {
-				c.after(ctx, rec, res)
+			if last := rec.Steps[len(rec.Steps)-1]; redelivered && last.Attempt == res.Attempt && last.Step == res.Step {
+				return false, c.effects(ctx, rec, res)
 			}
-			c.abortStray(ctx, rec, sent)
 			return false, nil
 		}
-		next, req := decide(rec, res, time.Now().UTC(), c.cfg.StepCap)
-		if req != nil {
-			if err := c.dispatch(ctx, rec.Spec, *req); err != nil {
-				return false, err
-			}
-			sent = req
-		}
+		next := decide(rec, res, time.Now().UTC(), c.cfg.StepCap)
 		if _, err := c.write(ctx, next, rev); errors.Is(err, errConflict) {
 			continue
 		} else if err != nil {
 			return false, err
 		}
-		c.after(ctx, next, res)
-		return true, nil
+		return true, c.effects(ctx, next, res)
 	}
 	return false, fmt.Errorf("job %s: gave up after %d lost compare-and-set rounds", res.JobID, maxCASRounds)
 }
 
-// abortStray tells workers to drop a request this call dispatched but lost
-// the race to record (another coordinator, the sweeper or a cancel moved
-// the job on first).
-func (c *Coordinator) abortStray(ctx context.Context, rec messages.JobRecord, sent *messages.Request) {
-	if sent == nil {
-		return
+// effects runs what follows a recorded transition: the request of the
+// running step (if the job is live), the event, and for an ended job the
+// release of its computer. All of it may run twice.
+func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res messages.Result) error {
+	if rec.State == messages.StateLoading || rec.State == messages.StatePostloading {
+		if err := c.dispatch(ctx, rec.Spec, request(rec, currentStep(rec))); err != nil {
+			return err
+		}
 	}
-	if !messages.Terminal(rec.State) && rec.Attempt == sent.Attempt && currentStep(rec) == sent.Step {
-		return // the winner wanted the same request
-	}
-	if !messages.Terminal(rec.State) && sent.Attempt >= rec.Attempt {
-		c.log.Warn("a request dispatched in a lost race cannot be aborted without aborting the running attempt", "job", rec.ID, "attempt", sent.Attempt, "step", sent.Step)
-		return
-	}
-	c.abort(ctx, rec.ID, sent.Attempt, "superseded: another decision on this job won the race")
+	c.after(ctx, rec, res)
+	return nil
 }
 
 // after runs the effects of a recorded transition: the event, and for an

@@ -12,13 +12,16 @@
 // side: they share the micro queue group, the durable result consumer and
 // the max-deliveries advisories (queue group).
 //
-// Exactly-once effects: a step request is published before the record that
-// says it is out is written, with Msg-Id <job>.<attempt>.<step>; a result
-// is acknowledged only after the record is written. A crash in between
-// redelivers the result and re-publishes the same Msg-Id, which JetStream
-// deduplicates (within stepworker.DuplicateWindow). Duplicate and stale
-// results (older attempt, another step, an ended or canceled job) change
-// nothing. Events carry Msg-Ids too.
+// Exactly-once effects: a result is acknowledged only after the record is
+// written and the next request is out. Only the winner of the write
+// dispatches, with Msg-Id <job>.<attempt>.<step>. A crash in between
+// redelivers the result; it is then a duplicate of the record's last step
+// and its effects (dispatch, event, lock release) are repeated, which
+// JetStream deduplicates (within stepworker.DuplicateWindow). Submit
+// dispatches load(1) before it marks the job loading; a queued job counts
+// as waiting for that load, so an early result is applied, not lost.
+// Duplicate and stale results (older attempt, another step, an ended or
+// canceled job) change nothing. Events carry Msg-Ids too.
 //
 // One sweeper goroutine per coordinator (no per-job timer) applies a
 // synthetic retry to steps past their safety cap (Config.StepCap) and
@@ -30,10 +33,9 @@
 // (attempt 0: all), the computer is freed. Cancelling a job that has
 // already ended returns its record unchanged, without error.
 //
-// Known window: a request dispatched in the instant a cancel (or the
-// sweeper) wins the race for the record may reach a worker after the
-// abort; its result is ignored, and the request's Deadline lets a worker
-// drop it.
+// Known window: a request dispatched in the instant a cancel wins the race
+// for the record may reach a worker after the abort; its result is
+// ignored, and the request's Deadline lets a worker drop it.
 //
 // Start returns once the coordinator serves; Stop (idempotent) stops the
 // service and the consumer, waits for in-flight handlers, then ends the
