@@ -1,6 +1,7 @@
 package embednats
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Test starts a one-node server with JetStream in t.TempDir() on a random
@@ -118,19 +120,55 @@ func TestCluster(tb testing.TB) *Cluster {
 			tb.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, n := range c.Nodes {
-			if n.JetStreamIsLeader() || n.JetStreamIsClustered() && n.JetStreamIsCurrent() && hasLeader(n) {
-				return c
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitMetaLeader(c.URLs(), 30*time.Second); err != nil {
+		tb.Fatal(err)
 	}
-	tb.Fatal("embednats: the cluster elected no JetStream meta leader within 20s")
-	return nil
+	if err := c.waitPeers(3, 30*time.Second); err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
 
-func hasLeader(s *Server) bool {
-	return s.JetStreamIsLeader() || s.Server.JetStreamIsCurrent() && s.Server.JetStreamEnabled()
+// waitPeers polls until the meta leader sees n JetStream peers online with
+// current stats (what placing a stream with n replicas needs).
+func (c *Cluster) waitPeers(n int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		for _, s := range c.Nodes {
+			if s != nil && len(s.JetStreamClusterPeers()) >= n {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("embednats: the cluster did not see %d JetStream peers within %s", n, within)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+// waitMetaLeader polls until JetStream answers account info through the
+// cluster, which needs an elected meta leader.
+func waitMetaLeader(urls string, within time.Duration) error {
+	nc, err := nats.Connect(urls)
+	if err != nil {
+		return fmt.Errorf("embednats: connect to the cluster: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("embednats: the cluster elected no JetStream meta leader within %s: %w", within, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
+	}
 }

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/coordinator"
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+)
+
+var (
+	subj  = messages.Subjects{Prefix: "vcl"}
+	quiet = slog.New(slog.DiscardHandler)
+)
+
+// pipeline is a coordinator, a loader pool ("fake") and an OS pool
+// ("linux") on one NATS (a server or a cluster).
+type pipeline struct {
+	tb     testing.TB
+	url    string
+	client *coordinator.Client
+	loader *loaderworker.Fake
+}
+
+type options struct {
+	replicas    int
+	concurrency int
+	ackWait     time.Duration
+	postload    stepworker.Handler
+}
+
+func connect(tb testing.TB, url string) *nats.Conn {
+	tb.Helper()
+	return embednats.Connect(tb, url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+}
+
+func newPipeline(tb testing.TB, url string, f *loaderworker.Fake, o options) *pipeline {
+	tb.Helper()
+	ctx := context.Background()
+	o.concurrency = max(o.concurrency, 8)
+	co, err := coordinator.New(connect(tb, url), coordinator.Config{Subjects: subj, Replicas: o.replicas, AckWait: o.ackWait, Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := co.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(co.Stop)
+	lw, err := loaderworker.New(connect(tb, url), loaderworker.Config{Subjects: subj, Name: "fake",
+		Concurrency: o.concurrency, AckWait: o.ackWait, Grace: time.Second, Replicas: o.replicas, Logger: quiet}, f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := lw.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(lw.Stop)
+	h := o.postload
+	if h == nil {
+		h = func(ctx context.Context, req messages.Request, p stepworker.Progress) (stepworker.Report, error) {
+			return stepworker.Report{Detail: "configured " + req.Computer.Name}, nil
+		}
+	}
+	ow, err := stepworker.New(connect(tb, url), stepworker.Config{Subjects: subj, Step: messages.StepPostload,
+		Pool: "linux", Concurrency: o.concurrency, AckWait: o.ackWait, Grace: time.Second, Replicas: o.replicas, Logger: quiet}, h)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := ow.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(ow.Stop)
+	return &pipeline{tb: tb, url: url, client: coordinator.NewClient(connect(tb, url), subj), loader: f}
+}
+
+func spec(i int) messages.JobSpec {
+	return messages.JobSpec{ID: fmt.Sprintf("job-%04d", i),
+		Computer: messages.Computer{Name: fmt.Sprintf("vm-%04d", i), Provisioner: "fake", Type: messages.TypeVirtualMachine},
+		Image:    messages.Image{Name: "ubuntu-24.04", OSFamily: "linux"}}
+}
+
+// submit submits jobs 0..n-1, retrying a submit that fails while the
+// cluster moves leaders (the same id is idempotent).
+func (p *pipeline) submit(ctx context.Context, n int) {
+	p.tb.Helper()
+	for i := range n {
+		for {
+			_, err := p.client.Submit(ctx, spec(i))
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				p.tb.Fatalf("submit %d: %v", i, err)
+			}
+		}
+	}
+}
+
+// waitAll waits until every job 0..n-1 has ended and returns the records.
+func (p *pipeline) waitAll(ctx context.Context, n int) []messages.JobRecord {
+	p.tb.Helper()
+	recs := make([]messages.JobRecord, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			for {
+				rec, err := p.client.Get(ctx, spec(i).ID)
+				if err == nil && messages.Terminal(rec.State) {
+					recs[i] = rec
+					return
+				}
+				select {
+				case <-ctx.Done():
+					errs <- fmt.Errorf("job %d never ended (last %s, %v)", i, rec.State, err)
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		p.tb.Fatal(err)
+	}
+	return recs
+}
+
+// checkReady asserts every job ended ready with exactly one load and one
+// post-load applied.
+func checkReady(tb testing.TB, recs []messages.JobRecord) {
+	tb.Helper()
+	for _, r := range recs {
+		if r.State != messages.StateReady || len(r.Steps) != 2 || r.Steps[0].Step != messages.StepLoad || r.Steps[1].Step != messages.StepPostload {
+			tb.Errorf("job %s: state %s, steps %+v", r.ID, r.State, r.Steps)
+		}
+	}
+}
