@@ -65,7 +65,7 @@ type relogin struct {
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	gen := r.generation()
 	err := r.call(ctx, req, res)
-	if err == nil || !fault.Is(err, &types.NotAuthenticated{}) || !retriable(req) {
+	if !retriable(req) || !fault.Is(err, &types.NotAuthenticated{}) && !(err == nil && missingAuth(res)) {
 		return err
 	}
 	if lerr := r.login(ctx, gen); lerr != nil {
@@ -133,6 +133,31 @@ func longPoll(req soap.HasFault) bool {
 	switch req.(type) {
 	case *methods.WaitForUpdatesExBody, *methods.WaitForUpdatesBody:
 		return true
+	}
+	return false
+}
+
+// missingAuth reports whether a property retrieval answered, instead of a
+// fault, NotAuthenticated for the properties it could not read (the
+// simulator does; vCenter may).
+func missingAuth(res soap.HasFault) bool {
+	var objs []types.ObjectContent
+	switch r := res.(type) {
+	case *methods.RetrievePropertiesExBody:
+		if r.Res != nil && r.Res.Returnval != nil {
+			objs = r.Res.Returnval.Objects
+		}
+	case *methods.RetrievePropertiesBody:
+		if r.Res != nil {
+			objs = r.Res.Returnval
+		}
+	}
+	for _, o := range objs {
+		for _, m := range o.MissingSet {
+			if fault.Is(m.Fault.Fault, &types.NotAuthenticated{}) {
+				return true
+			}
+		}
 	}
 	return false
 }
