@@ -165,7 +165,14 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 		return err
 	}
 	c.bg.Go(func() { c.sweeper(bg) })
-	return c.startService()
+	if err := c.startService(); err != nil {
+		return err
+	}
+	// The server has our subscriptions once the flush returns: serving.
+	if err := c.nc.FlushWithContext(sctx); err != nil {
+		return fmt.Errorf("coordinator: flush subscriptions: %w", err)
+	}
+	return nil
 }
 
 func (c *Coordinator) bucket(ctx context.Context, name, desc string) (jetstream.KeyValue, error) {

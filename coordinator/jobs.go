@@ -35,15 +35,10 @@ var errIDConflict = errors.New("id conflict")
 //     and a result arriving while the record still says queued is applied
 //     as the load of attempt 1.
 func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobRecord, error) {
-	spec, err := messages.DecodeJobSpec(data)
+	id, spec, err := decodeSubmit(data)
 	if err != nil {
-		return messages.JobRecord{}, badInput(err)
+		return messages.JobRecord{}, err
 	}
-	if spec.ID == "" {
-		spec.ID = nuid.Next()
-	}
-	id := spec.ID
-	spec.ID = ""
 	if rec, _, err := c.read(ctx, id); err == nil {
 		return same(rec, spec)
 	} else if !errors.Is(err, errUnknownJob) {
@@ -72,6 +67,21 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 		return rec, nil
 	}
 	return launched, nil
+}
+
+// decodeSubmit decodes a job.submit body: the job's id (generated when
+// absent) and its normalized spec without the id, as records keep it.
+func decodeSubmit(data []byte) (string, messages.JobSpec, error) {
+	spec, err := messages.DecodeJobSpec(data)
+	if err != nil {
+		return "", messages.JobSpec{}, badInput(err)
+	}
+	id := spec.ID
+	if id == "" {
+		id = nuid.Next()
+	}
+	spec.ID = ""
+	return id, spec, nil
 }
 
 // same answers a resubmission: the stored job when the spec matches.

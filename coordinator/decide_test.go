@@ -1,0 +1,140 @@
+package coordinator
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+)
+
+func live(state string, attempt, maxAttempts int, hist ...messages.StepRecord) messages.JobRecord {
+	return messages.JobRecord{ID: "j", State: state, Attempt: attempt, MaxAttempts: maxAttempts, Steps: hist,
+		Spec: messages.JobSpec{Computer: messages.Computer{Name: "c", Provisioner: "vmware", Type: "blade"},
+			Image: messages.Image{Name: "i", OSFamily: "linux"}, Reload: messages.ReloadIfNeeded}}
+}
+
+func res(attempt int, step string, o messages.Outcome) messages.Result {
+	return messages.Result{JobID: "j", Attempt: attempt, Step: step, Outcome: o, Detail: "d"}
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	loadRetry := messages.StepRecord{Attempt: 1, Step: messages.StepLoad, Outcome: messages.OutcomeRetry}
+	cases := []struct {
+		name string
+		rec  messages.JobRecord
+		res  messages.Result
+		want verdict
+	}{
+		{"queued waits for load 1", live(messages.StateQueued, 1, 3), res(1, "load", "ready"), verdictApply},
+		{"loading", live(messages.StateLoading, 2, 3, loadRetry), res(2, "load", "ready"), verdictApply},
+		{"postloading", live(messages.StatePostloading, 1, 3), res(1, "postload", "retry"), verdictApply},
+		{"older attempt", live(messages.StateLoading, 2, 3, loadRetry), res(1, "postload", "ready"), verdictStale},
+		{"other step", live(messages.StateLoading, 1, 3), res(1, "postload", "ready"), verdictStale},
+		{"future attempt", live(messages.StateLoading, 1, 3), res(2, "load", "ready"), verdictStale},
+		{"duplicate", live(messages.StateLoading, 2, 3, loadRetry), res(1, "load", "retry"), verdictDuplicate},
+		{"ended", live(messages.StateReady, 1, 3), res(1, "postload", "ready"), verdictStale},
+		{"canceled", live(messages.StateCanceled, 1, 3), res(1, "load", "ready"), verdictStale},
+	}
+	for _, tc := range cases {
+		if got := classify(tc.rec, tc.res); got != tc.want {
+			t.Errorf("%s: verdict %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	no := false
+	cases := []struct {
+		name     string
+		rec      messages.JobRecord
+		res      messages.Result
+		state    string
+		attempt  int
+		next     string // step dispatched next ("" : none)
+		errHas   string
+		reloaded bool
+	}{
+		{"load ready", live(messages.StateLoading, 1, 3), res(1, "load", "ready"), messages.StatePostloading, 1, "postload", "", true},
+		{"postload ready", live(messages.StatePostloading, 2, 3), res(2, "postload", "ready"), messages.StateReady, 2, "", "", false},
+		{"retry with attempts left", live(messages.StatePostloading, 2, 3), res(2, "postload", "retry"), messages.StateLoading, 3, "load", "", false},
+		{"retry on the last attempt", live(messages.StateLoading, 3, 3), res(3, "load", "retry"), messages.StateFailed, 3, "", "gave up after 3 attempts", false},
+		{"fail", live(messages.StateLoading, 1, 3), res(1, "load", "fail"), messages.StateFailed, 1, "", "will not help", false},
+	}
+	for _, tc := range cases {
+		got := decide(tc.rec, tc.res, now, time.Hour)
+		if got.State != tc.state || got.Attempt != tc.attempt || len(got.Steps) != len(tc.rec.Steps)+1 || !strings.Contains(got.Error, tc.errHas) {
+			t.Errorf("%s: got %s attempt %d steps %d error %q", tc.name, got.State, got.Attempt, len(got.Steps), got.Error)
+		}
+		if live := !messages.Terminal(got.State); live != (tc.next != "") || live && currentStep(got) != tc.next {
+			t.Errorf("%s: next step %q (state %s), want %q", tc.name, currentStep(got), got.State, tc.next)
+		}
+		if wantDL := tc.next != ""; wantDL != got.StepDeadline.Equal(now.Add(time.Hour)) {
+			t.Errorf("%s: step deadline %v", tc.name, got.StepDeadline)
+		}
+		if got.Reloaded != tc.reloaded {
+			t.Errorf("%s: reloaded %v", tc.name, got.Reloaded)
+		}
+	}
+	r := res(1, "load", "ready")
+	r.Reloaded = &no
+	if got := decide(live(messages.StateLoading, 1, 3), r, now, time.Hour); got.Reloaded || request(got, "postload").Reloaded {
+		t.Error("a skipped load must not mark the postload reloaded")
+	}
+	orig := live(messages.StateLoading, 1, 3)
+	orig.Steps = make([]messages.StepRecord, 0, 4)
+	_ = decide(orig, r, now, time.Hour)
+	if len(orig.Steps) != 0 {
+		t.Error("decide changed its input")
+	}
+}
+
+func TestAPIErrorCodes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		err  error
+		code int
+	}{
+		{badInput(errors.New("x")), 400},
+		{errUnknownJob, 404},
+		{errBusy, 409},
+		{errIDConflict, 409},
+		{errors.New("nats: timeout"), 503},
+	}
+	for _, tc := range cases {
+		if got := apiError(tc.err); got.Code != tc.code {
+			t.Errorf("%v: code %d, want %d", tc.err, got.Code, tc.code)
+		}
+	}
+}
+
+// FuzzDecodeSubmit: whatever the body, the submit decoder answers a valid
+// job id and a spec that validates, or a 400 error; it never panics.
+func FuzzDecodeSubmit(f *testing.F) {
+	f.Add(messages.Encode(spec("res-1042", "vm-017")))
+	f.Add([]byte(`{"computer":{"name":"a","provisioner":"p","type":"lab"},"image":{"name":"i","os_family":"linux","wait_profile":{"poll":"5s"}}}`))
+	f.Add([]byte(`{"max_attempts": 1e99}`))
+	f.Add([]byte(`nul`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		id, s, err := decodeSubmit(data)
+		if err != nil {
+			if apiError(err).Code != 400 {
+				t.Fatalf("decode error is not a 400: %v", err)
+			}
+			return
+		}
+		if err := messages.ValidJobID("id", id); err != nil {
+			t.Fatal(err)
+		}
+		if s.ID != "" {
+			t.Fatal("the stored spec keeps the id")
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("accepted spec does not validate: %v", err)
+		}
+	})
+}
