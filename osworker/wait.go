@@ -130,17 +130,19 @@ func answerPhase(ctx context.Context, env *Env, delay, timeout time.Duration) (c
 	}
 }
 
-// probe dials once (the dial deadline never passes the phase's end) and
-// runs ProbeCommand.
+// probe dials once, with a dial deadline that never passes the phase's
+// end, and runs ProbeCommand under its own deadline.
 func probe(ctx context.Context, env *Env, left time.Duration) (control.Conn, error) {
-	pctx, cancel := context.WithTimeout(ctx, max(left, time.Millisecond)+probeRunTimeout)
-	defer cancel()
-	conn, err := env.Dial(pctx)
+	dctx, cancel := context.WithTimeout(ctx, max(left, 10*time.Millisecond))
+	conn, err := env.Dial(dctx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
-	out, err := conn.Run(pctx, ProbeCommand)
-	if err == nil && !out.OK() || err == nil && !strings.Contains(string(out.Stdout), ProbeWord) {
+	rctx, cancel := context.WithTimeout(ctx, probeRunTimeout)
+	defer cancel()
+	out, err := conn.Run(rctx, ProbeCommand)
+	if err == nil && (!out.OK() || !strings.Contains(string(out.Stdout), ProbeWord)) {
 		err = fmt.Errorf("%w: %q answered exit %d, %q", control.ErrNotAnswering, ProbeCommand, out.Exit, firstLine(out.Stdout))
 	}
 	if err != nil {

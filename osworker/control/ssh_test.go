@@ -70,7 +70,9 @@ func dialer(t *testing.T, s ssh.Signer, store control.HostKeyStore, timeout time
 	return d
 }
 
-func authorized(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+func authorized(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
 
 func TestDialDeadlineCoversHandshake(t *testing.T) {
 	t.Parallel()

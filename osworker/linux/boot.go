@@ -143,7 +143,14 @@ func (st ciStatus) done() (bool, string, error) {
 	case "running", "not started", "not run":
 		return false, st.Status, nil
 	case "error":
-		return false, st.Status, fmt.Errorf("cloud-init ended with an error: %s", strings.Join(st.Errors, "; "))
+		return false, st.Status, fmt.Errorf("cloud-init ended with an error (status %q, exit %d): %s", st.Extended, st.exit, orNone(st.Errors))
 	}
 	return false, st.Status, fmt.Errorf("cloud-init status is %q (exit %d)", st.Status, st.exit)
+}
+
+func orNone(errs []string) string {
+	if len(errs) == 0 {
+		return "no error listed; see /var/log/cloud-init.log on the computer"
+	}
+	return strings.Join(errs, "; ")
 }

@@ -1,0 +1,245 @@
+// Package modtest is the conformance suite every OS module must pass
+// (Run), and the harness it is built on (Harness), which a module's own
+// tests can reuse. Everything is real but the computer: an embedded NATS
+// server with loadpool's streams, the OS-worker runtime (osworker.Worker)
+// with SSH and the NATS KV host keys bucket, and a real loader worker
+// (loaderworker + devlab.Sim) serving the power endpoint; the computer is
+// a devlab.Computer with the module's personality. The harness plays the
+// coordinator: it "loads" the computer (Boot), publishes the post-load
+// request and reads the result from the results stream.
+package modtest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/ssh"
+)
+
+// quiet drops the workers' logs; events carry what a failure needs.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Subjects are the suite's subjects.
+var Subjects = messages.Subjects{Prefix: "vcl"}
+
+// Fixture is one OS module and its simulated computer.
+type Fixture struct {
+	Module osworker.Module
+	// NewShell returns a fresh personality that becomes ready within
+	// about a second of SSH answering.
+	NewShell func() devlab.Shell
+	// Image is an image of the module's family (name, os_family,
+	// os_version, sysprep); ComputerType the computer's type.
+	Image        messages.Image
+	ComputerType string
+	// Ready checks the computer after a ready post-load (optional).
+	Ready func(t *testing.T, c *devlab.Computer, req messages.Request, res messages.Result)
+}
+
+// TinyProfile is the operator profile the suite runs with: milliseconds.
+const TinyProfile = `{"initial_delay": "10ms", "poll": "25ms", "answer_timeout": "1s", "ready_timeout": "3s",
+	"stall_timeout": "0s", "on_timeout": "power-reset", "reset_initial_delay": "10ms",
+	"reset_answer_timeout": "600ms", "attempt_factor": 1.5, "reset_first_from_attempt": 0}`
+
+// Harness runs one module against simulated computers.
+type Harness struct {
+	T      *testing.T
+	F      Fixture
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Sim    *devlab.Sim
+	Client ssh.Signer
+	res    jetstream.Consumer
+	url    string
+	events *eventLog
+	worker *osworker.Worker
+}
+
+// NewHarness starts NATS, the streams, a loader for devlab.SimName and the
+// OS worker of f.Module with the operator profiles (TinyProfile for the
+// module's family when profiles is empty).
+func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
+	t.Helper()
+	srv := embednats.Test(t)
+	nc := embednats.Connect(t, srv.URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := (stepworker.Topology{Subjects: Subjects}).Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	res, err := js.CreateConsumer(ctx, Subjects.ResultStream(), jetstream.ConsumerConfig{Durable: "modtest", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Harness{T: t, F: f, NC: nc, JS: js, Sim: devlab.NewSim(f.Image.Name), Client: newSigner(t),
+		res: res, url: srv.URL(), events: &eventLog{}}
+	sub, err := nc.Subscribe(Subjects.Events(), h.events.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	h.startLoader()
+	if profiles == "" {
+		profiles = fmt.Sprintf(`[{"family": %q, "set": %s}]`, f.Module.Family(), TinyProfile)
+	}
+	h.startWorker(profiles)
+	return h
+}
+
+func (h *Harness) startLoader() {
+	nc := embednats.Connect(h.T, h.url)
+	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: Subjects, Name: devlab.SimName, Concurrency: 4, Grace: time.Second, Logger: quiet}, h.Sim)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	if err := lw.Start(context.Background()); err != nil {
+		h.T.Fatal(err)
+	}
+	h.T.Cleanup(lw.Stop)
+}
+
+func (h *Harness) startWorker(profiles string) {
+	nc := embednats.Connect(h.T, h.url)
+	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, WorkerID: "modtest/1", Concurrency: 8,
+		Grace: time.Second, Signer: h.Client, DialTimeout: 300 * time.Millisecond, Profiles: []byte(profiles),
+		PowerTimeout: 10 * time.Second, Logger: quiet}, h.F.Module, nil)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		h.T.Fatal(err)
+	}
+	h.worker = w
+	h.T.Cleanup(w.Stop)
+}
+
+// Computer makes a powered-off computer with the fixture's personality,
+// known to the simulated provisioner.
+func (h *Harness) Computer(name string, cfg devlab.Config) *devlab.Computer {
+	h.T.Helper()
+	cfg.Name, cfg.Authorized = name, h.Client.PublicKey()
+	if cfg.Shell == nil {
+		cfg.Shell = h.F.NewShell()
+	}
+	c, err := devlab.NewComputer(cfg)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	h.T.Cleanup(c.Close)
+	h.Sim.Add(c)
+	return c
+}
+
+// Request is a post-load request for c as if attempt's load reimaged it.
+func (h *Harness) Request(c *devlab.Computer, job string, attempt int) messages.Request {
+	return messages.Request{JobID: job, Attempt: attempt, Step: messages.StepPostload,
+		Computer: messages.Computer{Name: c.Name(), Provisioner: devlab.SimName, Type: h.F.ComputerType, Address: c.Addr()},
+		Image:    h.F.Image, Reload: messages.ReloadIfNeeded, Reloaded: true}
+}
+
+// PostLoad publishes req and returns its result.
+func (h *Harness) PostLoad(req messages.Request) messages.Result {
+	h.T.Helper()
+	if _, err := h.JS.Publish(context.Background(), Subjects.PostloadRequest(h.F.Module.Family()), messages.Encode(req)); err != nil {
+		h.T.Fatal(err)
+	}
+	msg, err := h.res.Next(jetstream.FetchMaxWait(time.Minute))
+	if err != nil {
+		h.T.Fatalf("no post-load result within a minute: %v", err)
+	}
+	_ = msg.Ack()
+	res, err := messages.DecodeResult(msg.Data())
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	if res.JobID != req.JobID || res.Attempt != req.Attempt || res.Step != messages.StepPostload {
+		h.T.Fatalf("result for %s/%d/%s, want %s/%d/postload", res.JobID, res.Attempt, res.Step, req.JobID, req.Attempt)
+	}
+	return res
+}
+
+// Events returns the messages of job's events so far.
+func (h *Harness) Events(job string) []messages.Event { return h.events.of(job) }
+
+// EventText is the events of job, one per line.
+func (h *Harness) EventText(job string) string {
+	var b strings.Builder
+	for _, e := range h.events.of(job) {
+		fmt.Fprintf(&b, "[attempt %d] %s\n", e.Attempt, e.Message)
+	}
+	return b.String()
+}
+
+// Want fails the test unless res has outcome o.
+func (h *Harness) Want(res messages.Result, o messages.Outcome) {
+	h.T.Helper()
+	if res.Outcome != o {
+		h.T.Fatalf("outcome %s (%s; reason %q), want %s; events:\n%s", res.Outcome, res.Detail, res.Reason, o, h.EventText(res.JobID))
+	}
+	if res.Detail == "" {
+		h.T.Fatal("a result must say what happened in its detail")
+	}
+	if res.Profile == nil || res.Profile.Name == "" {
+		h.T.Fatalf("the result carries no effective wait profile: %+v", res.Profile)
+	}
+}
+
+type eventLog struct {
+	mu  sync.Mutex
+	all []messages.Event
+}
+
+func (l *eventLog) add(m *nats.Msg) {
+	var e messages.Event
+	if json.Unmarshal(m.Data, &e) != nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all = append(l.all, e)
+}
+
+func (l *eventLog) of(job string) []messages.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []messages.Event
+	for _, e := range l.all {
+		if e.JobID == job {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func newSigner(t testing.TB) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
