@@ -115,6 +115,14 @@ func TestEndpoints(t *testing.T) {
 		{"ALLRESOURCES on PUT", "PUT", "/nodes/ALLRESOURCES/power", `{"action":"on"}`, true, 404, `{"error":"Unsupported resource.","errorcode":"2"}`},
 		{"nextboot", "PUT", "/nodes/cn01/nextboot", `{"order":"net"}`, true, 200, ``},
 		{"nextboot stat", "GET", "/nodes/cn01/nextboot", "", true, 200, `{"cn01":{"nextboot":"Network"}}`},
+		{"deprecated install state", "PUT", "/nodes/cn01/bootstate", `{"state":"install"}`, true, 403, `{"error":["cn01: Error: The 'install' state is deprecated: use nodeset <noderange> osimage=<imagename>"],"errorcode":"1"}`},
+		{"bootstate by state key", "PUT", "/nodes/cn01/bootstate", `{"state":"shell"}`, true, 200, ``},
+		{"bootstate shell", "GET", "/nodes/cn01/bootstate", "", true, 200, `{"cn01":{"bootstate":"shell"}}`},
+		{"action key is checked first", "PUT", "/nodes/cn01/bootstate", `{"action":"boot"}`, true, 200, ``},
+		{"bootstate boot", "GET", "/nodes/cn01/bootstate", "", true, 200, `{"cn01":{"bootstate":"boot"}}`},
+		{"provision is nodeset and power boot", "PUT", "/nodes/cn01/provision", `{"osimage":"rocky9-install-compute"}`, true, 200, ``},
+		{"provision powered on", "GET", "/nodes/cn01/power", "", true, 200, `{"cn01":{"power":"on"}}`},
+		{"provision set the bootstate", "GET", "/nodes/cn01/attrs/provmethod,os,arch,profile", "", true, 200, `{"cn01":{"provmethod":"rocky9-install-compute","os":"rocky9.4","arch":"x86_64","profile":"compute"}}`},
 	}
 	for _, c := range cases { // in order: later cases see earlier changes
 		code, body := e.do(c.method, c.path, c.body, c.auth)
@@ -128,6 +136,22 @@ func TestEndpoints(t *testing.T) {
 		if !jsonEqual(body, c.want) {
 			t.Errorf("%s: body %s, want %s", c.name, bytes.TrimSpace(body), c.want)
 		}
+	}
+}
+
+func TestV2Prefix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	req, _ := http.NewRequest("GET", strings.TrimSuffix(e.s.URL(), "/xcatws")+"/xcatwsv2/nodes/cn01/power", nil)
+	req.Header.Set("X-Auth-Token", e.token)
+	resp, err := e.s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !jsonEqual(b, `{"cn01":{"power":"off"}}`) {
+		t.Errorf("GET /xcatwsv2/nodes/cn01/power: %d %s", resp.StatusCode, b)
 	}
 }
 

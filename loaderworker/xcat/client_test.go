@@ -183,7 +183,7 @@ func TestErrorBody(t *testing.T) {
 
 func TestRenewTime(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 8, 23, 9, 0, 0, 0, time.Local)
+	now := testNow
 	cases := []struct {
 		expire string
 		want   time.Time
@@ -220,3 +220,5 @@ func TestTimeouts(t *testing.T) {
 		}
 	}
 }
+
+var testNow = time.Date(2026, 8, 23, 9, 0, 0, 0, time.Local)
