@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type devOptions struct {
 	samples   bool
 	exitAfter bool
 	bootDelay time.Duration
+	backends  bool
 }
 
 func runDev(ctx context.Context, args []string, stdout io.Writer) error {
@@ -40,6 +42,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.samples, "samples", true, "submit the sample jobs")
 	fs.BoolVar(&o.exitAfter, "exit-after-samples", false, "exit when the sample jobs have ended (exit 1 if one ended otherwise than expected)")
 	fs.DurationVar(&o.bootDelay, "boot-delay", 2*time.Second, "how long a simulated computer takes to boot")
+	fs.BoolVar(&o.backends, "backends", true, "also run the vCenter simulator and the xCAT emulator behind the real vmware and xcat provisioners")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -79,6 +82,7 @@ type devLab struct {
 	stack
 	sim       *devlab.Sim
 	computers []*devlab.Computer
+	cleanups  []func()
 	subj      messages.Subjects
 	nc        *nats.Conn
 }
@@ -114,6 +118,16 @@ func newDevLab(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn,
 			return nil, err
 		}
 	}
+	if o.backends {
+		if err := d.startVMware(ctx, cfg, log); err != nil {
+			d.Stop()
+			return nil, err
+		}
+		if err := d.startXCAT(ctx, cfg, log, "blade-01"); err != nil {
+			d.Stop()
+			return nil, err
+		}
+	}
 	if err := d.startOS(ctx, cfg, log, linux.Module{}, signer); err != nil {
 		d.Stop()
 		return nil, err
@@ -138,6 +152,14 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 			return err
 		}
 		d.sim.Add(c)
+	}
+	if o.backends {
+		// Behind the simulated vCenter and the xCAT emulator: booted by them.
+		for _, name := range []string{"vmvc-01", "blade-01"} {
+			if _, err := mk(name); err != nil {
+				return err
+			}
+		}
 	}
 	// A standalone lab computer: installed by hand, already running.
 	c, err := mk("lab-01")
@@ -178,19 +200,30 @@ func (d *devLab) startOS(ctx context.Context, cfg Config, log *slog.Logger, m os
 	return nil
 }
 
-// Stop stops the workers and coordinator, then the simulated computers.
+// Stop stops the workers and coordinator, the simulated back ends, then
+// the simulated computers.
 func (d *devLab) Stop() {
 	d.stack.Stop()
+	for _, f := range slices.Backward(d.cleanups) {
+		f()
+	}
 	for _, c := range d.computers {
 		c.Close()
 	}
 }
 
-func (d *devLab) addr(name string) string {
+func (d *devLab) computer(name string) *devlab.Computer {
 	for _, c := range d.computers {
 		if c.Name() == name {
-			return c.Addr()
+			return c
 		}
+	}
+	return nil
+}
+
+func (d *devLab) addr(name string) string {
+	if c := d.computer(name); c != nil {
+		return c.Addr()
 	}
 	return ""
 }
@@ -220,6 +253,7 @@ func (d *devLab) samples() []sample {
 		{spec: missing, want: messages.StateFailed, what: "an image the provisioner does not have: fail at once"},
 		{spec: labJob, want: messages.StateReady, what: "a standalone lab computer: never reimaged, only checked and configured"},
 	}
+	out = append(out, d.backendSamples()...)
 	var kept []sample
 	for _, s := range out {
 		if s.spec.Computer.Address != "" {

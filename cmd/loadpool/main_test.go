@@ -60,6 +60,10 @@ func TestDevDemo(t *testing.T) {
 		"sample demo-retry ended ready after 2 attempt(s): as expected",
 		"sample demo-fail ended failed after 1 attempt(s): as expected",
 		"sample demo-lab ended ready after 1 attempt(s): as expected",
+		"sample demo-vmware ended ready after 1 attempt(s): as expected",
+		"sample demo-xcat ended ready after 1 attempt(s): as expected",
+		"cloned ubuntu-24.04 to vmvc-01",
+		`status "booted"`,
 		"profile linux",
 	} {
 		if !strings.Contains(out, want) {

@@ -15,6 +15,8 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/loaderworker/lab"
+	"github.com/loadpool/loadpool/loaderworker/vmware"
+	"github.com/loadpool/loadpool/loaderworker/xcat"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/linux"
 	"github.com/nats-io/nats.go"
@@ -31,6 +33,20 @@ func newProvisioner(ctx context.Context, cfg Config, log *slog.Logger, name stri
 		}
 		p, err := lab.Open(cfg.LabInventory)
 		return p, 0, err
+	case "vmware":
+		var env vmware.Env
+		if err := envconfig.Process("loadpool", &env); err != nil {
+			return nil, 0, fmt.Errorf("configuration: %v", err)
+		}
+		p, err := vmware.New(ctx, env.Config(log.With("provisioner", name)))
+		return p, 0, err
+	case xcat.Name:
+		var env xcat.Env
+		if err := envconfig.Process("loadpool", &env); err != nil {
+			return nil, 0, fmt.Errorf("configuration: %v", err)
+		}
+		p, err := xcat.New(env.Config(log.With("provisioner", name)))
+		return p, xcat.DefaultMaxAckPending, err
 	}
 	return nil, 0, fmt.Errorf("%w %q: loadpool's provisioners are lab, vmware and xcat", errUnknownPool, name)
 }
