@@ -190,6 +190,11 @@ func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivere
 		} else if err != nil {
 			return false, err
 		}
+		if c.hookAfterWrite != nil {
+			if err := c.hookAfterWrite(next); err != nil {
+				return true, err
+			}
+		}
 		return true, c.effects(ctx, next, res)
 	}
 	return false, fmt.Errorf("job %s: gave up after %d lost compare-and-set rounds", res.JobID, maxCASRounds)

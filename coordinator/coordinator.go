@@ -41,6 +41,10 @@ type Config struct {
 	AckWait       time.Duration
 	MaxDeliver    int
 	MaxAckPending int
+	// Concurrency bounds the requests and results this process handles at
+	// once (default 64); one job's changes stay serialized by the
+	// compare-and-set.
+	Concurrency int
 	// Name identifies this coordinator in events and logs (default host/pid).
 	Name   string
 	Logger *slog.Logger
@@ -54,6 +58,9 @@ func (c Config) withDefaults() Config {
 		c.SweepInterval = min(c.StepCap/10, time.Minute)
 	}
 	c.SweepInterval = max(c.SweepInterval, 100*time.Millisecond)
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
+	}
 	if c.Replicas < 1 {
 		c.Replicas = 1
 	}
@@ -88,6 +95,12 @@ type Coordinator struct {
 	stopping bool
 	started  bool
 	inflight sync.WaitGroup
+	slots    chan struct{} // bounds concurrent handlers
+
+	// hookAfterWrite, set by tests only, runs after a result's record is
+	// written and before its effects; an error makes apply fail there
+	// (as a crash would).
+	hookAfterWrite func(messages.JobRecord) error
 
 	svc      micro.Service
 	consume  jetstream.ConsumeContext
@@ -115,6 +128,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
 		index: newIndex(), pools: map[string]bool{},
+		slots: make(chan struct{}, cfg.Concurrency),
 	}, nil
 }
 

@@ -60,6 +60,12 @@ func newEnv(t *testing.T) *env {
 // when the test ends (Stop is idempotent).
 func (e *env) coordinator(cfg Config) *Coordinator {
 	e.t.Helper()
+	return e.coordinatorWith(cfg, nil)
+}
+
+// coordinatorWith lets the test change the coordinator before it starts.
+func (e *env) coordinatorWith(cfg Config, prepare func(*Coordinator)) *Coordinator {
+	e.t.Helper()
 	cfg.Subjects = subj
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
@@ -68,6 +74,9 @@ func (e *env) coordinator(cfg Config) *Coordinator {
 	c, err := New(nc, cfg)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(c)
 	}
 	if err := c.Start(context.Background()); err != nil {
 		e.t.Fatal(err)

@@ -109,6 +109,11 @@ func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev ui
 			if rec, rev, err = c.read(ctx, rec.ID); err != nil {
 				return rec, err
 			}
+			if rec.State == messages.StateCanceled {
+				// canceled before it was marked loading: the abort may have
+				// gone out before our request; say it again.
+				c.abort(ctx, rec.ID, 0, rec.Error)
+			}
 			continue
 		}
 		if err != nil {

@@ -27,7 +27,7 @@ func (c *Coordinator) startResults(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: result consumer %s on %s: %w", name, c.sub.ResultStream(), err)
 	}
-	c.consume, err = cons.Consume(c.onResult, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	c.consume, err = cons.Consume(c.takeResult, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		c.log.Debug("result consumer", "err", err)
 	}))
 	if err != nil {
@@ -36,14 +36,24 @@ func (c *Coordinator) startResults(ctx context.Context) error {
 	return nil
 }
 
-// onResult applies one result and acknowledges it only once the record
-// says so. Garbage is terminated with a logged rejection.
-func (c *Coordinator) onResult(msg jetstream.Msg) {
+// takeResult hands a result to one of at most Concurrency goroutines
+// (results of one job may then race; the compare-and-set sorts them out).
+func (c *Coordinator) takeResult(msg jetstream.Msg) {
 	if !c.enter() {
 		_ = msg.Nak()
 		return
 	}
-	defer c.leave()
+	c.slots <- struct{}{}
+	go func() {
+		defer c.leave()
+		defer func() { <-c.slots }()
+		c.onResult(msg)
+	}()
+}
+
+// onResult applies one result and acknowledges it only once the record
+// says so. Garbage is terminated with a logged rejection.
+func (c *Coordinator) onResult(msg jetstream.Msg) {
 	res, err := messages.DecodeResult(msg.Data())
 	if err != nil && res.JobID == "" {
 		c.reject(msg, err)

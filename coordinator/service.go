@@ -88,15 +88,19 @@ func (c *Coordinator) endpoint(name string, h func(context.Context, []byte) (any
 			c.reply(req, name, nil, &APIError{503, "coordinator is stopping: try again (another coordinator will answer)"})
 			return
 		}
-		defer c.leave()
-		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-		defer cancel()
-		v, err := h(ctx, req.Data())
-		if err != nil {
-			c.reply(req, name, nil, apiError(err))
-			return
-		}
-		c.reply(req, name, v, nil)
+		c.slots <- struct{}{}
+		go func() {
+			defer c.leave()
+			defer func() { <-c.slots }()
+			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+			defer cancel()
+			v, err := h(ctx, req.Data())
+			if err != nil {
+				c.reply(req, name, nil, apiError(err))
+				return
+			}
+			c.reply(req, name, v, nil)
+		}()
 	})
 }
 
