@@ -37,12 +37,13 @@ func (s *session) configure(ctx context.Context, image string) (string, error) {
 	return strings.Join(done, "; "), nil
 }
 
-// report emits the step's event and returns its summary.
-func (s *session) report(changed bool, summary, already string) string {
+// report emits the step's event ("... already" when nothing changed) and
+// returns its summary.
+func (s *session) report(changed bool, summary string) string {
 	if changed {
-		s.env.Event("%s", summary)
+		s.env.Event("%s (changed)", summary)
 	} else {
-		s.env.Event("%s", already)
+		s.env.Event("%s already", summary)
 	}
 	return summary
 }
@@ -66,12 +67,12 @@ func (s *session) sshAutoStart(ctx context.Context) (string, error) {
 	}
 	summary := "SSH service " + svc + " starts automatically"
 	if m := startType.FindSubmatch(out.Stdout); m != nil && string(m[1]) == "2" {
-		return s.report(false, summary, summary+" already"), nil
+		return s.report(false, summary), nil
 	}
 	if err := s.must(ctx, "set "+svc+" to start automatically", "sc config "+svc+" start= auto"); err != nil {
 		return "", err
 	}
-	return s.report(true, summary+" (was not)", ""), nil
+	return s.report(true, summary), nil
 }
 
 // sshService finds the installed SSH service (exit 1060: not installed).
@@ -100,14 +101,14 @@ func (s *session) enableRDP(ctx context.Context) (string, error) {
 	}
 	if found {
 		if n, err := v.DWORD(); err == nil && n == 0 {
-			return s.report(false, summary, summary+" already"), nil
+			return s.report(false, summary), nil
 		}
 	}
 	cmd := `reg add "` + TSKey + `" /v fDenyTSConnections /t REG_DWORD /d 0 /f`
 	if err := s.must(ctx, "enable RDP", cmd); err != nil {
 		return "", err
 	}
-	return s.report(true, summary, ""), nil
+	return s.report(true, summary), nil
 }
 
 // allowRDP adds the firewall rule for RDP from the local subnet unless it
@@ -125,7 +126,7 @@ func (s *session) allowRDP(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read the firewall rules: %w", err)
 	}
 	if s.ruleExists(out.Stdout, out.Exit) {
-		return s.report(false, summary, summary+" already"), nil
+		return s.report(false, summary), nil
 	}
 	if !s.legacy && out.Exit != 1 && !out.OK() || s.legacy && !out.OK() {
 		return "", commandError("read the firewall rules", show, out)
@@ -133,7 +134,7 @@ func (s *session) allowRDP(ctx context.Context) (string, error) {
 	if err := s.must(ctx, "allow RDP through the firewall", add); err != nil {
 		return "", err
 	}
-	return s.report(true, summary, ""), nil
+	return s.report(true, summary), nil
 }
 
 // ruleExists: Vista+'s show rule exits 0 only when the rule exists (1:
@@ -167,12 +168,12 @@ func (s *session) describe(ctx context.Context, image string) (string, error) {
 		return "", err
 	}
 	if found && v.Data == desc {
-		return s.report(false, summary, summary+" already"), nil
+		return s.report(false, summary), nil
 	}
 	if err := s.must(ctx, "set the computer description", `net config server /srvcomment:"`+desc+`"`); err != nil {
 		return "", err
 	}
-	return s.report(true, summary, ""), nil
+	return s.report(true, summary), nil
 }
 
 // Description is the image name as a server comment that is safe inside
