@@ -115,3 +115,14 @@ func (s *Sim) ExtraConfig(ctx context.Context, name string) (map[string]string, 
 	}
 	return out, nil
 }
+
+// FailCallWith makes the next count calls of the SOAP method on the object
+// named object ("*": any) fail on the call itself with fault, e.g.
+// FailCallWith("Login", "*", &types.InvalidLogin{}, 1) when a password
+// was changed behind a running worker.
+func (s *Sim) FailCallWith(method, object string, fault types.BaseMethodFault, count int) {
+	s.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
+		MethodName: method, ObjectType: "*", ObjectName: object,
+		Probability: 1, Enabled: true, FaultType: simulator.FaultTypeCustom, Fault: fault, MaxCount: count,
+	})
+}
