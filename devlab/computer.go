@@ -111,6 +111,7 @@ type Computer struct {
 	hostKey ssh.Signer
 	server  *ssh.ServerConfig
 	ln      net.Listener
+	hold    *portHold // the port while no listener has it
 	conns   map[net.Conn]struct{}
 	never   bool
 	hangs   int
@@ -156,13 +157,11 @@ func NewComputer(cfg Config) (*Computer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	hold, err := holdPort("127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("devlab: reserve a port: %w", err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := &Computer{cfg: cfg, addr: addr, log: cfg.Logger.With("computer", cfg.Name),
+	c := &Computer{cfg: cfg, addr: hold.addr, hold: hold, log: cfg.Logger.With("computer", cfg.Name),
 		conns: map[net.Conn]struct{}{}}
 	c.st = State{Name: cfg.Name, Hostname: "localhost", Files: map[string]string{}, Data: map[string]any{}}
 	return c, nil
@@ -282,8 +281,12 @@ func (c *Computer) Answering() bool {
 func (c *Computer) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.powerOffLocked()
 	c.closed = true
+	c.powerOffLocked()
+	if c.hold != nil {
+		c.hold.close()
+		c.hold = nil
+	}
 }
 
 func (c *Computer) powerOffLocked() {
@@ -295,6 +298,12 @@ func (c *Computer) powerOffLocked() {
 	if c.ln != nil {
 		c.ln.Close()
 		c.ln = nil
+	}
+	if c.hold == nil && !c.closed {
+		var err error
+		if c.hold, err = holdPort(c.addr); err != nil {
+			c.log.Warn("devlab: port not held while off", "addr", c.addr, "err", err)
+		}
 	}
 	for conn := range c.conns {
 		conn.Close()
@@ -360,7 +369,14 @@ func (c *Computer) upLocked() {
 func (c *Computer) listenLocked() bool {
 	var err error
 	for range 20 {
-		if c.ln, err = net.Listen("tcp", c.addr); err == nil {
+		if c.hold == nil {
+			c.hold, err = holdPort(c.addr)
+		}
+		if c.hold != nil {
+			c.ln, err = c.hold.listen()
+			c.hold = nil
+		}
+		if err == nil {
 			go c.accept(c.ln, c.gen)
 			return true
 		}
