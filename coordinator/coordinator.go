@@ -116,9 +116,11 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	if nc == nil {
 		return nil, errors.New("coordinator: a NATS connection is required")
 	}
-	if _, err := messages.NewSubjects(cfg.Subjects.Prefix); err != nil {
+	sub, err := messages.NewSubjects(cfg.Subjects.Prefix)
+	if err != nil {
 		return nil, fmt.Errorf("coordinator: Subjects.%w", err)
 	}
+	cfg.Subjects = sub
 	cfg = cfg.withDefaults()
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -16,6 +16,10 @@ import (
 // advisories: <prefix>.<stream>.<consumer>.
 const advisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 
+// maxResultDeliveries: a result that fails to apply this often (about
+// ten minutes of one-second retries) is dropped with a logged error.
+const maxResultDeliveries = 600
+
 // startResults binds the shared durable result consumer and consumes it.
 func (c *Coordinator) startResults(ctx context.Context) error {
 	name := c.sub.ResultConsumer()
@@ -62,14 +66,17 @@ func (c *Coordinator) onResult(msg jetstream.Msg) {
 	if err != nil {
 		c.log.Warn("malformed result applied as fail", "job", res.JobID, "attempt", res.Attempt, "step", res.Step, "err", err)
 	}
-	redelivered := false
+	var delivered uint64 = 1
 	if md, err := msg.Metadata(); err == nil {
-		redelivered = md.NumDelivered > 1
+		delivered = md.NumDelivered
 	}
-	_, err = c.apply(context.Background(), res, redelivered)
+	_, err = c.apply(context.Background(), res, delivered > 1)
 	switch {
 	case errors.Is(err, errUnknownJob):
 		c.reject(msg, err)
+	case err != nil && delivered >= maxResultDeliveries:
+		c.log.Error("result could not be applied after many tries; dropped (the step cap ends the step)", "job", res.JobID, "attempt", res.Attempt, "step", res.Step, "deliveries", delivered, "err", err)
+		_ = msg.TermWithReason("not applicable: " + err.Error())
 	case err != nil:
 		c.log.Warn("result not applied yet; it comes again", "job", res.JobID, "attempt", res.Attempt, "step", res.Step, "err", err)
 		_ = msg.NakWithDelay(time.Second)

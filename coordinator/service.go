@@ -58,6 +58,9 @@ func (c *Coordinator) startService() error {
 		Name: ServiceName, Version: Version,
 		Description: "loadpool coordinator: job intake, attempt loop, locks",
 		Metadata:    map[string]string{"coordinator": c.cfg.Name, "prefix": c.sub.Prefix},
+		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
+			c.log.Warn("micro service error", "subject", err.Subject, "err", err.Description)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("coordinator: micro service: %w", err)

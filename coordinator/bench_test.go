@@ -1,0 +1,112 @@
+package coordinator
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BenchmarkJobs runs b.N jobs (submitted by 32 clients at once) through
+// two coordinators and instant fake workers to the ready state: the
+// coordinator's throughput of whole jobs (submit, 2 dispatches, 2 results,
+// 3 events, lock and release) on one embedded NATS node.
+func BenchmarkJobs(b *testing.B) {
+	srv := embednats.Test(b)
+	nc := embednats.Connect(b, srv.URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		c, err := New(embednats.Connect(b, srv.URL()), Config{Subjects: subj, Name: name, Logger: testLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Start(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Stop)
+	}
+	stop := benchWorkers(b, js)
+	defer stop()
+
+	var ready atomic.Int64
+	done := make(chan struct{})
+	target := int64(b.N)
+	sub, err := nc.Subscribe(subj.Events(), func(m *nats.Msg) {
+		var ev messages.Event
+		if messages.Decode(m.Data, &ev, false) == nil && ev.State == messages.StateReady && ready.Add(1) == target {
+			close(done)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	cl := NewClient(nc, subj)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	ids := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range ids {
+				if _, err := cl.Submit(b.Context(), spec(fmt.Sprintf("b-%d", i), fmt.Sprintf("vm-%d", i))); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for i := range b.N {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d jobs ready", ready.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// benchWorkers answers every request ready at once.
+func benchWorkers(b *testing.B, js jetstream.JetStream) func() {
+	var ccs []jetstream.ConsumeContext
+	for _, p := range []struct{ step, pool string }{{messages.StepLoad, "vmware"}, {messages.StepPostload, "windows"}} {
+		cons, err := js.CreateOrUpdateConsumer(b.Context(), subj.RequestStream(p.step), jetstream.ConsumerConfig{
+			Durable: subj.Consumer(p.step, p.pool), FilterSubject: subj.Request(p.step, p.pool),
+			AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) {
+			req, err := messages.DecodeRequest(m.Data())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_ = m.Ack()
+			res := resultFor(req, messages.OutcomeReady, "ok")
+			if _, err := js.PublishAsync(subj.Result(req.Step), messages.Encode(res)); err != nil {
+				b.Error(err)
+			}
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ccs = append(ccs, cc)
+	}
+	return func() {
+		for _, cc := range ccs {
+			cc.Stop()
+			<-cc.Closed()
+		}
+	}
+}
