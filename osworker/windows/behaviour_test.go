@@ -1,0 +1,160 @@
+package windows_test
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker/modtest"
+)
+
+// run boots a computer with shell w, posts one post-load and returns the
+// harness, computer and result.
+func run(t *testing.T, w *devlab.Windows, img messages.Image) (*modtest.Harness, *devlab.Computer, messages.Request, messages.Result) {
+	t.Helper()
+	h := modtest.NewHarness(t, fixture(func() *devlab.Windows { return w }, img), "")
+	c := h.Computer("win-01", devlab.Config{Shell: w, Banner: devlab.WindowsBanner, BootDelay: 50 * time.Millisecond})
+	if err := c.Boot(img.Name); err != nil {
+		t.Fatal(err)
+	}
+	req := h.Request(c, "job-1", 1)
+	return h, c, req, h.PostLoad(req)
+}
+
+func eventsOf(h *modtest.Harness, job string) []string {
+	var out []string
+	for _, e := range h.Events(job) {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+func TestSetupStillRunningWaitsThenReady(t *testing.T) {
+	t.Parallel()
+	h, c, req, res := run(t, &devlab.Windows{Version: "7", Sysprep: true, SetupFor: 600 * time.Millisecond}, win7)
+	h.Want(res, messages.OutcomeReady)
+	configured(t, c, req, res)
+	ev := strings.Join(eventsOf(h, "job-1"), "\n")
+	// The module saw setup running, in both phases, before it finished.
+	for _, w := range []string{
+		"setup: ImageState=IMAGE_STATE_UNDEPLOYABLE SystemSetupInProgress=1 OOBEInProgress=1",
+		"setup: ImageState=IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE SystemSetupInProgress=1 OOBEInProgress=1",
+		"Windows setup finished: ImageState=IMAGE_STATE_COMPLETE SystemSetupInProgress=0 OOBEInProgress=0",
+	} {
+		if !strings.Contains(ev, w) {
+			t.Errorf("no event %q in:\n%s", w, ev)
+		}
+	}
+	// Setup is checked before anything is configured.
+	cmds := c.Commands()
+	firstWrite := slices.IndexFunc(cmds, func(c devlab.Command) bool { return isWrite(c.Cmd) })
+	lastRead := slices.IndexFunc(cmds, func(c devlab.Command) bool { return strings.Contains(c.Cmd, "ImageState") })
+	if firstWrite < lastRead {
+		t.Errorf("configured (%q) before reading ImageState", cmds[firstWrite].Cmd)
+	}
+}
+
+func TestSetupStuckUndeployableIsRetry(t *testing.T) {
+	t.Parallel()
+	h, c, _, res := run(t, &devlab.Windows{Version: "7", Sysprep: true, SetupFor: 100 * time.Millisecond, Stuck: true}, win7)
+	h.Want(res, messages.OutcomeRetry)
+	if res.Reason != "setup-failed" || !strings.Contains(res.Detail, "IMAGE_STATE_UNDEPLOYABLE SystemSetupInProgress=0") {
+		t.Errorf("reason %q detail %q", res.Reason, res.Detail)
+	}
+	for _, cmd := range c.Commands() {
+		if isWrite(cmd.Cmd) {
+			t.Errorf("a computer whose setup failed was configured: %q", cmd.Cmd)
+		}
+	}
+}
+
+func TestXPRegistryFormat(t *testing.T) {
+	t.Parallel()
+	xp := messages.Image{Name: "w2k3-r2", OSFamily: "windows", OSVersion: "2003", Sysprep: true}
+	h, c, req, res := run(t, &devlab.Windows{Version: "2003", Sysprep: true, SetupFor: 300 * time.Millisecond, SSHService: "cygsshd"}, xp)
+	h.Want(res, messages.OutcomeReady)
+	configured(t, c, req, res)
+	ev := strings.Join(eventsOf(h, "job-1"), "\n")
+	for _, w := range []string{"setup: SystemSetupInProgress=1 MiniSetupInProgress=1",
+		"Windows setup finished: SystemSetupInProgress=0 MiniSetupInProgress=absent", "SSH service cygsshd starts automatically (changed)"} {
+		if !strings.Contains(ev, w) {
+			t.Errorf("no event %q in:\n%s", w, ev)
+		}
+	}
+	for _, cmd := range c.Commands() {
+		if strings.Contains(cmd.Cmd, "ImageState") || strings.Contains(cmd.Cmd, "advfirewall") {
+			t.Errorf("XP/2003 was asked a Vista+ question: %q", cmd.Cmd)
+		}
+	}
+}
+
+func TestAccessDeniedIsFail(t *testing.T) {
+	t.Parallel()
+	h, _, _, res := run(t, &devlab.Windows{Version: "7", DenyWrites: true}, messages.Image{Name: "win7", OSFamily: "windows", OSVersion: "7"})
+	h.Want(res, messages.OutcomeFail)
+	if res.Reason != "access-denied" || !strings.Contains(res.Detail, "Access is denied") || !strings.Contains(res.Detail, "administrator") {
+		t.Errorf("reason %q detail %q", res.Reason, res.Detail)
+	}
+}
+
+// isWrite: a command that changes the computer.
+func isWrite(cmd string) bool {
+	for _, w := range []string{"reg add", "sc config", "netsh advfirewall firewall add", "netsh firewall set", "net config server /srvcomment"} {
+		if strings.HasPrefix(cmd, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestConfigurationIdempotent(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		w    *devlab.Windows
+		img  messages.Image
+	}{
+		{"vista+ with a hostile image name", &devlab.Windows{Version: "7"},
+			messages.Image{Name: `win7 "lab" & del %WINDIR% 100%`, OSFamily: "windows", OSVersion: "7"}},
+		{"xp with cygsshd", &devlab.Windows{Version: "xp", SSHService: "cygsshd"},
+			messages.Image{Name: "xp sp3", OSFamily: "windows", OSVersion: "xp"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, c, req, res := run(t, tc.w, tc.img)
+			h.Want(res, messages.OutcomeReady)
+			configured(t, c, req, res)
+			first, n := c.Snapshot().Files, len(c.Commands())
+			writes := 0
+			for _, cmd := range c.Commands() {
+				if isWrite(cmd.Cmd) {
+					writes++
+				}
+			}
+			if writes != 4 {
+				t.Errorf("first run made %d changes, want 4", writes)
+			}
+			req.Attempt = 2 // a redelivery or the next attempt, same computer
+			req.Reloaded = false
+			res = h.PostLoad(req)
+			h.Want(res, messages.OutcomeReady)
+			for _, cmd := range c.Commands()[n:] {
+				if isWrite(cmd.Cmd) {
+					t.Errorf("second run changed something: %q", cmd.Cmd)
+				}
+			}
+			if !maps.Equal(first, c.Snapshot().Files) {
+				t.Error("second run changed the computer's state")
+			}
+			ev := strings.Join(eventsOf(h, req.JobID), "\n")
+			if strings.Count(ev, " already") != 4 {
+				t.Errorf("want 4 \"already\" events on the second run:\n%s", ev)
+			}
+		})
+	}
+}
