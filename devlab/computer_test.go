@@ -1,0 +1,220 @@
+package devlab_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/devlab"
+	"golang.org/x/crypto/ssh"
+)
+
+func clientSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // bounded poll of a condition
+	}
+}
+
+func refused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func run(t *testing.T, c *devlab.Computer, s ssh.Signer, cmd string) (string, error) {
+	t.Helper()
+	var hostKey ssh.PublicKey
+	cl, err := ssh.Dial("tcp", c.Addr(), &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(s)},
+		HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error { hostKey = k; return nil }, Timeout: 2 * time.Second})
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	if !bytes.Equal(hostKey.Marshal(), c.HostKey().Marshal()) {
+		t.Fatal("the server's host key is not Computer.HostKey()")
+	}
+	sess, err := cl.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer sess.Close()
+	out, err := sess.Output(cmd)
+	return string(out), err
+}
+
+func TestComputerPowerAndBoot(t *testing.T) {
+	t.Parallel()
+	s := clientSigner(t)
+	c, err := devlab.NewComputer(devlab.Config{Name: "c1", Shell: &devlab.Linux{}, Authorized: s.PublicKey(), BootDelay: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !refused(c.Addr()) {
+		t.Fatal("a computer that was never booted must refuse connections")
+	}
+	if err := c.Reset(); err == nil {
+		t.Fatal("Reset before Boot must fail")
+	}
+	if err := c.Boot("img-a"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "up", c.Answering)
+	if out, err := run(t, c, s, "echo hi"); err != nil || out != "hi\n" {
+		t.Fatalf("echo = %q, %v", out, err)
+	}
+	k1 := c.HostKey()
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "up after reset", c.Answering)
+	if !bytes.Equal(k1.Marshal(), c.HostKey().Marshal()) {
+		t.Fatal("a power reset must keep the host key")
+	}
+	if err := c.Boot("img-b"); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(k1.Marshal(), c.HostKey().Marshal()) {
+		t.Fatal("a reimage must make a new host key")
+	}
+	until(t, "up after reimage", c.Answering)
+	st := c.Snapshot()
+	if st.Image != "img-b" || st.Boots != 3 {
+		t.Fatalf("state %+v", st)
+	}
+	cmds := c.Commands()
+	if len(cmds) != 1 || cmds[0].Cmd != "echo hi" || cmds[0].Boot != 1 {
+		t.Fatalf("commands %+v", cmds)
+	}
+	c.PowerOff()
+	if !refused(c.Addr()) {
+		t.Fatal("a powered-off computer must refuse connections")
+	}
+}
+
+func TestComputerModes(t *testing.T) {
+	t.Parallel()
+	s := clientSigner(t)
+	tests := []struct {
+		name string
+		cfg  devlab.Config
+		prep func(c *devlab.Computer)
+		want func(t *testing.T, c *devlab.Computer)
+	}{
+		{name: "never answers", prep: func(c *devlab.Computer) { c.NeverAnswer(true) },
+			want: func(t *testing.T, c *devlab.Computer) {
+				if !refused(c.Addr()) || c.Answering() || !c.PoweredOn() {
+					t.Fatal("want powered on, refusing")
+				}
+			}},
+		{name: "accept then close", cfg: devlab.Config{Flaky: devlab.ModeAcceptClose, FlakyFor: time.Hour},
+			want: func(t *testing.T, c *devlab.Computer) {
+				until(t, "listening", func() bool { return !refused(c.Addr()) })
+				if _, err := run(t, c, s, "echo"); err == nil {
+					t.Fatal("handshake succeeded while sshd is flaky")
+				}
+			}},
+		{name: "silent", cfg: devlab.Config{Flaky: devlab.ModeSilent, FlakyFor: time.Hour},
+			want: func(t *testing.T, c *devlab.Computer) {
+				until(t, "listening", func() bool { return !refused(c.Addr()) })
+				conn, err := net.Dial("tcp", c.Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				if n, err := conn.Read(make([]byte, 64)); n != 0 || !isTimeout(err) {
+					t.Fatalf("silent mode spoke: %d bytes, %v", n, err)
+				}
+			}},
+		{name: "hung boot then reset", prep: func(c *devlab.Computer) { c.HangBoots(1) },
+			want: func(t *testing.T, c *devlab.Computer) {
+				if !refused(c.Addr()) {
+					t.Fatal("hung boot answers")
+				}
+				if err := c.Reset(); err != nil {
+					t.Fatal(err)
+				}
+				until(t, "up after reset", c.Answering)
+			}},
+		{name: "wrong client key", want: func(t *testing.T, c *devlab.Computer) {
+			until(t, "up", c.Answering)
+			if _, err := run(t, c, clientSigner(t), "echo"); err == nil {
+				t.Fatal("an unauthorized key logged in")
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := tc.cfg
+			cfg.Name, cfg.Shell, cfg.Authorized = "m", &devlab.Linux{}, s.PublicKey()
+			c, err := devlab.NewComputer(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if tc.prep != nil {
+				tc.prep(c)
+			}
+			if err := c.Boot("img"); err != nil {
+				t.Fatal(err)
+			}
+			tc.want(t, c)
+		})
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestLab(t *testing.T) {
+	t.Parallel()
+	s := clientSigner(t)
+	lab, err := devlab.NewLab(20, "lab", devlab.Config{Authorized: s.PublicKey()}, func() devlab.Shell { return &devlab.Linux{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	seen := map[string]bool{}
+	for _, c := range lab.Computers {
+		if seen[c.Addr()] {
+			t.Fatalf("two computers share %s", c.Addr())
+		}
+		seen[c.Addr()] = true
+	}
+	if err := lab.BootAll("img"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "all up", func() bool { return lab.Answering() == 20 })
+	if _, err := devlab.NewLab(0, "x", devlab.Config{}, nil); err == nil {
+		t.Fatal("NewLab(0) must fail")
+	}
+}
