@@ -42,18 +42,30 @@ func connect(tb testing.TB, url string) *nats.Conn {
 	return embednats.Connect(tb, url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 }
 
-func newPipeline(tb testing.TB, url string, f *loaderworker.Fake, o options) *pipeline {
+// newCoordinatorOnly starts a coordinator and returns a client of it.
+func newCoordinatorOnly(tb testing.TB, url string, ackWait time.Duration) *coordinator.Client {
 	tb.Helper()
-	ctx := context.Background()
-	o.concurrency = max(o.concurrency, 8)
+	startCoordinator(tb, url, options{ackWait: ackWait})
+	return coordinator.NewClient(connect(tb, url), subj)
+}
+
+func startCoordinator(tb testing.TB, url string, o options) {
+	tb.Helper()
 	co, err := coordinator.New(connect(tb, url), coordinator.Config{Subjects: subj, Replicas: o.replicas, AckWait: o.ackWait, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := co.Start(ctx); err != nil {
+	if err := co.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(co.Stop)
+}
+
+func newPipeline(tb testing.TB, url string, f *loaderworker.Fake, o options) *pipeline {
+	tb.Helper()
+	ctx := context.Background()
+	o.concurrency = max(o.concurrency, 8)
+	startCoordinator(tb, url, o)
 	lw, err := loaderworker.New(connect(tb, url), loaderworker.Config{Subjects: subj, Name: "fake",
 		Concurrency: o.concurrency, AckWait: o.ackWait, Grace: time.Second, Replicas: o.replicas, Logger: quiet}, f)
 	if err != nil {
