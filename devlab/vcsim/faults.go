@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -70,11 +72,7 @@ func (s *Sim) DropSessions(ctx context.Context) (int, error) {
 // PowerState is the power state of the VM named name: "on", "off" or
 // "unknown" (also when there is no such VM).
 func (s *Sim) PowerState(ctx context.Context, name string) (string, error) {
-	f, err := s.finder(ctx)
-	if err != nil {
-		return "unknown", err
-	}
-	vm, err := f.VirtualMachine(ctx, name)
+	vm, err := s.VM(ctx, name)
 	if err != nil {
 		return "unknown", err
 	}
@@ -92,11 +90,7 @@ func (s *Sim) PowerState(ctx context.Context, name string) (string, error) {
 
 // ExtraConfig returns the VM's ExtraConfig keys and values.
 func (s *Sim) ExtraConfig(ctx context.Context, name string) (map[string]string, error) {
-	f, err := s.finder(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vm, err := f.VirtualMachine(ctx, name)
+	vm, err := s.VM(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -125,4 +119,27 @@ func (s *Sim) FailCallWith(method, object string, fault types.BaseMethodFault, c
 		MethodName: method, ObjectType: "*", ObjectName: object,
 		Probability: 1, Enabled: true, FaultType: simulator.FaultTypeCustom, Fault: fault, MaxCount: count,
 	})
+}
+
+// VM finds the VM or template named exactly name. (govmomi's Finder reads
+// a bare "vm-12" as a managed object id, which names some other VM.)
+func (s *Sim) VM(ctx context.Context, name string) (*object.VirtualMachine, error) {
+	if s.admin == nil {
+		return nil, fmt.Errorf("vcsim: the simulator is closed")
+	}
+	v, err := view.NewManager(s.admin.Client).CreateContainerView(ctx, s.admin.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name"}, &vms); err != nil {
+		return nil, err
+	}
+	for _, vm := range vms {
+		if vm.Name == name {
+			return object.NewVirtualMachine(s.admin.Client, vm.Self), nil
+		}
+	}
+	return nil, fmt.Errorf("vcsim: no VM named %q", name)
 }

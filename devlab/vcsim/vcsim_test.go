@@ -11,7 +11,6 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 	"go.uber.org/goleak"
 )
@@ -84,7 +83,7 @@ func TestInventory(t *testing.T) {
 			t.Fatalf("template %s has no snapshot base: %v", img, err)
 		}
 	}
-	vm, err := f.VirtualMachine(t.Context(), "vm-1")
+	vm, err := s.VM(t.Context(), "vm-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,12 +101,7 @@ func TestPowerOnHook(t *testing.T) {
 	t.Parallel()
 	booted := make(chan string, 4)
 	s := Test(t, Options{Images: []string{}, PersistentVMs: []string{"vm-2"}, OnPowerOn: func(vm string) { booted <- vm }})
-	c, err := login(t, s, s.User, s.Password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, _ := s.finder(t.Context())
-	vm, err := find.NewFinder(c.Client, true).SetDatacenter(mustDC(t, f)).VirtualMachine(t.Context(), "vm-2")
+	vm, err := s.VM(t.Context(), "vm-2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +131,7 @@ func TestFailTask(t *testing.T) {
 	t.Parallel()
 	s := Test(t, Options{Images: []string{}, PersistentVMs: []string{"vm-3"}})
 	s.FailTask("PowerOnVM_Task", "vm-3", &types.GenericVmConfigFault{Reason: "disk locked"}, 1)
-	c, err := login(t, s, s.User, s.Password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, _ := s.finder(t.Context())
-	vm, err := find.NewFinder(c.Client, true).SetDatacenter(mustDC(t, f)).VirtualMachine(t.Context(), "vm-3")
+	vm, err := s.VM(t.Context(), "vm-3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,11 +169,3 @@ func TestDropSessions(t *testing.T) {
 	}
 }
 
-func mustDC(t *testing.T, f *find.Finder) *object.Datacenter {
-	t.Helper()
-	dc, err := f.Datacenter(t.Context(), Datacenter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dc
-}

@@ -128,12 +128,6 @@ func (e *loginError) Error() string {
 }
 func (e *loginError) Unwrap() error { return e.err }
 
-// isNotFound reports whether a finder found nothing by that name.
-func isNotFound(err error) bool {
-	var nf *find.NotFoundError
-	return errors.As(err, &nf)
-}
-
 // isFinderMiss reports whether a finder found nothing, or more than one
 // thing, where one was expected.
 func isFinderMiss(err error) bool {

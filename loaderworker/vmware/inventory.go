@@ -2,11 +2,12 @@ package vmware
 
 import (
 	"context"
-	"errors"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -83,21 +84,31 @@ func lookup[T any](ctx context.Context, setting, path string,
 	return v, err
 }
 
-// finder is a Finder bound to the configured datacenter.
-func (p *Provisioner) finder(inv *inventory) *find.Finder {
-	return find.NewFinder(p.client.Client, true).SetDatacenter(inv.dc)
-}
-
-// findVM finds a VM or template by name; (nil, nil) when there is none.
+// findVM finds the VM or template named exactly name in the datacenter;
+// (nil, nil) when there is none. It does not use the Finder, which reads
+// a bare "vm-123" as a managed object id and would answer some other VM.
 func (p *Provisioner) findVM(ctx context.Context, inv *inventory, name string) (*object.VirtualMachine, error) {
-	vm, err := p.finder(inv).VirtualMachine(ctx, name)
-	if isNotFound(err) {
+	v, err := view.NewManager(p.client.Client).CreateContainerView(ctx, inv.dc.Reference(), []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name"}, &vms); err != nil {
+		return nil, err
+	}
+	var found []types.ManagedObjectReference
+	for _, vm := range vms {
+		if vm.Name == name {
+			found = append(found, vm.Self)
+		}
+	}
+	switch len(found) {
+	case 0:
 		return nil, nil
+	case 1:
+		return object.NewVirtualMachine(p.client.Client, found[0]), nil
 	}
-	var multi *find.MultipleFoundError
-	if errors.As(err, &multi) {
-		return nil, &notFoundError{what: "unique virtual machine", name: name,
-			fix: "rename or remove the other virtual machines of that name", err: err}
-	}
-	return vm, err
+	return nil, &notFoundError{what: "unique virtual machine", name: name,
+		fix: "rename or remove the other virtual machines of that name"}
 }

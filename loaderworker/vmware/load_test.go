@@ -292,3 +292,24 @@ func goList(t *testing.T, pkg string) string {
 	}
 	return string(out)
 }
+
+// TestComputerNamedLikeAnObjectID: VM ids in vCenter look like "vm-22";
+// a computer of that name must be the VM of that name, never the object
+// with that id (here the template).
+func TestComputerNamedLikeAnObjectID(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, vcsim.Options{})
+	tpl, err := r.sim.VM(t.Context(), "ubuntu-22.04")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := tpl.Reference().Value
+	for range 2 { // the second load destroys the first clone, not the template
+		if _, err := r.p.Load(t.Context(), request(name, "ubuntu-22.04", "", messages.ReloadAlways), &events{}); err != nil {
+			t.Fatalf("load onto %s: %v", name, err)
+		}
+	}
+	if got, err := r.sim.VM(t.Context(), "ubuntu-22.04"); err != nil || got.Reference() != tpl.Reference() {
+		t.Fatalf("the template is gone or changed: %v, %v", got, err)
+	}
+}

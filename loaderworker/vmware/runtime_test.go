@@ -24,14 +24,14 @@ var subj = messages.Subjects{Prefix: "vcl"}
 // wire is a NATS server with the streams, a loader worker for r's
 // provisioner, a reader of results and a recorder of events.
 type wire struct {
-	t      *testing.T
+	t      testing.TB
 	js     jetstream.JetStream
 	res    jetstream.Consumer
 	mu     sync.Mutex
 	events []string
 }
 
-func newWire(t *testing.T, r *rig) *wire {
+func newWire(t testing.TB, r *rig, concurrency int) *wire {
 	t.Helper()
 	srv := embednats.Test(t)
 	nc := embednats.Connect(t, srv.URL())
@@ -53,7 +53,7 @@ func newWire(t *testing.T, r *rig) *wire {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	lw, err := loaderworker.New(embednats.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "vmware",
-		Concurrency: 4, MaxAckPending: 8, Grace: 5 * time.Second, Logger: quiet}, r.p)
+		Concurrency: concurrency, MaxAckPending: 2 * concurrency, Grace: 5 * time.Second, Logger: quiet}, r.p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +76,24 @@ func (w *wire) record(m *nats.Msg) {
 // load sends a request and waits for its result.
 func (w *wire) load(req messages.Request) messages.Result {
 	w.t.Helper()
+	w.publish(req)
+	res := w.next()
+	if res.JobID != req.JobID || res.Attempt != req.Attempt {
+		w.t.Fatalf("result for %s/%d, want %s/%d", res.JobID, res.Attempt, req.JobID, req.Attempt)
+	}
+	return res
+}
+
+func (w *wire) publish(req messages.Request) {
+	w.t.Helper()
 	if _, err := w.js.Publish(context.Background(), subj.LoadRequest("vmware"), messages.Encode(req)); err != nil {
 		w.t.Fatal(err)
 	}
+}
+
+// next waits for the next result.
+func (w *wire) next() messages.Result {
+	w.t.Helper()
 	msg, err := w.res.Next(jetstream.FetchMaxWait(time.Minute))
 	if err != nil {
 		w.t.Fatalf("no result: %v", err)
@@ -87,9 +102,6 @@ func (w *wire) load(req messages.Request) messages.Result {
 	res, err := messages.DecodeResult(msg.Data())
 	if err != nil {
 		w.t.Fatal(err)
-	}
-	if res.JobID != req.JobID || res.Attempt != req.Attempt {
-		w.t.Fatalf("result for %s/%d, want %s/%d", res.JobID, res.Attempt, req.JobID, req.Attempt)
 	}
 	return res
 }
@@ -101,7 +113,7 @@ func (w *wire) load(req messages.Request) messages.Result {
 func TestRuntimeSessionLossAndPasswordChange(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, vcsim.Options{})
-	w := newWire(t, r)
+	w := newWire(t, r, 4)
 	req := request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways)
 	steps := []struct {
 		before  func()
