@@ -23,14 +23,14 @@ var regLine = regexp.MustCompile(`^\s*(.*?)\s+(REG_\w+)(?:\s+(.*))?$`)
 
 // ParseRegQuery reads the output of `reg query` of either reg.exe
 // generation (Vista+: four spaces between fields; XP/2003's reg.exe 3.0:
-// a "! REG.EXE VERSION 3.0" header and TABs), CRLF or LF: lines starting
+// a "! REG.EXE VERSION 3.0" header and TABs), CRLF, LF or a lone CR: lines starting
 // with "!" are skipped, lines starting with HKEY set the key, value lines
 // match `^\s*(.*?)\s+(REG_\w+)\s+(.*)$`, anything else is ignored.
 func ParseRegQuery(out []byte) []RegValue {
 	var vals []RegValue
 	key := ""
-	for _, line := range strings.Split(string(out), "\n") {
-		line = strings.TrimRight(line, "\r")
+	text := strings.ReplaceAll(strings.ReplaceAll(string(out), "\r\n", "\n"), "\r", "\n")
+	for _, line := range strings.Split(text, "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case trimmed == "" || strings.HasPrefix(trimmed, "!"):
