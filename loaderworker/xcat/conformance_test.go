@@ -11,7 +11,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	provisionertest.Run(t, func(t *testing.T) provisionertest.Fixture {
-		r := newRig(t, rigOpt{})
+		// Slow phases must stay inside the stall timeout.
+		r := newRig(t, rigOpt{cfg: func(c *Config) { c.MinStall, c.MinOverall = 10*time.Second, 30*time.Second }})
 		return provisionertest.Fixture{
 			Provisioner:  r.prov,
 			Name:         Name,

@@ -71,9 +71,9 @@ func TestLoadOutcomes(t *testing.T) {
 		detail    string // regexp the error text must match
 	}{
 		{name: "stall", setup: behave(xcatemu.Behavior{StallAt: "installing"}),
-			detail: `^stall timeout: node cn01 showed no status change for 500ms \(last status "installing"\)`},
+			detail: `^stall timeout: node cn01 showed no status change for 1s \(last status "installing"\)`},
 		{name: "status changing forever", setup: behave(xcatemu.Behavior{Flap: true, FlapEvery: 30 * time.Millisecond}),
-			detail: `^overall timeout: node cn01 did not finish installing within 3s \(last status "(installing|booting|postbooting)"\)`},
+			detail: `^overall timeout: node cn01 did not finish installing within 4s \(last status "(installing|booting|postbooting)"\)`},
 		{name: "stuck at powering-on", setup: behave(xcatemu.Behavior{StallAt: "powering-on"}),
 			detail: `^stall timeout: .*last status "powering-on"`},
 		{name: "failed", setup: behave(xcatemu.Behavior{Fail: true}), detail: `node cn01 reported status failed`},

@@ -68,7 +68,7 @@ func newRig(t *testing.T, o rigOpt) *rig {
 	}
 	logs := &syncBuffer{}
 	cfg := Config{URL: emu.URL(), User: testUser, Password: testPass, CAFile: ca,
-		Poll: 20 * time.Millisecond, MinStall: 500 * time.Millisecond, MinOverall: 3 * time.Second,
+		Poll: 20 * time.Millisecond, MinStall: time.Second, MinOverall: 4 * time.Second,
 		CallTimeout: 5 * time.Second, Backoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Tries: 3,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if o.cfg != nil {
