@@ -34,26 +34,36 @@
 //     powering-on -> installing -> booting (bootstate becomes "boot") ->
 //     postbooting -> booted (or failed), each status written with a
 //     statustime "MM-DD-YYYY HH:MM:SS", with configurable phase times; a
-//     later reboot of an installed node goes powering-on -> booted.
+//     later reboot of an installed node goes powering-on -> booted;
+//   - query parameters other than the general ones (userName, userPW,
+//     pretty, debug, xcoll, ver) merged into the body hash; partial
+//     failure: when any node of a range fails, the reply is a 403 with only
+//     the errors, though the action ran on the other nodes.
 //
 // Test controls: a node can be told to stall at a status, to end in
-// failed (always or for its next install only), to change status forever;
-// every token can be dropped (now, or when a node reaches a status);
-// the next requests can fail with a 5xx or a transient 403; the emulator
-// counts installs running at once (and the most ever seen), and calls
-// Config.OnBooted when a node finishes booting.
+// failed (always, or for its next install only), to change status
+// forever (SetBehavior, FailNextInstall); every token can be dropped, now
+// or when a node reaches a status (DropTokens, Behavior.DropTokensAt);
+// every request can be denied with 401 as a policy denial does (Deny); the
+// next requests can fail with a 5xx or a transient 403 (FailNext); phase
+// times can change (SetTiming). It counts installs running at once and
+// the most ever seen (Installs), tokens issued, 401s given and requests,
+// and calls Config.OnBooted when a node reaches booted.
 //
 // What it does not model: noderange expressions other than comma lists
 // of node names and ALLRESOURCES (no ranges, groups, exclusions,
 // attribute selection); node and image creation or deletion through the
 // API (POST/DELETE answer 405); the policy table (every valid user may do
-// everything); per-request credentials checked against shadow hashes (a
+// everything, unless Deny); per-request credentials checked against shadow hashes (a
 // plain comparison); the passwd table's other keys; the ver=1.0, xcoll
 // and debug parameters (ignored); diskless images' netbooting; xcatmon's
 // alive/unreachable; nodestat's nmap scan (it answers from power and
 // status: noping, "installing prep", "sshd"); BMC nextboot semantics
 // beyond storing the value; Apache's 302 from port 80 and its 504 HTML
-// timeout; the exact text of the 405 error; partial failures across a
-// noderange (every node is processed, the first error wins); and real
-// time spent in commands (replies are immediate).
+// timeout; the exact text of the 405 error and of errors the reference does
+// not quote (unsupported nodeset states, rpower actions, boot devices);
+// bootstate PUT with several keys (the reference says Perl picks one at
+// random: here action, then osimage or state, other keys ignored); the
+// debug=1 HTML mixed into the body; and real time spent in commands
+// (replies are immediate).
 package xcatemu

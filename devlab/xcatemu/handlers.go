@@ -35,6 +35,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		cgiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	mergeQuery(r, body)
 	if len(segs) == 1 && segs[0] == "tokens" {
 		s.postToken(w, r, body)
 		return
@@ -68,6 +69,19 @@ func readBody(r *http.Request) (map[string]any, error) {
 		return nil, fmt.Errorf("Error: Invalid json format or the json data is not a hash")
 	}
 	return m, nil
+}
+
+// generalParams are the query parameters fetchParameters keeps for itself.
+var generalParams = map[string]bool{"userName": true, "userPW": true, "pretty": true, "debug": true, "xcoll": true, "ver": true}
+
+// mergeQuery merges every other query parameter into the body hash, where
+// the command sees it as an argument (PUT /nodes/x?a=b is chdef a=b).
+func mergeQuery(r *http.Request, body map[string]any) {
+	for k, v := range r.URL.Query() {
+		if !generalParams[k] && len(v) > 0 {
+			body[k] = v[0]
+		}
+	}
 }
 
 // param reads a general parameter: the URL value overrides the body's.

@@ -112,6 +112,8 @@ func TestEndpoints(t *testing.T) {
 		{"method not defined", "DELETE", "/nodes/cn01/power", "", true, 405, ``},
 		{"chdef", "PUT", "/nodes/cn02", `{"groups":"","netboot":"xnba"}`, true, 200, ``},
 		{"chdef cleared and set", "GET", "/nodes/cn02", "", true, 200, `{"cn02":{"netboot":"xnba"}}`},
+		{"query params become chdef arguments", "PUT", "/nodes/cn02?arch=ppc64le&pretty=1", `{}`, true, 200, ``},
+		{"chdef from the query", "GET", "/nodes/cn02", "", true, 200, `{"cn02":{"netboot":"xnba","arch":"ppc64le"}}`},
 		{"ALLRESOURCES on PUT", "PUT", "/nodes/ALLRESOURCES/power", `{"action":"on"}`, true, 404, `{"error":"Unsupported resource.","errorcode":"2"}`},
 		{"nextboot", "PUT", "/nodes/cn01/nextboot", `{"order":"net"}`, true, 200, ``},
 		{"nextboot stat", "GET", "/nodes/cn01/nextboot", "", true, 200, `{"cn01":{"nextboot":"Network"}}`},
