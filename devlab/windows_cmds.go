@@ -204,12 +204,17 @@ func (w *Windows) xpFirewall(low, args []string, st *State) Reply {
 		var b strings.Builder
 		b.WriteString("\r\nPort configuration for Standard profile:\r\nPort   Protocol  Mode     Name\r\n" +
 			"-------------------------------------------------------------------\r\n")
-		for f, v := range st.Files {
+		var rules []string
+		for f := range st.Files {
 			if strings.HasPrefix(f, "firewall:") {
-				p := params(strings.Split(v, "\x00"))
-				port := p["port"] + p["localport"]
-				fmt.Fprintf(&b, "%-6s %-9s %-8s %s\r\n", port, strings.ToUpper(p["protocol"]), "Enable", p["name"])
+				rules = append(rules, f)
 			}
+		}
+		sort.Strings(rules)
+		for _, f := range rules {
+			p := params(strings.Split(st.Files[f], "\x00"))
+			port := p["port"] + p["localport"]
+			fmt.Fprintf(&b, "%-6s %-9s %-8s %s\r\n", port, strings.ToUpper(p["protocol"]), "Enable", p["name"])
 		}
 		return Reply{Stdout: b.String() + "\r\n"}
 	case len(low) >= 2 && low[0] == "set" && low[1] == "portopening":

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,5 +157,56 @@ func TestConfigurationIdempotent(t *testing.T) {
 				t.Errorf("want 4 \"already\" events on the second run:\n%s", ev)
 			}
 		})
+	}
+}
+
+// rebootOnce is Windows setup rebooting the computer between its passes:
+// at the first command after the registry said specialize was done (so
+// the module has seen that answer), it power-cycles.
+type rebootOnce struct {
+	*devlab.Windows
+	c     *devlab.Computer
+	armed bool
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (r *rebootOnce) Exec(cmd string, st *devlab.State) devlab.Reply {
+	if r.armed {
+		// Exec runs under the computer's lock: reset once it is released.
+		r.once.Do(func() { go func() { _ = r.c.Reset(); close(r.done) }() })
+	}
+	rep := r.Windows.Exec(cmd, st)
+	if strings.Contains(rep.Stdout, "IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE") {
+		r.armed = true
+	}
+	return rep
+}
+
+func TestSetupRebootsBetweenPasses(t *testing.T) {
+	t.Parallel()
+	w := &rebootOnce{Windows: &devlab.Windows{Version: "7", Sysprep: true, SetupFor: 400 * time.Millisecond}, done: make(chan struct{})}
+	h := modtest.NewHarness(t, fixture(func() *devlab.Windows { return w.Windows }, win7), "")
+	w.c = h.Computer("win-reboot", devlab.Config{Shell: w, BootDelay: 100 * time.Millisecond})
+	if err := w.c.Boot(win7.Name); err != nil {
+		t.Fatal(err)
+	}
+	req := h.Request(w.c, "job-reboot", 1)
+	res := h.PostLoad(req)
+	h.Want(res, messages.OutcomeReady)
+	<-w.done
+	configured(t, w.c, req, res)
+	if b := w.c.Snapshot().Boots; b != 2 {
+		t.Errorf("%d boots, want 2 (load and setup's own reboot)", b)
+	}
+	// After the reboot the module read setup again from the start.
+	var seen []string
+	for _, e := range eventsOf(h, "job-reboot") {
+		if strings.HasPrefix(e, "setup: ") {
+			seen = append(seen, strings.Fields(e)[1])
+		}
+	}
+	if strings.Join(seen, " ") != "ImageState=IMAGE_STATE_UNDEPLOYABLE ImageState=IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE ImageState=IMAGE_STATE_UNDEPLOYABLE ImageState=IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE" {
+		t.Errorf("setup states seen: %v, want both passes twice", seen)
 	}
 }
