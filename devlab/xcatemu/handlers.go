@@ -168,6 +168,8 @@ func (s *Server) route(w http.ResponseWriter, method string, segs []string, body
 		s.nodeObject(w, method, segs[1], body)
 	case segs[0] == "nodes" && len(segs) == 4 && segs[2] == "attrs":
 		s.only(w, method, http.MethodGet, func() { s.nodeAttrs(w, segs[1], splitAttrs(segs[3])) })
+	case segs[0] == "nodes" && len(segs) == 3 && segs[2] == "nodels":
+		s.only(w, method, http.MethodGet, func() { s.nodels(w, segs[1]) })
 	case segs[0] == "nodes" && len(segs) == 3:
 		s.nodeCommand(w, method, segs[1], segs[2], body)
 	case segs[0] == "osimages" && len(segs) == 1:
@@ -228,7 +230,6 @@ func (s *Server) nodeCommand(w http.ResponseWriter, method, nr, res string, body
 		"nodestat":  {get: func(n *node) (any, error) { return map[string]string{"nodestat": n.nodestat()}, nil }},
 		"nextboot":  {get: func(n *node) (any, error) { return map[string]string{"nextboot": n.nextboot}, nil }, put: putNextboot},
 		"provision": {put: s.putProvision},
-		"nodels":    {get: func(n *node) (any, error) { return nil, nil }},
 	}
 	c, ok := cmds[res]
 	if !ok {
@@ -237,11 +238,7 @@ func (s *Server) nodeCommand(w http.ResponseWriter, method, nr, res string, body
 	}
 	switch {
 	case method == http.MethodGet && c.get != nil:
-		if res == "nodels" {
-			s.nodels(w, nr)
-			return
-		}
-		s.forNodes(w, nr, func(n *node) (any, error) { return c.get(n) })
+		s.forNodes(w, nr, c.get)
 	case method == http.MethodPut && c.put != nil:
 		if nr == "ALLRESOURCES" {
 			cgiError(w, http.StatusNotFound, "Unsupported resource.")
