@@ -10,6 +10,7 @@ import (
 
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/modtest"
 )
 
@@ -208,5 +209,31 @@ func TestSetupRebootsBetweenPasses(t *testing.T) {
 	}
 	if strings.Join(seen, " ") != "ImageState=IMAGE_STATE_UNDEPLOYABLE ImageState=IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE ImageState=IMAGE_STATE_UNDEPLOYABLE ImageState=IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE" {
 		t.Errorf("setup states seen: %v, want both passes twice", seen)
+	}
+}
+
+// The XP/2003 row answers retry without a power reset (VCL's Version_5);
+// the operator's file keeps that while shrinking the budget.
+func TestXPNeverAnswersRetriesWithoutReset(t *testing.T) {
+	t.Parallel()
+	if p := osworker.DefaultProfile("windows", "xp", messages.TypeBlade, true); p.OnTimeout != messages.OnTimeoutRetry {
+		t.Fatalf("built-in XP row: on_timeout %q, want retry", p.OnTimeout)
+	}
+	xp := messages.Image{Name: "xp-sp3", OSFamily: "windows", OSVersion: "xp", Sysprep: true}
+	profiles := `[{"family": "windows", "set": ` + modtest.TinyProfile + `},
+	  {"family": "windows", "version": "xp", "set": {"on_timeout": "retry"}}]`
+	h := modtest.NewHarness(t, fixture(func() *devlab.Windows { return &devlab.Windows{Version: "xp"} }, xp), profiles)
+	c := h.Computer("xp-dead", devlab.Config{})
+	c.NeverAnswer(true)
+	if err := c.Boot(xp.Name); err != nil {
+		t.Fatal(err)
+	}
+	res := h.PostLoad(h.Request(c, "job-xp", 1))
+	h.Want(res, messages.OutcomeRetry)
+	if res.Reason != "timeout" || strings.Contains(res.Detail, "power reset") {
+		t.Errorf("reason %q detail %q: want a timeout without a power reset", res.Reason, res.Detail)
+	}
+	if b := c.Snapshot().Boots; b != 1 {
+		t.Errorf("%d boots, want 1 (no power reset on XP/2003)", b)
 	}
 }
