@@ -136,3 +136,24 @@ func TestEffectiveProfile(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseOverrides(f *testing.F) {
+	for _, s := range []string{`[]`, `[{"family": "linux", "set": {"poll": "1s"}}]`, `[{"family": "windows", "version": "7", "sysprep": true, "set": {"on_timeout": "retry"}}]`, `[{`, `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ov, err := osworker.ParseOverrides(data)
+		if err != nil {
+			return
+		}
+		for _, fam := range []string{"linux", "windows"} {
+			img := messages.Image{Name: "i", OSFamily: fam, OSVersion: "7", Sysprep: true}
+			p, err := ov.Apply(osworker.DefaultProfile(fam, "7", messages.TypeBlade, true), img, messages.TypeBlade)
+			if err == nil {
+				if verr := p.Validate(); verr != nil {
+					t.Fatalf("accepted overrides give an invalid profile: %v", verr)
+				}
+			}
+		}
+	})
+}

@@ -294,3 +294,37 @@ func TestNoRecordWithoutReloadRecords(t *testing.T) {
 		t.Fatalf("record = %+v, %v", rec, err)
 	}
 }
+
+func TestHostKeyStoreCAS(t *testing.T) {
+	t.Parallel()
+	stores := map[string]control.HostKeyStore{"kv": kvStore(t), "mem": &control.MemHostKeys{}}
+	for name, st := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if _, _, err := st.Get(ctx, "c1"); !errors.Is(err, control.ErrNoRecord) {
+				t.Fatalf("Get of nothing = %v, want ErrNoRecord", err)
+			}
+			rec := control.HostKeyRecord{Key: "ssh-ed25519 AAAA", JobID: "j1", Attempt: 1}
+			if err := st.Put(ctx, "c1", rec, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Put(ctx, "c1", rec, 0); !errors.Is(err, control.ErrConflict) {
+				t.Fatalf("second create = %v, want ErrConflict", err)
+			}
+			got, rev, err := st.Get(ctx, "c1")
+			if err != nil || got.JobID != "j1" {
+				t.Fatalf("Get = %+v, %v", got, err)
+			}
+			rec.JobID = "j2"
+			if err := st.Put(ctx, "c1", rec, rev+7); !errors.Is(err, control.ErrConflict) {
+				t.Fatalf("stale update = %v, want ErrConflict", err)
+			}
+			if err := st.Put(ctx, "c1", rec, rev); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, _ := st.Get(ctx, "c1"); got.JobID != "j2" {
+				t.Fatalf("after update %+v", got)
+			}
+		})
+	}
+}
