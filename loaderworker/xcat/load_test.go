@@ -77,6 +77,9 @@ func TestLoadOutcomes(t *testing.T) {
 		{name: "stuck at powering-on", setup: behave(xcatemu.Behavior{StallAt: "powering-on"}),
 			detail: `^stall timeout: .*last status "powering-on"`},
 		{name: "failed", setup: behave(xcatemu.Behavior{Fail: true}), detail: `node cn01 reported status failed`},
+		{name: "nodeset left no install state", setup: func(s *xcatemu.Server) {
+			s.AddOSImage(testImage, map[string]string{"provmethod": "boot", "profile": "compute", "osvers": "rocky9.4", "osarch": "x86_64"})
+		}, detail: `left node cn01 with bootstate "boot rocky9.4-x86_64-compute", not an install state`},
 		{name: "unknown osimage", img: "nope", fail: true, is: ErrUnknownImage,
 			detail: `xCAT read osimage nope: HTTP 403: Could not find an object named 'nope' of type 'osimage'.`},
 		{name: "unknown node", node: "cn99", fail: true, is: ErrUnknownNode, detail: `of node cn99: HTTP 403: Could not find an object named 'cn99'`},

@@ -98,7 +98,8 @@ func (p *Provisioner) start(ctx context.Context, node, img, status string, prog 
 		return err
 	}
 	if !strings.HasPrefix(bs, "install ") && !strings.HasPrefix(bs, "netboot ") && !strings.HasPrefix(bs, "statelite ") {
-		p.log.Warn("boot state after nodeset osimage= is not an install state", "node", node, "bootstate", bs)
+		// xCAT drops nodeset's warnings: powering now would boot the old OS.
+		return fmt.Errorf("xCAT nodeset osimage=%s left node %s with bootstate %q, not an install state; nothing was powered", img, node, bs)
 	}
 	prog.Event(fmt.Sprintf("xCAT: node %s boot state is %q; powering it with boot", node, bs))
 	return p.c.power(ctx, node, "boot")

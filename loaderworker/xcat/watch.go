@@ -55,7 +55,7 @@ func (p *Provisioner) watch(ctx context.Context, req messages.Request, prog step
 				Detail: fmt.Sprintf("xCAT installed osimage %s on node %s in %v (status booted)", img, node, time.Since(start).Round(100*time.Millisecond))}, nil
 		}
 		if moved && last.status == "failed" {
-			return loaderworker.LoadReport{}, fmt.Errorf("xCAT node %s reported status failed while installing osimage %s (bootstate %q): the installer's %%post or a postscript failed; see /var/log/xcat/xcat.log on the node", node, img, last.bootstate)
+			return loaderworker.LoadReport{}, fmt.Errorf("xCAT node %s reported status failed while installing osimage %s (bootstate %q): the installer's %%post or a postscript failed: xCAT's logs on the management node say which", node, img, last.bootstate)
 		}
 		if d := time.Since(start); d >= overall {
 			return loaderworker.LoadReport{}, &TimeoutError{Which: "overall", Node: node, Limit: overall, Last: last.status, LastErr: lastErr}
