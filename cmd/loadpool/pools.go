@@ -19,6 +19,7 @@ import (
 	"github.com/loadpool/loadpool/loaderworker/xcat"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/linux"
+	"github.com/loadpool/loadpool/osworker/windows"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/ssh"
 )
@@ -149,6 +150,8 @@ func newModule(family string) (osworker.Module, error) {
 	switch family {
 	case linux.Family:
 		return linux.Module{}, nil
+	case windows.Family:
+		return windows.Module{}, nil
 	}
 	return nil, fmt.Errorf("%w %q: loadpool's OS families are linux and windows", errUnknownPool, family)
 }
