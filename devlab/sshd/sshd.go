@@ -69,17 +69,7 @@ type Server struct {
 // listens. It skips tb when sshd is missing or tb does not run as root.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	if _, err := os.Stat(Path); err != nil {
-		tb.Skipf("real-sshd test skipped: %s is missing (install Debian's openssh-server: make deps)", Path)
-	}
-	if os.Geteuid() != 0 {
-		tb.Skipf("real-sshd test skipped: it must run as root (it starts sshd as root inside private UTS and mount namespaces); euid is %d", os.Geteuid())
-	}
-	for _, tool := range []string{"unshare", "nsenter", "cp"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Fatalf("real-sshd test: %s not found in PATH (install util-linux: make deps)", tool)
-		}
-	}
+	requirements(tb)
 	s, err := prepare(tb, opts)
 	if err != nil {
 		tb.Fatalf("real-sshd test: %v", err)
@@ -100,6 +90,22 @@ func Start(tb testing.TB, opts Options) *Server {
 			tb.Fatalf("real-sshd test: %v", err)
 		}
 		tb.Logf("sshd: port %d was taken meanwhile, picking another", port)
+	}
+}
+
+// requirements skips tb without sshd or root, fails it without util-linux.
+func requirements(tb testing.TB) {
+	tb.Helper()
+	if _, err := os.Stat(Path); err != nil {
+		tb.Skipf("real-sshd test skipped: %s is missing (install Debian's openssh-server: make deps)", Path)
+	}
+	if os.Geteuid() != 0 {
+		tb.Skipf("real-sshd test skipped: it must run as root (it starts sshd as root inside private UTS and mount namespaces); euid is %d", os.Geteuid())
+	}
+	for _, tool := range []string{"unshare", "nsenter", "cp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			tb.Fatalf("real-sshd test: %s not found in PATH (install util-linux: make deps)", tool)
+		}
 	}
 }
 
@@ -229,9 +235,10 @@ func (s *Server) run(port int) error {
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", Path, err)
 	}
+	cmd, exited := s.cmd, s.exited
 	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
+		s.waitErr = cmd.Wait()
+		close(exited)
 	}()
 	select {
 	case <-s.log.listening:
