@@ -127,6 +127,9 @@ func (w *Worker) ensureDialer(ctx context.Context) error {
 	return err
 }
 
+// Running is the number of steps running in this process.
+func (w *Worker) Running() int { return w.rt.Running() }
+
 // Stop stops taking requests and lets running steps finish (see
 // stepworker.Runtime.Stop). It is idempotent.
 func (w *Worker) Stop() { w.rt.Stop() }

@@ -1,0 +1,150 @@
+package linux_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/osworker/control"
+	"github.com/loadpool/loadpool/osworker/linux"
+	"github.com/loadpool/loadpool/stepworker"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/ssh"
+)
+
+type countingDialer struct {
+	control.Dialer
+	n atomic.Int64
+}
+
+func (d *countingDialer) Dial(ctx context.Context, t control.Target) (control.Conn, error) {
+	d.n.Add(1)
+	return d.Dialer.Dial(ctx, t)
+}
+
+// BenchmarkWorker1000 is one OS-worker process (the real runtime on an
+// embedded NATS server) with 1,000 post-load steps waiting at once for
+// 1,000 simulated Linux computers that boot slowly, then getting them
+// ready. It reports heap and stack per concurrent step while all of them
+// poll (before/after, GC'd), and goroutines per step. Run it with
+// -benchtime=1x.
+func BenchmarkWorker1000(b *testing.B) {
+	const n = 1000
+	for range b.N {
+		runWorker1000(b, n)
+	}
+}
+
+func runWorker1000(b *testing.B, n int) {
+	srv := embednats.Test(b)
+	nc := embednats.Connect(b, srv.URL())
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	subj := messages.Subjects{}
+	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
+		b.Fatal(err)
+	}
+	res, err := js.CreateConsumer(ctx, subj.ResultStream(), jetstream.ConsumerConfig{Durable: "bench", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := benchSigner(b)
+	lab, err := devlab.NewLab(n, "lin", devlab.Config{Authorized: client.PublicKey(), BootDelay: 4 * time.Second},
+		func() devlab.Shell { return &devlab.Linux{Starting: 100 * time.Millisecond} })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lab.Close()
+	sd, _ := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: 30 * time.Second})
+	d := &countingDialer{Dialer: sd}
+	w, err := osworker.New(embednats.Connect(b, srv.URL()), osworker.Config{Subjects: subj, Concurrency: n, MaxAckPending: n,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Second,
+		Profiles: []byte(`[{"family": "linux", "set": {"initial_delay": "10ms", "poll": "500ms", "answer_timeout": "2m", "ready_timeout": "2m"}}]`)},
+		linux.Module{}, d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	before, g0 := memNow()
+	if err := lab.BootAll("img"); err != nil {
+		b.Fatal(err)
+	}
+	for i, c := range lab.Computers {
+		req := messages.Request{JobID: fmt.Sprintf("bench-%d", i), Attempt: 1, Step: messages.StepPostload, Reloaded: true,
+			Computer: messages.Computer{Name: c.Name(), Provisioner: "lab", Type: messages.TypeBlade, Address: c.Addr()},
+			Image:    messages.Image{Name: "img", OSFamily: "linux"}}
+		if _, err := js.Publish(ctx, subj.PostloadRequest("linux"), messages.Encode(req)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for w.Running() < n || d.n.Load() < 2*int64(n) { // all running, each probed about twice
+		runtime.Gosched()
+	}
+	during, g1 := memNow()
+	for i := range n {
+		msg, err := res.Next(jetstream.FetchMaxWait(2 * time.Minute))
+		if err != nil {
+			b.Fatalf("result %d: %v", i, err)
+		}
+		_ = msg.Ack()
+		r, _ := messages.DecodeResult(msg.Data())
+		if r.Outcome != messages.OutcomeReady {
+			b.Fatalf("%s: %s %s", r.JobID, r.Outcome, r.Detail)
+		}
+	}
+	b.ReportMetric(float64(during.heap-before.heap)/float64(n), "heap-bytes/step")
+	b.ReportMetric(float64(during.stack-before.stack)/float64(n), "stack-bytes/step")
+	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/step")
+}
+
+type mem struct{ heap, stack int64 }
+
+func memNow() (mem, int) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return mem{heap: int64(ms.HeapInuse), stack: int64(ms.StackInuse)}, runtime.NumGoroutine()
+}
+
+func benchSigner(b *testing.B) ssh.Signer {
+	b.Helper()
+	k, err := control.LoadSigner(writeBenchKey(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+func writeBenchKey(tb testing.TB) string {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	blk, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(tb.TempDir(), "id_ed25519")
+	if err := os.WriteFile(p, pem.EncodeToMemory(blk), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
