@@ -237,3 +237,34 @@ func TestXPNeverAnswersRetriesWithoutReset(t *testing.T) {
 		t.Errorf("%d boots, want 1 (no power reset on XP/2003)", b)
 	}
 }
+
+// torn answers the first SystemSetupInProgress read with 0 while setup
+// still runs: a read that straddles setup's update of its values.
+type torn struct {
+	*devlab.Windows
+	once sync.Once
+}
+
+func (w *torn) Exec(cmd string, st *devlab.State) devlab.Reply {
+	rep := w.Windows.Exec(cmd, st)
+	if strings.HasSuffix(cmd, "/v SystemSetupInProgress") && strings.Contains(rep.Stdout, "0x1") {
+		w.once.Do(func() { rep.Stdout = strings.Replace(rep.Stdout, "0x1", "0x0", 1) })
+	}
+	return rep
+}
+
+func TestOneTornReadIsNotAFailedSetup(t *testing.T) {
+	t.Parallel()
+	w := &torn{Windows: &devlab.Windows{Version: "7", Sysprep: true, SetupFor: 300 * time.Millisecond}}
+	h := modtest.NewHarness(t, fixture(func() *devlab.Windows { return w.Windows }, win7), "")
+	c := h.Computer("win-torn", devlab.Config{Shell: w, BootDelay: 50 * time.Millisecond})
+	if err := c.Boot(win7.Name); err != nil {
+		t.Fatal(err)
+	}
+	res := h.PostLoad(h.Request(c, "job-torn", 1))
+	h.Want(res, messages.OutcomeReady)
+	ev := strings.Join(eventsOf(h, "job-torn"), "\n")
+	if !strings.Contains(ev, "setup: ImageState=IMAGE_STATE_UNDEPLOYABLE SystemSetupInProgress=0") {
+		t.Errorf("the torn read was not seen:\n%s", ev)
+	}
+}

@@ -128,7 +128,8 @@ func (s *session) allowRDP(ctx context.Context) (string, error) {
 	if s.ruleExists(out.Stdout, out.Exit) {
 		return s.report(false, summary), nil
 	}
-	if !s.legacy && out.Exit != 1 && !out.OK() || s.legacy && !out.OK() {
+	// Vista+'s "No rules match" is exit 1; anything else failed.
+	if !out.OK() && (s.legacy || out.Exit != 1) {
 		return "", commandError("read the firewall rules", show, out)
 	}
 	if err := s.must(ctx, "allow RDP through the firewall", add); err != nil {

@@ -13,8 +13,9 @@
 //     Vista and later — ImageState IMAGE_STATE_COMPLETE,
 //     SystemSetupInProgress 0, OOBEInProgress 0 or absent; XP/2003 — no
 //     ImageState, SystemSetupInProgress 0 and MiniSetupInProgress 0 or
-//     absent. IMAGE_STATE_UNDEPLOYABLE once setup no longer runs is a
-//     failed setup pass: retry (reason "setup-failed"). An audit-mode
+//     absent. IMAGE_STATE_UNDEPLOYABLE once setup no longer runs (on two
+//     polls in a row: the values are read one at a time) is a failed
+//     setup pass: retry (reason "setup-failed"). An audit-mode
 //     image, or a Vista+ image without ImageState, is fail: loading it
 //     again ends the same way;
 //  4. configure, each step idempotent (read first, change only what

@@ -96,11 +96,21 @@ func (s SetupState) Done() (bool, error) {
 	return false, nil
 }
 
+// failedReads is how many polls in a row must see a failed setup before
+// the wait gives up: the values are read one by one, so one read can
+// straddle setup's own update of them.
+const failedReads = 2
+
 // waitSetup waits until setup is finished and returns the final state.
 func (s *session) waitSetup(ctx context.Context) (string, error) {
-	s.env.Event("waiting for Windows setup to finish (%s registry values)", map[bool]string{true: "XP/2003", false: "Vista+"}[s.legacy])
+	gen := "Vista+"
+	if s.legacy {
+		gen = "XP/2003"
+	}
+	s.env.Event("waiting for Windows setup to finish (%s registry values)", gen)
 	var last SetupState
 	var final error // a failed setup ends the wait at once, with retry
+	failed := 0
 	err := osworker.WaitUntil(ctx, s.env, "setup", func(ctx context.Context) (bool, string, error) {
 		st, err := s.readSetup(ctx)
 		if err != nil {
@@ -109,11 +119,15 @@ func (s *session) waitSetup(ctx context.Context) (string, error) {
 		last = st
 		done, err := st.Done()
 		var sf *SetupFailedError
-		if errors.As(err, &sf) {
+		if !errors.As(err, &sf) {
+			failed = 0
+			return done, st.String(), err
+		}
+		if failed++; failed >= failedReads {
 			final = err
 			return true, st.String(), nil
 		}
-		return done, st.String(), err
+		return false, st.String(), nil
 	})
 	if err == nil {
 		err = final
