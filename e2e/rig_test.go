@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 
 var (
 	subj  = messages.Subjects{Prefix: "vcl"}
-	quiet = slog.New(slog.DiscardHandler)
+	quiet = testLogger()
 )
 
 // pipeline is a coordinator, a loader pool ("fake") and an OS pool
@@ -105,7 +106,9 @@ func (p *pipeline) submit(ctx context.Context, n int) {
 	p.tb.Helper()
 	for i := range n {
 		for {
-			_, err := p.client.Submit(ctx, spec(i))
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a fresh deadline per try
+			_, err := p.client.Submit(cctx, spec(i))
+			cancel()
 			if err == nil {
 				break
 			}
@@ -125,7 +128,9 @@ func (p *pipeline) waitAll(ctx context.Context, n int) []messages.JobRecord {
 	for i := range n {
 		wg.Go(func() {
 			for {
-				rec, err := p.client.Get(ctx, spec(i).ID)
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a request lost with a dying node must not eat the whole budget
+				rec, err := p.client.Get(cctx, spec(i).ID)
+				cancel()
 				if err == nil && messages.Terminal(rec.State) {
 					recs[i] = rec
 					return
@@ -156,4 +161,12 @@ func checkReady(tb testing.TB, recs []messages.JobRecord) {
 			tb.Errorf("job %s: state %s, steps %+v", r.ID, r.State, r.Steps)
 		}
 	}
+}
+
+// testLogger discards logs unless LOADPOOL_E2E_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("LOADPOOL_E2E_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
