@@ -58,6 +58,10 @@ func WaitForAnswer(ctx context.Context, env *Env, req messages.Request) (control
 		return nil, &TimeoutError{Detail: msg + lastSeen(last)}
 	}
 	if err := powerReset(ctx, env, msg+": power reset", true); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		env.Event("%s: power reset failed: %v", msg, err)
 		return nil, &TimeoutError{Detail: fmt.Sprintf("%s, power reset failed: %v", msg, err)}
 	}
 	delay, rtimeout := p.ResetInitialDelay.D(), p.ResetAnswerTimeout.D()
@@ -85,6 +89,9 @@ func powerReset(ctx context.Context, env *Env, why string, evidence bool) error 
 	ev := ""
 	if rep.Evidence != "" {
 		ev = "; screen saved at " + rep.Evidence
+	}
+	if rep.Detail != "" {
+		ev += " (" + rep.Detail + ")"
 	}
 	env.Event("%s: done by %s, power %s%s", why, orUnknown(rep.Worker), orUnknown(rep.State), ev)
 	return nil

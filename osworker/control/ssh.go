@@ -152,12 +152,12 @@ func (s *sshConn) Run(ctx context.Context, cmd string) (Output, error) {
 		return Output{}, fmt.Errorf("%w: %s: open session: %v", ErrNotAnswering, s.t.Computer, err)
 	}
 	defer sess.Close()
-	var out, errb strings.Builder
-	sess.Stdout, sess.Stderr = &out, &errb
+	out, errb := &capped{}, &capped{}
+	sess.Stdout, sess.Stderr = out, errb
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	err = sess.Run(cmd)
-	o := Output{Stdout: []byte(out.String()), Stderr: []byte(errb.String())}
+	o := Output{Stdout: out.b, Stderr: errb.b}
 	if ctx.Err() != nil {
 		return o, fmt.Errorf("run %q on %s: %w", cmd, s.t.Computer, context.Cause(ctx))
 	}
@@ -178,3 +178,17 @@ func (s *sshConn) Run(ctx context.Context, cmd string) (Output, error) {
 func (s *sshConn) Close() error { return s.c.Close() }
 
 func permanent(err error) error { return stepworker.Permanent(err) }
+
+// MaxOutput is how much of a command's stdout (and of its stderr) Run
+// keeps; the rest is dropped.
+const MaxOutput = 1 << 20
+
+// capped keeps the first MaxOutput bytes written to it.
+type capped struct{ b []byte }
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := MaxOutput - len(c.b); room > 0 {
+		c.b = append(c.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}

@@ -18,15 +18,11 @@ func (s *session) configure(ctx context.Context, req messages.Request) error {
 }
 
 func (s *session) setHostname(ctx context.Context, name string) error {
-	out, err := s.run(ctx, "hostname")
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(string(out.Stdout)) == name {
+	if s.hostnameIs(ctx, name) {
 		s.env.Event("hostname already %s", name)
 		return nil
 	}
-	out, err = s.run(ctx, "hostnamectl set-hostname "+Quote(name))
+	out, err := s.run(ctx, "hostnamectl set-hostname "+Quote(name))
 	if err != nil {
 		return err
 	}
@@ -37,6 +33,18 @@ func (s *session) setHostname(ctx context.Context, name string) error {
 	}
 	s.env.Event("hostname set to %s", name)
 	return nil
+}
+
+// hostnameIs reports whether both the running and the persistent
+// hostname are name.
+func (s *session) hostnameIs(ctx context.Context, name string) bool {
+	for _, cmd := range []string{"hostname", "cat /etc/hostname"} {
+		out, err := s.run(ctx, cmd)
+		if err != nil || !out.OK() || strings.TrimSpace(string(out.Stdout)) != name {
+			return false
+		}
+	}
+	return true
 }
 
 // hostnameFallback is for images without hostnamectl.

@@ -121,3 +121,22 @@ func TestQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigureIsIdempotent(t *testing.T) {
+	t.Parallel()
+	h := modtest.NewHarness(t, fixture(nil), "")
+	c := h.Computer("again-01", devlab.Config{Shell: &devlab.Linux{}, BootDelay: 10 * time.Millisecond})
+	if err := c.Boot(h.F.Image.Name); err != nil {
+		t.Fatal(err)
+	}
+	h.Want(h.PostLoad(h.Request(c, "job-1", 1)), messages.OutcomeReady)
+	req := h.Request(c, "job-1", 2)
+	req.Reloaded = false
+	h.Want(h.PostLoad(req), messages.OutcomeReady)
+	cmds := commands(c)
+	for _, w := range []string{"hostnamectl set-hostname", "> " + linux.ImageFile} {
+		if n := strings.Count(cmds, w); n != 1 {
+			t.Errorf("%q ran %d times over two post-loads, want once; ran:\n%s", w, n, cmds)
+		}
+	}
+}
