@@ -74,7 +74,7 @@ var (
 // Legacy reports whether this is XP/2003 (reg.exe 3.0, no ImageState).
 func (w *Windows) Legacy() bool {
 	switch strings.ToLower(strings.TrimSpace(w.Version)) {
-	case "xp", "2003", "2003r2", "5", "5.0", "5.1", "5.2", "2000":
+	case "xp", "2003", "2003r2", "2003-r2", "5", "5.0", "5.1", "5.2", "2000":
 		return true
 	}
 	return false
