@@ -31,6 +31,9 @@ type Config struct {
 	MaxAckPending int
 	// Grace is how long Stop lets running steps finish.
 	Grace time.Duration
+	// Replicas of the streams and of the host keys bucket, if this worker
+	// creates them (1 on one node, 3 on a cluster).
+	Replicas int
 	// SSHUser, Signer and DialTimeout build the SSH dialer when New is
 	// given a nil Dialer.
 	SSHUser     string
@@ -85,7 +88,7 @@ func New(nc *nats.Conn, cfg Config, m Module, dialer control.Dialer) (*Worker, e
 		Subjects: cfg.Subjects, Step: messages.StepPostload, Pool: m.Family(),
 		WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
 		MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending, Grace: cfg.Grace,
-		Logger: cfg.Logger,
+		Replicas: cfg.Replicas, Logger: cfg.Logger,
 	}, w.Handle)
 	if err != nil {
 		return nil, err
@@ -114,7 +117,7 @@ func (w *Worker) ensureDialer(ctx context.Context) error {
 		}
 		kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if w.cfg.HostKeys, err = control.NewKVHostKeys(kctx, js, w.cfg.Subjects, 1); err != nil {
+		if w.cfg.HostKeys, err = control.NewKVHostKeys(kctx, js, w.cfg.Subjects, w.cfg.Replicas); err != nil {
 			return err
 		}
 	}

@@ -25,6 +25,8 @@ type hostKeyCheck struct {
 	failure error
 }
 
+// newHostKeyCheck parses the policy (no I/O: a bad pinned key fails at
+// once, before any connection).
 func newHostKeyCheck(ctx context.Context, store HostKeyStore, t Target) (*hostKeyCheck, error) {
 	h := &hostKeyCheck{ctx: ctx, store: store, t: t}
 	if t.HostKey.Pinned != "" {
@@ -38,15 +40,23 @@ func newHostKeyCheck(ctx context.Context, store HostKeyStore, t Target) (*hostKe
 	if store == nil {
 		return nil, permanentf("no host key store configured and image.host_key is empty: cannot verify %s", t.Computer)
 	}
-	rec, rev, err := store.Get(ctx, t.Computer)
+	return h, nil
+}
+
+// load reads the trust-on-first-use record (nothing to read when pinned).
+func (h *hostKeyCheck) load() error {
+	if h.pinned != nil {
+		return nil
+	}
+	rec, rev, err := h.store.Get(h.ctx, h.t.Computer)
 	switch {
 	case errors.Is(err, ErrNoRecord):
 	case err != nil:
-		return nil, fmt.Errorf("%w: host key store: %v", ErrNotAnswering, err)
+		return fmt.Errorf("%w: host key store: %v", ErrNotAnswering, err)
 	default:
 		h.rec, h.rev, h.found = rec, rev, true
 	}
-	return h, nil
+	return nil
 }
 
 // algorithms restricts the negotiation to the expected key's type, so a

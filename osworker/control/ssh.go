@@ -94,6 +94,12 @@ func (d *SSHDialer) Dial(ctx context.Context, t Target) (Conn, error) {
 	if err != nil {
 		return nil, classify(t, err, nil)
 	}
+	// The host key record is read only once the computer accepts TCP: a
+	// refusing computer costs no store round trip per probe.
+	if err := hk.load(); err != nil {
+		raw.Close()
+		return nil, err
+	}
 	_ = raw.SetDeadline(deadline)
 	stop := context.AfterFunc(dctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	cc, chans, reqs, err := ssh.NewClientConn(raw, t.Address, &ssh.ClientConfig{
