@@ -20,6 +20,7 @@ import (
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/linux"
+	"github.com/loadpool/loadpool/osworker/windows"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/ssh"
 )
@@ -132,11 +133,17 @@ func newDevLab(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn,
 		d.Stop()
 		return nil, err
 	}
+	if o.backends {
+		if err := d.startOS(ctx, cfg, log, windows.Module{}, signer); err != nil {
+			d.Stop()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
 func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger) error {
-	quiet := slog.New(slog.DiscardHandler)
+	quiet := quietLogger()
 	mk := func(name string) (*devlab.Computer, error) {
 		c, err := devlab.NewComputer(devlab.Config{Name: name, Shell: &devlab.Linux{Starting: time.Second},
 			Authorized: key, BootDelay: o.bootDelay, Logger: quiet})
@@ -159,6 +166,9 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 			if _, err := mk(name); err != nil {
 				return err
 			}
+		}
+		if err := d.addWindowsComputer(o, key); err != nil {
+			return err
 		}
 	}
 	// A standalone lab computer: installed by hand, already running.
@@ -187,8 +197,12 @@ func (d *devLab) startLoader(ctx context.Context, cfg Config, log *slog.Logger, 
 }
 
 func (d *devLab) startOS(ctx context.Context, cfg Config, log *slog.Logger, m osworker.Module, signer ssh.Signer) error {
+	user := "root"
+	if m.Family() == windows.Family {
+		user = "Administrator"
+	}
 	w, err := osworker.New(d.nc, osworker.Config{Subjects: d.subj, Concurrency: max(cfg.Concurrency, 64),
-		AckWait: cfg.AckWait, Grace: 2 * time.Second, SSHUser: "root", Signer: signer,
+		AckWait: cfg.AckWait, Grace: 2 * time.Second, SSHUser: user, Signer: signer,
 		DialTimeout: 5 * time.Second, Logger: log.With("role", "os")}, m, nil)
 	if err != nil {
 		return err
@@ -254,6 +268,7 @@ func (d *devLab) samples() []sample {
 		{spec: labJob, want: messages.StateReady, what: "a standalone lab computer: never reimaged, only checked and configured"},
 	}
 	out = append(out, d.backendSamples()...)
+	out = append(out, d.windowsSamples()...)
 	var kept []sample
 	for _, s := range out {
 		if s.spec.Computer.Address != "" {
@@ -365,3 +380,6 @@ func waitEnded(ctx context.Context, cl *coordinator.Client, id string) (messages
 		}
 	}
 }
+
+// quietLogger drops the simulated computers' own logs.
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
