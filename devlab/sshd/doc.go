@@ -16,7 +16,7 @@
 //     a real directory under tb.TempDir()): whatever a session writes to
 //     /etc (hostname, /etc/loadpool-image) lands in the copy;
 //   - `hostname NAME` changes only the namespace's hostname;
-//   - /root is a bind-mounted empty HOME (root's own ~/.bashrc can take
+//   - root's home directory (/root) is a bind-mounted clean HOME (root's own ~/.bashrc can take
 //     hundreds of milliseconds per command, and must not be run anyway);
 //   - /run is a private tmpfs holding the privilege separation directory
 //     /run/sshd, which also hides the host's D-Bus and systemd sockets, so

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +53,25 @@ func TestReadStat(t *testing.T) {
 	}
 	if _, ok := readStat(filepath.Join(dir, "missing")); ok {
 		t.Error("readStat of a missing file reported ok")
+	}
+}
+
+func TestPrepareRejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		opts  Options
+		field string
+	}{
+		{name: "port too big", opts: Options{Port: 70000}, field: "Options.Port"},
+		{name: "negative port", opts: Options{Port: -1}, field: "Options.Port"},
+		{name: "state with quote", opts: Options{SystemState: "running'; reboot"}, field: "Options.SystemState"},
+		{name: "state with newline", opts: Options{SystemState: "running\n"}, field: "Options.SystemState"},
+	}
+	for _, tc := range tests {
+		_, err := prepare(t, tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: prepare = %v, want an error naming %s", tc.name, err, tc.field)
+		}
 	}
 }

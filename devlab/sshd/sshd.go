@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,16 +54,17 @@ type Options struct {
 
 // Server is one running sshd.
 type Server struct {
-	tb      testing.TB
-	dir     string
-	port    int
-	hostKey ssh.PublicKey
-	client  ssh.Signer
-	cmd     *exec.Cmd
-	log     *logSink
-	exited  chan struct{} // closed when cmd.Wait returned
-	waitErr error
-	stop    sync.Once
+	tb       testing.TB
+	dir      string
+	rootHome string // root's home directory, where the clean HOME is mounted
+	port     int
+	hostKey  ssh.PublicKey
+	client   ssh.Signer
+	cmd      *exec.Cmd
+	log      *logSink
+	exited   chan struct{} // closed when cmd.Wait returned
+	waitErr  error
+	stop     sync.Once
 }
 
 // Start starts sshd for tb (see the package doc) and waits until it
@@ -109,37 +111,24 @@ func requirements(tb testing.TB) {
 	}
 }
 
-// prepare writes keys, HOME, the /etc copy and the stand-in.
+// prepare checks opts and writes keys, HOME, the /etc copy and the stand-in.
 func prepare(tb testing.TB, opts Options) (*Server, error) {
-	s := &Server{tb: tb, dir: tb.TempDir(), client: opts.Client}
-	hk := opts.HostKey
-	if hk == nil {
-		_, hk, _ = ed25519.GenerateKey(rand.Reader)
+	if opts.Port < 0 || opts.Port > 65535 {
+		return nil, fmt.Errorf("Options.Port %d: must be 1-65535, or 0 for a free port", opts.Port)
 	}
-	pub, err := ssh.NewPublicKey(hk.Public())
-	if err != nil {
-		return nil, err
+	if opts.SystemState != "" && !plainWord(opts.SystemState) {
+		return nil, fmt.Errorf("Options.SystemState %q: must be a word of a-z and '-' like running or degraded", opts.SystemState)
 	}
-	s.hostKey = pub
-	if s.client == nil {
-		_, ck, _ := ed25519.GenerateKey(rand.Reader)
-		if s.client, err = ssh.NewSignerFromKey(ck); err != nil {
-			return nil, err
-		}
-	}
-	block, err := ssh.MarshalPrivateKey(hk, "")
-	if err != nil {
-		return nil, err
+	s := &Server{tb: tb, dir: tb.TempDir(), client: opts.Client, rootHome: "/root"}
+	if u, err := user.LookupId("0"); err == nil && u.HomeDir != "" && u.HomeDir != "/" {
+		s.rootHome = u.HomeDir
 	}
 	for _, d := range []string{"home/.ssh", "bin"} {
 		if err := os.MkdirAll(s.path(d), 0o700); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(s.path("ssh_host_ed25519_key"), pem.EncodeToMemory(block), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(s.path("authorized_keys"), ssh.MarshalAuthorizedKey(s.client.PublicKey()), 0o600); err != nil {
+	if err := s.writeKeys(opts.HostKey); err != nil {
 		return nil, err
 	}
 	if out, err := exec.Command("cp", "-a", "/etc", s.EtcDir()).CombinedOutput(); err != nil {
@@ -153,13 +142,41 @@ func prepare(tb testing.TB, opts Options) (*Server, error) {
 	return s, os.WriteFile(s.path("hostname"), []byte(opts.Hostname), 0o600)
 }
 
+func plainWord(w string) bool {
+	return strings.Trim(w, "abcdefghijklmnopqrstuvwxyz-") == ""
+}
+
+// writeKeys writes the host key (hk, or a new one) and authorizes the
+// client key (s.client, or a new one).
+func (s *Server) writeKeys(hk ed25519.PrivateKey) error {
+	if hk == nil {
+		_, hk, _ = ed25519.GenerateKey(rand.Reader)
+	}
+	pub, err := ssh.NewPublicKey(hk.Public())
+	if err != nil {
+		return err
+	}
+	s.hostKey = pub
+	if s.client == nil {
+		_, ck, _ := ed25519.GenerateKey(rand.Reader)
+		if s.client, err = ssh.NewSignerFromKey(ck); err != nil {
+			return err
+		}
+	}
+	block, err := ssh.MarshalPrivateKey(hk, "")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(s.path("ssh_host_ed25519_key"), pem.EncodeToMemory(block), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(s.path("authorized_keys"), ssh.MarshalAuthorizedKey(s.client.PublicKey()), 0o600)
+}
+
 func (s *Server) path(name string) string { return filepath.Join(s.dir, name) }
 
 // writeStandIn writes the systemctl stand-in and root's PATH for sessions.
 func (s *Server) writeStandIn(state string) error {
-	if strings.ContainsAny(state, "'\\\n") {
-		return fmt.Errorf("Options.SystemState %q: must be a plain word like running or degraded", state)
-	}
 	exit := 1
 	if state == "running" {
 		exit = 0
@@ -205,15 +222,16 @@ func (s *Server) writeConfig(port int) (string, error) {
 }
 
 // nsScript runs as root inside the new namespaces, then execs sshd in
-// place (same pid): $1 the /etc copy, $2 the HOME, $3 the hostname file.
+// place (same pid): $1 the /etc copy, $2 the clean HOME, $3 root's home
+// directory, $4 the file holding the hostname.
 const nsScript = `set -e
 mount --bind "$1" /etc
-mount --bind "$2" /root
+mount --bind "$2" "$3"
 mount -t tmpfs -o mode=0755 loadpool-sshd-run /run
 mkdir -p /run/sshd
-name=$(cat "$3")
+name=$(cat "$4")
 [ -z "$name" ] || hostname "$name"
-shift 3
+shift 4
 exec "$@"`
 
 var errPortTaken = errors.New("port taken")
@@ -228,7 +246,7 @@ func (s *Server) run(port int) error {
 	s.log = newLogSink(s.tb, port)
 	s.exited = make(chan struct{})
 	s.cmd = exec.Command("unshare", "--uts", "--mount", "--propagation", "private",
-		"sh", "-c", nsScript, "sshd-ns", s.EtcDir(), s.path("home"), s.path("hostname"),
+		"sh", "-c", nsScript, "sshd-ns", s.EtcDir(), s.path("home"), s.rootHome, s.path("hostname"),
 		Path, "-D", "-e", "-f", cfg)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.WaitDelay = stopTimeout
