@@ -106,7 +106,6 @@ type Coordinator struct {
 	consume  jetstream.ConsumeContext
 	advisory []*nats.Subscription
 	cancel   context.CancelFunc
-	unhook   func() bool
 	bg       sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -136,7 +135,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 
 // Start creates the streams, the KV buckets, the result consumer, the
 // advisory subscriptions, the sweeper and the micro service, and returns
-// once the coordinator serves. Cancelling ctx (or Stop) stops it.
+// once the coordinator serves. ctx bounds the set-up only; Stop stops.
 func (c *Coordinator) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started || c.stopping {
@@ -145,15 +144,12 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	}
 	c.started = true
 	c.mu.Unlock()
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	bg, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	if err := c.setup(ctx, bg); err != nil {
 		c.Stop()
 		return err
 	}
-	c.mu.Lock()
-	c.unhook = context.AfterFunc(ctx, c.Stop)
-	c.mu.Unlock()
 	c.log.Info("coordinator serving", "prefix", c.sub.Prefix, "step_cap", c.cfg.StepCap)
 	return nil
 }
@@ -209,11 +205,7 @@ func (c *Coordinator) Stop() {
 	c.stopOnce.Do(func() {
 		c.mu.Lock()
 		c.stopping = true
-		unhook := c.unhook
 		c.mu.Unlock()
-		if unhook != nil {
-			unhook()
-		}
 		if c.svc != nil {
 			_ = c.svc.Stop()
 		}

@@ -43,6 +43,9 @@ type env struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	cl  *Client
+	url string
+	// replicas of the streams the fake workers ensure (0: 1).
+	replicas int
 }
 
 func newEnv(t *testing.T) *env {
@@ -56,6 +59,14 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, srv: srv, nc: nc, js: js, cl: NewClient(nc, subj)}
 }
 
+// connect opens another connection to the test's server (or cluster).
+func (e *env) connect() *nats.Conn {
+	if e.url == "" {
+		e.url = e.srv.URL()
+	}
+	return embednats.Connect(e.t, e.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+}
+
 // coordinator starts a coordinator on its own connection; it is stopped
 // when the test ends (Stop is idempotent).
 func (e *env) coordinator(cfg Config) *Coordinator {
@@ -67,11 +78,13 @@ func (e *env) coordinator(cfg Config) *Coordinator {
 func (e *env) coordinatorWith(cfg Config, prepare func(*Coordinator)) *Coordinator {
 	e.t.Helper()
 	cfg.Subjects = subj
+	if cfg.Replicas == 0 {
+		cfg.Replicas = e.replicas
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
 	}
-	nc := embednats.Connect(e.t, e.srv.URL())
-	c, err := New(nc, cfg)
+	c, err := New(e.connect(), cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -109,7 +122,13 @@ func ctx(t *testing.T) context.Context {
 // eventually polls cond until it holds, failing the test after 30s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	eventuallyWithin(t, 30*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds, failing the test after d.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
@@ -206,12 +225,12 @@ type fakeWorker struct {
 
 func (e *env) worker(step, pool string, answer func(messages.Request) reply) *fakeWorker {
 	e.t.Helper()
-	nc := embednats.Connect(e.t, e.srv.URL())
+	nc := e.connect()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx(e.t), js); err != nil {
+	if err := (stepworker.Topology{Subjects: subj, Replicas: e.replicas}).Ensure(ctx(e.t), js); err != nil {
 		e.t.Fatal(err)
 	}
 	cons, err := stepworker.PoolConsumer{Subjects: subj, Step: step, Pool: pool}.Ensure(ctx(e.t), js, false)

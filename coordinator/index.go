@@ -196,23 +196,21 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 // errUnknownJob: no record with this id.
 var errUnknownJob = errors.New("unknown job")
 
-// read returns a job's record and its KV revision.
+// read returns a job's record and its KV revision, from the leader.
 func (c *Coordinator) read(ctx context.Context, id string) (messages.JobRecord, uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	e, err := c.jobs.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	v, err := c.latest(ctx, c.sub.JobsBucket(), id)
+	if err != nil {
+		return messages.JobRecord{}, 0, err
+	}
+	if !v.found {
 		return messages.JobRecord{}, 0, fmt.Errorf("%w %q", errUnknownJob, id)
 	}
-	if err != nil {
-		return messages.JobRecord{}, 0, fmt.Errorf("read job %s from KV: %w", id, err)
-	}
 	var rec messages.JobRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+	if err := json.Unmarshal(v.data, &rec); err != nil {
 		return messages.JobRecord{}, 0, fmt.Errorf("job record %s in KV is unreadable: %w", id, err)
 	}
-	c.index.putJob(rec, e.Revision())
-	return rec, e.Revision(), nil
+	c.index.putJob(rec, v.rev)
+	return rec, v.rev, nil
 }
 
 // write stores rec with a compare-and-set on rev (0: create). A lost race
@@ -229,6 +227,7 @@ func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uin
 		nrev, err = c.jobs.Update(ctx, rec.ID, data, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev, "err", err)
 		return 0, errConflict
 	}
 	if err != nil {

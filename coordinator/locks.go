@@ -27,22 +27,22 @@ func (c *Coordinator) lockComputer(ctx context.Context, name, id string) error {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("lock computer %s in KV: %w", name, err)
 		}
-		e, err := c.computers.Get(ctx, name)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+		v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
+		if err != nil {
+			return err
+		}
+		if !v.found {
 			continue // released meanwhile
 		}
-		if err != nil {
-			return fmt.Errorf("read lock of computer %s: %w", name, err)
-		}
-		holder := string(e.Value())
+		holder := string(v.data)
 		if holder == id {
 			return nil
 		}
-		if !c.lockIsOrphan(ctx, holder, e.Created()) {
+		if !c.lockIsOrphan(ctx, holder, v.created) {
 			return c.busy(ctx, name, holder)
 		}
 		c.log.Warn("taking over the lock of an ended job", "computer", name, "holder", holder)
-		if err := c.computers.Delete(ctx, name, jetstream.LastRevision(e.Revision())); err != nil && !isRevisionErr(err) {
+		if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.rev)); err != nil && !isRevisionErr(err) {
 			return fmt.Errorf("release stale lock of computer %s: %w", name, err)
 		}
 	}
@@ -74,22 +74,19 @@ func (c *Coordinator) lockIsOrphan(ctx context.Context, holder string, created t
 func (c *Coordinator) release(ctx context.Context, name, job string) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	e, err := c.computers.Get(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return
-	}
+	v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
 	if err != nil {
 		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
 		return
 	}
-	if string(e.Value()) != job {
+	if !v.found || string(v.data) != job {
 		return
 	}
-	if err := c.computers.Delete(ctx, name, jetstream.LastRevision(e.Revision())); err != nil && !isRevisionErr(err) {
+	if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.rev)); err != nil && !isRevisionErr(err) {
 		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
 		return
 	}
-	c.index.dropLock(name, e.Revision())
+	c.index.dropLock(name, v.rev)
 }
 
 func isRevisionErr(err error) bool {

@@ -1,0 +1,71 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// kvValue is the latest value of a KV key as its stream leader knows it.
+type kvValue struct {
+	data    []byte
+	rev     uint64
+	created time.Time
+	found   bool
+}
+
+// latest reads key of bucket through the stream leader
+// ($JS.API.STREAM.MSG.GET), not kv.Get: KV buckets allow direct gets,
+// which a replica may answer before it has the newest write, and a
+// compare-and-set loop must see its own and others' last write.
+func (c *Coordinator) latest(ctx context.Context, bucket, key string) (kvValue, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	body := lastByRequest("$KV." + bucket + "." + key)
+	msg, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, body)
+	if err != nil {
+		return kvValue{}, fmt.Errorf("read %s/%s: %w", bucket, key, err)
+	}
+	var resp struct {
+		Message *struct {
+			Seq  uint64    `json:"seq"`
+			Hdrs []byte    `json:"hdrs"`
+			Data []byte    `json:"data"`
+			Time time.Time `json:"time"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return kvValue{}, fmt.Errorf("read %s/%s: unreadable JetStream reply: %w", bucket, key, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return kvValue{}, nil
+	case resp.Error != nil:
+		return kvValue{}, fmt.Errorf("read %s/%s: JetStream error %d: %s", bucket, key, resp.Error.Code, resp.Error.Description)
+	case resp.Message == nil:
+		return kvValue{}, fmt.Errorf("read %s/%s: empty JetStream reply", bucket, key)
+	}
+	m := resp.Message
+	if len(m.Hdrs) > 0 {
+		if h, err := nats.DecodeHeadersMsg(m.Hdrs); err == nil {
+			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				return kvValue{rev: m.Seq}, nil
+			}
+		}
+	}
+	return kvValue{data: m.Data, rev: m.Seq, created: m.Time, found: true}, nil
+}
+
+func lastByRequest(subject string) []byte {
+	b, _ := json.Marshal(struct {
+		LastBy string `json:"last_by_subj"`
+	}{subject})
+	return b
+}
