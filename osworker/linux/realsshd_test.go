@@ -228,6 +228,31 @@ func TestRealSSHDNoSystemd(t *testing.T) {
 	host.unchanged(t)
 }
 
+// TestRealSSHDChangedHostKeyFails: the key recorded after job-1's reload
+// (NATS KV bucket) no longer matches once sshd is restarted at the same
+// address with a new host key; job-2, which did not reload, answers fail
+// naming the computer and both fingerprints.
+func TestRealSSHDChangedHostKeyFails(t *testing.T) {
+	t.Parallel()
+	first := sshd.Start(t, sshd.Options{SystemState: "running"})
+	rig := newRealRig(t, first.Client())
+	res, _ := rig.postLoad(realRequest(first, "real-job-1", false))
+	wantResult(t, res, messages.OutcomeReady, "ready: system running")
+	first.Stop()
+	second := sshd.Start(t, sshd.Options{SystemState: "running", Port: first.Port(), Client: first.Client(), Hostname: "unverified"})
+	req := realRequest(second, "real-job-2", false)
+	req.Reloaded = false
+	res, _ = rig.postLoad(req)
+	wantResult(t, res, messages.OutcomeFail, "lp-real-01", ssh.FingerprintSHA256(first.HostKey()),
+		ssh.FingerprintSHA256(second.HostKey()), "recorded by job real-job-1 attempt 1")
+	if res.Reason != "host-key-mismatch" {
+		t.Errorf("reason %q, want host-key-mismatch", res.Reason)
+	}
+	if h, err := second.Hostname(context.Background()); err != nil || h != "unverified" {
+		t.Errorf("hostname of the unverified computer = %q, %v: nothing may change before its host key is verified", h, err)
+	}
+}
+
 func wantResult(t *testing.T, res messages.Result, o messages.Outcome, detail ...string) {
 	t.Helper()
 	if res.Outcome != o {
