@@ -29,6 +29,9 @@
 // whose job ended or was never recorded. It works from an in-memory index
 // fed by one KV watcher per bucket (also used by job.list).
 //
+// A load result without "reloaded" is taken to have reimaged the computer
+// (the post-load then expects a new SSH host key).
+//
 // Cancel: a live job becomes canceled, workers get vcl.abort.<id>
 // (attempt 0: all), the computer is freed. Cancelling a job that has
 // already ended returns its record unchanged, without error.

@@ -123,7 +123,7 @@ func TestBadInput(t *testing.T) {
 	e.waitState("ok-1", messages.StateReady)
 }
 
-// TestGarbageResults: garbage on the result subjects is rejected and
+// TestGarbageResults: garbage on the result (and advisory) subjects is rejected and
 // logged; the coordinator keeps working and no record is corrupted.
 func TestGarbageResults(t *testing.T) {
 	t.Parallel()
@@ -146,6 +146,14 @@ func TestGarbageResults(t *testing.T) {
 	} {
 		publishRaw(t, e.js, subj.LoadResult(), []byte(body))
 		publishRaw(t, e.js, subj.PostloadResult(), []byte(body))
+	}
+	for _, body := range []string{`junk`, `{"stream":"VCL_LOAD","stream_seq":999999,"deliveries":5}`, `{"stream":"NOPE","stream_seq":1}`, `{}`} {
+		if err := e.nc.Publish(advisoryPrefix+"."+subj.LoadStream()+".loader-vmware", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	e.drained()
 	if got := e.revision("live"); got != rev {

@@ -3,10 +3,13 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/loadpool/loadpool/messages"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // kvValue is the latest value of a KV key as its stream leader knows it.
@@ -69,3 +72,50 @@ func lastByRequest(subject string) []byte {
 	}{subject})
 	return b
 }
+
+// errUnknownJob: no record with this id.
+var errUnknownJob = errors.New("unknown job")
+
+// read returns a job's record and its KV revision, from the leader.
+func (c *Coordinator) read(ctx context.Context, id string) (messages.JobRecord, uint64, error) {
+	v, err := c.latest(ctx, c.sub.JobsBucket(), id)
+	if err != nil {
+		return messages.JobRecord{}, 0, err
+	}
+	if !v.found {
+		return messages.JobRecord{}, 0, fmt.Errorf("%w %q", errUnknownJob, id)
+	}
+	var rec messages.JobRecord
+	if err := json.Unmarshal(v.data, &rec); err != nil {
+		return messages.JobRecord{}, 0, fmt.Errorf("job record %s in KV is unreadable: %w", id, err)
+	}
+	c.index.putJob(rec, v.rev)
+	return rec, v.rev, nil
+}
+
+// write stores rec with a compare-and-set on rev (0: create). A lost race
+// returns an error matching errConflict.
+func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uint64) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	data := messages.Encode(rec)
+	var err error
+	var nrev uint64
+	if rev == 0 {
+		nrev, err = c.jobs.Create(ctx, rec.ID, data)
+	} else {
+		nrev, err = c.jobs.Update(ctx, rec.ID, data, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev, "err", err)
+		return 0, errConflict
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write job %s to KV: %w", rec.ID, err)
+	}
+	c.index.putJob(rec, nrev)
+	return nrev, nil
+}
+
+// errConflict: another writer changed the record first; re-read, re-decide.
+var errConflict = errors.New("job record changed concurrently")
