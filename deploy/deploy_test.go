@@ -1,0 +1,454 @@
+package deploy
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/coordinator"
+	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/osworker/linux"
+	"github.com/loadpool/loadpool/osworker/modtest"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/ssh"
+)
+
+var (
+	subj  = messages.Subjects{Prefix: messages.DefaultPrefix}
+	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+	roles = []string{"coordinator", "loader", "os", "client", "monitor"}
+	// routePassword is LOADPOOL_NATS_ROUTE_PASSWORD of this test run.
+	routePassword string
+)
+
+// passwordVar is the environment variable accounts.conf reads for role.
+func passwordVar(role string) string { return "LOADPOOL_" + strings.ToUpper(role) + "_PASSWORD" }
+
+// TestMain sets the environment of nats-server: a random password per
+// role and for the routes, and placeholder route URLs (the cluster test
+// replaces them with loopback ports).
+func TestMain(m *testing.M) {
+	for _, r := range roles {
+		os.Setenv(passwordVar(r), randomHex())
+	}
+	routePassword = randomHex()
+	os.Setenv("LOADPOOL_NATS_ROUTE_PASSWORD", routePassword)
+	for i := 1; i <= 3; i++ {
+		os.Setenv(fmt.Sprintf("LOADPOOL_NATS_ROUTE_%d", i), fmt.Sprintf("nats-route://route:%s@nats%d.example.edu:6222", routePassword, i))
+	}
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+	)
+}
+
+func randomHex() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// TestConfigsParse: every .conf parses with nats-server's own parser and
+// says what the README promises.
+func TestConfigsParse(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("*.conf")
+	if len(files) < 6 {
+		t.Fatalf("found only %v", files)
+	}
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			opts, err := server.ProcessConfigFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f == "nats-cluster-common.conf" {
+				return
+			}
+			checkAccount(t, opts)
+			if f == "accounts.conf" {
+				return
+			}
+			if !opts.JetStream || opts.StoreDir == "" || opts.ServerName == "" || opts.HTTPPort == 0 || opts.Port != 4222 {
+				t.Errorf("jetstream %v, store_dir %q, server_name %q, http port %d, port %d", opts.JetStream, opts.StoreDir, opts.ServerName, opts.HTTPPort, opts.Port)
+			}
+			if opts.MaxPayload < 70*1024 {
+				t.Errorf("max_payload %d is below loadpool's 64 KiB bodies", opts.MaxPayload)
+			}
+			if strings.HasPrefix(f, "nats-cluster-") {
+				if opts.Cluster.Name != "loadpool" || len(opts.Routes) != 3 || opts.Cluster.Username != "route" || opts.Cluster.Password != routePassword {
+					t.Errorf("cluster %q, routes %v, route user %q", opts.Cluster.Name, opts.Routes, opts.Cluster.Username)
+				}
+				if want := "nats" + strings.TrimSuffix(strings.TrimPrefix(f, "nats-cluster-"), ".conf"); opts.ServerName != want {
+					t.Errorf("server_name %q, want %q", opts.ServerName, want)
+				}
+			}
+		})
+	}
+}
+
+// checkAccount: one JetStream account LOADPOOL with a user per role whose
+// password is the one from the environment.
+func checkAccount(t *testing.T, opts *server.Options) {
+	t.Helper()
+	if len(opts.Users) != len(roles) {
+		t.Fatalf("%d users, want %d (%v)", len(opts.Users), len(roles), roles)
+	}
+	for i, u := range opts.Users {
+		if u.Username != roles[i] || u.Password != os.Getenv(passwordVar(roles[i])) || u.Account == nil || u.Account.Name != "LOADPOOL" || u.Permissions == nil {
+			t.Errorf("user %d: %q in account %v, permissions %v", i, u.Username, u.Account, u.Permissions != nil)
+		}
+	}
+}
+
+// TestNoSecretsInRepo: every password in the configurations is a variable.
+func TestNoSecretsInRepo(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("*.conf")
+	re := regexp.MustCompile(`(?m)^\s*password\s*[:=]\s*(\S+)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			if !strings.HasPrefix(m[1], "$LOADPOOL_") {
+				t.Errorf("%s: password %q is not an environment variable reference", f, m[1])
+			}
+		}
+	}
+	if messages.DefaultPrefix != "vcl" {
+		t.Errorf("accounts.conf is written for the prefix vcl, the default is now %q", messages.DefaultPrefix)
+	}
+}
+
+// startConf starts a server from a configuration file on random loopback
+// ports with its store in a temporary directory; adjust changes more.
+func startConf(t *testing.T, file string, adjust func(*server.Options)) *server.Server {
+	t.Helper()
+	opts, err := server.ProcessConfigFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.HTTPHost, opts.HTTPPort = "127.0.0.1", -1, "127.0.0.1", -1
+	opts.StoreDir, opts.NoLog, opts.NoSigs = t.TempDir(), true, true
+	if adjust != nil {
+		adjust(opts)
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(15 * time.Second) {
+		t.Fatalf("server from %s did not start", file)
+	}
+	return s
+}
+
+// roleConn is a connection as one role's user that records the
+// permissions violations the server reports.
+type roleConn struct {
+	*nats.Conn
+	role string
+	errs chan error
+}
+
+func connectAs(t *testing.T, url, role string) *roleConn {
+	t.Helper()
+	c := &roleConn{role: role, errs: make(chan error, 64)}
+	nc, err := nats.Connect(url, nats.UserInfo(role, os.Getenv(passwordVar(role))),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if os.Getenv("LOADPOOL_TEST_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
+			}
+			select {
+			case c.errs <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", role, err)
+	}
+	t.Cleanup(nc.Close)
+	c.Conn = nc
+	return c
+}
+
+// violation waits for the server's permissions violation on subject.
+func (c *roleConn) violation(t *testing.T, kind, subject string) {
+	t.Helper()
+	want := fmt.Sprintf("%s to %q", kind, subject)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-c.errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), want) {
+				return
+			}
+			t.Logf("%s: other error %v", c.role, err)
+		case <-timeout:
+			t.Fatalf("%s: no permissions violation for %s", c.role, want)
+		}
+	}
+}
+
+// noViolations fails if the server refused anything this role did.
+func (c *roleConn) noViolations(t *testing.T) {
+	t.Helper()
+	for {
+		select {
+		case err := <-c.errs:
+			t.Errorf("user %s was refused something it needs: %v", c.role, err)
+		default:
+			return
+		}
+	}
+}
+
+// eventually polls cond until it holds, with a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+func jobSpec(id, computer, provisioner, addr string) messages.JobSpec {
+	return messages.JobSpec{ID: id, MaxAttempts: 1,
+		Computer: messages.Computer{Name: computer, Provisioner: provisioner, Type: messages.TypeVirtualMachine, Address: addr},
+		Image:    messages.Image{Name: "ubuntu-24.04", OSFamily: linux.Family, OSVersion: "24.04"}}
+}
+
+// TestPipelineWithRoleUsers runs the real pipeline on a server started
+// from nats-single.conf, each role on its own user: a job reaches ready
+// through a hung boot that the OS worker power-resets through the loader;
+// a request that no worker finishes becomes a max-deliveries retry and is
+// removed; a cancel aborts. No role is refused anything on the way.
+func TestPipelineWithRoleUsers(t *testing.T) {
+	t.Parallel()
+	url := startConf(t, "nats-single.conf", nil).ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conns := map[string]*roleConn{}
+	for _, r := range roles {
+		conns[r] = connectAs(t, url, r)
+	}
+	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord",
+		AckWait: time.Second, MaxDeliver: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(coord.Stop)
+	comp := startWorkers(t, ctx, conns["loader"].Conn, conns["os"].Conn)
+
+	cl := coordinator.NewClient(conns["client"].Conn, subj)
+	if _, err := cl.Submit(ctx, jobSpec("deploy-ready", comp.Name(), devlab.SimName, comp.Addr())); err != nil {
+		t.Fatal(err)
+	}
+	events := watch(t, ctx, conns["client"].Conn, "deploy-ready")
+	rec, err := cl.Get(ctx, "deploy-ready")
+	if err != nil || rec.State != messages.StateReady {
+		t.Fatalf("job = %+v, %v; events %v", rec, err, events)
+	}
+	if !strings.Contains(strings.Join(events, "\n"), "power reset of "+comp.Name()) {
+		t.Errorf("no power reset event from the loader among %v", events)
+	}
+
+	undeliverable(t, ctx, conns)
+	canceled(t, ctx, cl)
+	monitorReads(t, ctx, conns["monitor"].Conn)
+	for _, r := range roles {
+		conns[r].noViolations(t)
+	}
+}
+
+// startWorkers starts a loader (devlab.Sim) as user loader and a Linux OS
+// worker as user os, and returns the simulated computer they serve; its
+// first boot hangs.
+func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) *devlab.Computer {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := devlab.NewComputer(devlab.Config{Name: "vm-01", Shell: &devlab.Linux{}, Authorized: signer.PublicKey(),
+		BootDelay: 20 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(comp.Close)
+	comp.HangBoots(1)
+	sim := devlab.NewSim("ubuntu-24.04")
+	sim.Add(comp)
+	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Grace: time.Second, Logger: quiet}, sim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lw.Stop)
+	profiles := fmt.Sprintf(`[{"family": %q, "set": %s}]`, linux.Family, modtest.TinyProfile)
+	ow, err := osworker.New(osNC, osworker.Config{Subjects: subj, SSHUser: "root", Signer: signer,
+		DialTimeout: 5 * time.Second, PowerTimeout: 10 * time.Second, Grace: time.Second, Profiles: []byte(profiles), Logger: quiet}, linux.Module{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ow.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ow.Stop)
+	return comp
+}
+
+// watch follows a job's events with an ordered consumer on VCL_EVENTS (as
+// loadpool watch does) until one says the job ended; it returns them.
+func watch(t *testing.T, ctx context.Context, nc *nats.Conn, id string) []string {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.OrderedConsumer(ctx, subj.EventStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj.Event(id)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("events so far %v: %v", out, err)
+		}
+		var ev messages.Event
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev.Source+": "+ev.Message)
+		if messages.Terminal(ev.State) {
+			return out
+		}
+	}
+}
+
+// undeliverable: a loader that gives every delivery back exhausts
+// MaxDeliver; the coordinator reads the request (advisory), turns it into
+// a retry (the job, of one attempt, fails) and deletes it from VCL_LOAD.
+func undeliverable(t *testing.T, ctx context.Context, conns map[string]*roleConn) {
+	t.Helper()
+	spec := jobSpec("deploy-stall", "vm-stall", "stall", "127.0.0.1:9")
+	if _, err := coordinator.NewClient(conns["client"].Conn, subj).Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(conns["loader"].Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, subj.LoadStream(), subj.LoaderConsumer("stall"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { _ = m.Nak() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cc.Stop(); <-cc.Closed() }()
+	rec := waitEnded(t, ctx, coordinator.NewClient(conns["monitor"].Conn, subj), spec.ID)
+	if rec.State != messages.StateFailed || len(rec.Steps) != 1 || rec.Steps[0].Reason != "max-deliveries" {
+		t.Fatalf("undeliverable job = %+v", rec)
+	}
+	mjs, err := jetstream.New(conns["monitor"].Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the undeliverable request to leave VCL_LOAD", func() bool {
+		st, err := mjs.Stream(ctx, subj.LoadStream())
+		return err == nil && st.CachedInfo().State.Msgs == 0
+	})
+}
+
+// canceled: a client cancels a job whose load nobody takes; the
+// coordinator aborts it and frees the computer.
+func canceled(t *testing.T, ctx context.Context, cl *coordinator.Client) {
+	t.Helper()
+	spec := jobSpec("deploy-cancel", "vm-cancel", "nobody", "127.0.0.1:9")
+	if _, err := cl.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cl.Cancel(ctx, spec.ID, "deploy test")
+	if err != nil || rec.State != messages.StateCanceled {
+		t.Fatalf("cancel = %+v, %v", rec, err)
+	}
+	spec.ID = "deploy-cancel-2"
+	if _, err := cl.Submit(ctx, spec); err != nil {
+		t.Errorf("the canceled job's computer is still locked: %v", err)
+	}
+}
+
+func waitEnded(t *testing.T, ctx context.Context, cl *coordinator.Client, id string) messages.JobRecord {
+	t.Helper()
+	var rec messages.JobRecord
+	eventually(t, "job "+id+" to end", func() bool {
+		var err error
+		rec, err = cl.Get(ctx, id)
+		return err == nil && messages.Terminal(rec.State)
+	})
+	return rec
+}
+
+// monitorReads: the monitor user reads micro stats, stream and consumer
+// info, a KV record and job.list.
+func monitorReads(t *testing.T, ctx context.Context, nc *nats.Conn) {
+	t.Helper()
+	m, err := nc.RequestWithContext(ctx, "$SRV.STATS."+coordinator.ServiceName, nil)
+	if err != nil || !strings.Contains(string(m.Data), `"name":"`+coordinator.ServiceName+`"`) {
+		t.Errorf("micro stats: %v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(ctx, subj.EventStream()); err != nil {
+		t.Errorf("stream info: %v", err)
+	}
+	if _, err := js.Consumer(ctx, subj.LoadStream(), subj.LoaderConsumer(devlab.SimName)); err != nil {
+		t.Errorf("consumer info: %v", err)
+	}
+	kv, err := js.KeyValue(ctx, subj.JobsBucket())
+	if err != nil {
+		t.Fatalf("kv: %v", err)
+	}
+	if e, err := kv.Get(ctx, "deploy-ready"); err != nil || !strings.Contains(string(e.Value()), `"state":"ready"`) {
+		t.Errorf("kv get: %v", err)
+	}
+	if jobs, err := coordinator.NewClient(nc, subj).List(ctx, messages.ListRequest{Limit: 10}); err != nil || len(jobs) < 3 {
+		t.Errorf("job.list = %d jobs, %v", len(jobs), err)
+	}
+}
