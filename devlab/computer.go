@@ -299,16 +299,16 @@ func (c *Computer) powerOffLocked() {
 		c.ln.Close()
 		c.ln = nil
 	}
+	for conn := range c.conns {
+		conn.Close()
+	}
+	clear(c.conns)
 	if c.hold == nil && !c.closed {
 		var err error
 		if c.hold, err = holdPort(c.addr); err != nil {
 			c.log.Warn("devlab: port not held while off", "addr", c.addr, "err", err)
 		}
 	}
-	for conn := range c.conns {
-		conn.Close()
-	}
-	clear(c.conns)
 	c.phase = phaseOff
 	c.st.Up = time.Time{}
 	if c.off != nil {
