@@ -218,3 +218,45 @@ func TestLab(t *testing.T) {
 		t.Fatal("NewLab(0) must fail")
 	}
 }
+
+func TestComputerResetDropsSessions(t *testing.T) {
+	t.Parallel()
+	s := clientSigner(t)
+	c, err := devlab.NewComputer(devlab.Config{Name: "c2", Shell: &devlab.Linux{Starting: time.Hour}, Authorized: s.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Boot("img"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "up", c.Answering)
+	cl, err := ssh.Dial("tcp", c.Addr(), &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(s)},
+		HostKeyCallback: ssh.FixedHostKey(c.HostKey()), Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sess, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Run("systemctl is-system-running --wait") }() // blocks for an hour
+	until(t, "command received", func() bool { return len(c.Commands()) == 1 })
+	c.HangBoots(1)
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a command survived the power reset")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session outlived the power reset")
+	}
+	if !refused(c.Addr()) {
+		t.Fatal("a computer whose boot hangs must refuse connections")
+	}
+}
