@@ -29,6 +29,9 @@ func connect(ctx context.Context, cfg Config) (*govmomi.Client, *relogin, error)
 	}
 	u.User = nil // never carry credentials in the URL (they end up in errors)
 	sc := soap.NewClient(u, cfg.Insecure)
+	// Keep a connection per concurrent call: net/http keeps 2 idle per
+	// host, and every new one costs vCenter a TLS handshake.
+	sc.DefaultTransport().MaxIdleConnsPerHost = idleConns
 	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 	defer cancel()
 	vc, err := vim25.NewClient(cctx, sc)
@@ -44,6 +47,9 @@ func connect(ctx context.Context, cfg Config) (*govmomi.Client, *relogin, error)
 	}
 	return gc, rt, nil
 }
+
+// idleConns is how many idle connections to vCenter the session keeps.
+const idleConns = 64
 
 // relogin is the client's soap.RoundTripper: it bounds every call by
 // timeout (long polls of the property collector are bounded by the
