@@ -126,6 +126,11 @@ func classify(t Target, err error, hk *hostKeyCheck) error {
 		return stepworker.Permanent(hk.failure)
 	}
 	msg := err.Error()
+	if hk != nil && strings.Contains(msg, "no common algorithm for host key") {
+		return stepworker.Permanent(fmt.Errorf("computer %s (%s) offers no host key of the expected type (%s): %v",
+			t.Computer, t.Address, strings.Join(hk.algorithms(), ", "), err))
+	}
+	// x/crypto/ssh reports a refused login only in words.
 	if strings.Contains(msg, "unable to authenticate") {
 		return stepworker.Permanent(fmt.Errorf("%w by %s (%s): check that the image authorizes loadpool's public key for the SSH user", ErrAuth, t.Computer, t.Address))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"net"
 	"strings"
@@ -135,6 +136,9 @@ func TestDialErrors(t *testing.T) {
 		{name: "bad pinned key text", signer: client, permanent: true,
 			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: "ssh-ed25519 garbage"}},
 			errMention: []string{"image.host_key"}},
+		{name: "pinned key of a type the server lacks", signer: client, permanent: true,
+			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: rsaPub(t)}},
+			errMention: []string{"vm-1", "no host key of the expected type", "rsa-sha2-512"}},
 		{name: "refused", signer: client, notAnswer: true,
 			target: control.Target{Address: off.Addr(), Computer: "off"}},
 		{name: "auth refused", signer: other, permanent: true,
@@ -327,4 +331,17 @@ func TestHostKeyStoreCAS(t *testing.T) {
 			}
 		})
 	}
+}
+
+func rsaPub(t *testing.T) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authorized(pub)
 }
