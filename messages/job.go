@@ -144,8 +144,11 @@ func SplitAddress(a string) (string, int, error) {
 	}
 	host, portS, err := net.SplitHostPort(a)
 	if err != nil {
-		if strings.Count(a, ":") == 0 || strings.HasPrefix(a, "[") == false && strings.Count(a, ":") > 1 {
-			return strings.Trim(a, "[]"), 22, nil
+		if strings.Count(a, ":") == 0 && a != "" {
+			return a, 22, nil
+		}
+		if ip := net.ParseIP(strings.Trim(a, "[]")); ip != nil {
+			return ip.String(), 22, nil // a bare IPv6 address
 		}
 		return "", 0, fmt.Errorf("must be host or host:port, not %q", truncate(a, 80))
 	}
