@@ -62,19 +62,21 @@ type relogin struct {
 	timeout time.Duration
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	gen    uint64 // session generation: bumped by every re-login
-	logins int    // re-logins so far
+	mu      sync.Mutex
+	gen     uint64 // session generation: bumped by every re-login
+	tries   uint64 // re-login attempts
+	lastErr error  // of the last attempt
+	logins  int    // successful re-logins
 }
 
 // RoundTrip implements soap.RoundTripper.
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
-	gen := r.generation()
+	gen, tries := r.state()
 	err := r.call(ctx, req, res)
 	if !retriable(req) || !fault.Is(err, &types.NotAuthenticated{}) && !(err == nil && missingAuth(res)) {
 		return err
 	}
-	if lerr := r.login(ctx, gen); lerr != nil {
+	if lerr := r.login(ctx, gen, tries); lerr != nil {
 		return lerr
 	}
 	reflect.ValueOf(res).Elem().SetZero() // forget the first answer's fault
@@ -90,24 +92,32 @@ func (r *relogin) call(ctx context.Context, req, res soap.HasFault) error {
 	return r.inner.RoundTrip(ctx, req, res)
 }
 
-func (r *relogin) generation() uint64 {
+func (r *relogin) state() (gen, tries uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.gen
+	return r.gen, r.tries
 }
 
-// login logs in again unless another call already did since generation
-// seen.
-func (r *relogin) login(ctx context.Context, seen uint64) error {
+// login logs in again, once for all the calls that were refused
+// together: unless another call renewed the session since this one
+// started (seenGen), or tried and failed (seenTries; its error is
+// answered, so a changed password costs one refused login, not one per
+// call in flight, which could lock the account).
+func (r *relogin) login(ctx context.Context, seenGen, seenTries uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.gen != seen {
+	if r.gen != seenGen {
 		return nil
 	}
+	if r.tries != seenTries && r.lastErr != nil {
+		return r.lastErr
+	}
+	r.tries++
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	pass, _ := r.user.Password()
 	_, err := methods.Login(ctx, r.inner, &types.Login{This: r.sm, UserName: r.user.Username(), Password: pass})
+	r.lastErr = err
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,99 @@
+package vmware
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// vcenter is a scripted soap.RoundTripper: calls are refused with
+// NotAuthenticated until a login succeeds; logins answer loginErr. The
+// first n calls wait for each other (so all are in flight before any
+// login).
+type vcenter struct {
+	mu       sync.Mutex
+	authed   bool
+	logins   int
+	loginErr error
+	arrived  int
+	n        int
+	all      chan struct{}
+}
+
+func (v *vcenter) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	if _, ok := req.(*methods.LoginBody); ok {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.logins++
+		if v.loginErr != nil {
+			return v.loginErr
+		}
+		v.authed = true
+		return nil
+	}
+	v.mu.Lock()
+	v.arrived++
+	if v.arrived == v.n {
+		close(v.all)
+	}
+	first := v.arrived <= v.n
+	authed := v.authed
+	v.mu.Unlock()
+	if first {
+		<-v.all
+	}
+	if !authed {
+		return soap.WrapVimFault(&types.NotAuthenticated{})
+	}
+	return nil
+}
+
+func TestRelogin(t *testing.T) {
+	t.Parallel()
+	refused := soap.WrapVimFault(&types.InvalidLogin{})
+	for _, tc := range []struct {
+		name     string
+		loginErr error
+		logins   int
+	}{
+		{"renewed once for every call in flight", nil, 1},
+		{"a refused login is tried once for every call in flight", refused, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const calls = 4
+			vc := &vcenter{loginErr: tc.loginErr, n: calls, all: make(chan struct{})}
+			r := &relogin{inner: vc, user: url.UserPassword("vcl", "pw"), timeout: time.Minute,
+				log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			errs := make([]error, calls)
+			var wg sync.WaitGroup
+			for i := range calls {
+				wg.Go(func() { errs[i] = r.RoundTrip(t.Context(), &methods.CurrentTimeBody{}, &methods.CurrentTimeBody{}) })
+			}
+			wg.Wait()
+			if vc.logins != tc.logins {
+				t.Fatalf("logins = %d, want %d", vc.logins, tc.logins)
+			}
+			for i, err := range errs {
+				if tc.loginErr == nil && err != nil || tc.loginErr != nil && !fault.Is(err, &types.InvalidLogin{}) {
+					t.Fatalf("call %d: %v, want %v", i, err, tc.loginErr)
+				}
+			}
+			// A call that starts later tries again.
+			before := vc.logins
+			_ = r.RoundTrip(t.Context(), &methods.CurrentTimeBody{}, &methods.CurrentTimeBody{})
+			if want := before + map[bool]int{true: 1, false: 0}[tc.loginErr != nil]; vc.logins != want {
+				t.Fatalf("logins after a later call = %d, want %d", vc.logins, want)
+			}
+		})
+	}
+}
