@@ -12,9 +12,10 @@
 // Isolation: sshd runs as root INSIDE new UTS and mount namespaces
 // (`unshare --uts --mount --propagation private`, which execs in place, so
 // the child's pid is the listener's) where
-//   - /etc is a bind-mounted private copy of the host's /etc (Server.EtcDir,
-//     a real directory under tb.TempDir()): whatever a session writes to
-//     /etc (hostname, /etc/loadpool-image) lands in the copy;
+//   - /etc is a private copy of the host's /etc, on a tmpfs of the mount
+//     namespace, bind-mounted over /etc: whatever a session writes to /etc
+//     (hostname, /etc/loadpool-image) lands in the copy, which goes away
+//     with the server;
 //   - `hostname NAME` changes only the namespace's hostname;
 //   - root's home directory (/root) is a bind-mounted clean HOME (root's own ~/.bashrc can take
 //     hundreds of milliseconds per command, and must not be run anyway);
@@ -22,9 +23,10 @@
 //     /run/sshd, which also hides the host's D-Bus and systemd sockets, so
 //     hostnamectl and systemctl cannot reach the host's services.
 //
-// The machine the tests run on is not changed. Server.Hostname and
-// Server.ReadFile show the namespace's view (nsenter on the listener's pid,
-// /proc/<pid>/root).
+// The machine the tests run on is not changed: no mount, file or hostname
+// of the host's namespaces is touched. Server.Hostname, Server.ReadFile and
+// Server.EtcDir show the namespace's view (nsenter on the listener's pid,
+// /proc/<pid>/root) while the server runs.
 //
 // systemd: PID 1 of a test machine (a container) is usually not systemd,
 // so `systemctl is-system-running` says "offline". Options.SystemState

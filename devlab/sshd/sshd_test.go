@@ -151,3 +151,31 @@ func TestRestartOnSamePortWithNewKey(t *testing.T) {
 	}
 	c.Close()
 }
+
+// BenchmarkStartStop: one server's cost (the /etc copy dominates), and
+// one strict login + exec against it.
+func BenchmarkStartStop(b *testing.B) {
+	for b.Loop() {
+		sshd.Start(b, sshd.Options{}).Stop()
+	}
+}
+
+func BenchmarkDialExec(b *testing.B) {
+	srv := sshd.Start(b, sshd.Options{})
+	cfg := &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(srv.Client())},
+		HostKeyCallback: ssh.FixedHostKey(srv.HostKey()), HostKeyAlgorithms: []string{ssh.KeyAlgoED25519}}
+	for b.Loop() {
+		c, err := ssh.Dial("tcp", srv.Addr(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := c.NewSession()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Run("true"); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
