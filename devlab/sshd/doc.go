@@ -17,8 +17,9 @@
 //     (hostname, /etc/loadpool-image) lands in the copy, which goes away
 //     with the server;
 //   - `hostname NAME` changes only the namespace's hostname;
-//   - root's home directory (/root) is a bind-mounted clean HOME (root's own ~/.bashrc can take
-//     hundreds of milliseconds per command, and must not be run anyway);
+//   - root's home directory (/root) is a bind-mounted clean HOME: root's
+//     own ~/.bashrc can take hundreds of milliseconds per command, and
+//     must not run anyway;
 //   - /run is a private tmpfs holding the privilege separation directory
 //     /run/sshd, which also hides the host's D-Bus and systemd sockets, so
 //     hostnamectl and systemctl cannot reach the host's services.
