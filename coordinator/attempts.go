@@ -195,9 +195,29 @@ func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivere
 				return true, err
 			}
 		}
-		return true, c.effects(ctx, next, res)
+		return true, c.effectsRetried(ctx, next, res)
 	}
 	return false, fmt.Errorf("job %s: gave up after %d lost compare-and-set rounds", res.JobID, maxCASRounds)
+}
+
+// effectsRetried runs effects, trying again twice on a failure (a
+// JetStream publish lost in a leader election), so that a path without
+// redelivery (the sweeper, an advisory) rarely leaves a step undispatched.
+func (c *Coordinator) effectsRetried(ctx context.Context, rec messages.JobRecord, res messages.Result) error {
+	var err error
+	for i, wait := range []time.Duration{0, 200 * time.Millisecond, time.Second} {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(wait):
+			}
+		}
+		if err = c.effects(ctx, rec, res); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // effects runs what follows a recorded transition: the request of the
