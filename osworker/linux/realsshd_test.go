@@ -31,6 +31,7 @@ import (
 	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/osworker/linux"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
@@ -108,6 +109,19 @@ func (r *realRig) postLoad(req messages.Request) (messages.Result, *realEvents) 
 		r.t.Fatalf("result of %s/%s, want %s/postload", res.JobID, res.Step, req.JobID)
 	}
 	return res, ev
+}
+
+// wantRecorded checks the host keys bucket: srv's key, recorded by job.
+func (r *realRig) wantRecorded(srv *sshd.Server, job string) {
+	r.t.Helper()
+	store, err := control.NewKVHostKeys(context.Background(), r.js, realSubjects, 1)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rec, _, err := store.Get(context.Background(), "lp-real-01")
+	if err != nil || rec.Key != srv.HostKeyLine() || rec.JobID != job {
+		r.t.Errorf("host key record %+v, %v; want %s recorded by %s", rec, err, srv.HostKeyLine(), job)
+	}
 }
 
 // realEvents collects one job's event messages.
@@ -192,6 +206,9 @@ func TestRealSSHDPostLoad(t *testing.T) {
 				"image debian-12-real-v3 recorded in /etc/loadpool-image")
 			checkInside(t, srv, req)
 			host.unchanged(t)
+			if !tc.pinned {
+				rig.wantRecorded(srv, "real-job-1")
+			}
 
 			// Again (a redelivered step, or the next job without reload):
 			// nothing is written twice.
