@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -95,5 +96,33 @@ func TestRelogin(t *testing.T) {
 				t.Fatalf("logins after a later call = %d, want %d", vc.logins, want)
 			}
 		})
+	}
+}
+
+type report float32
+
+func (r report) Percentage() float32 { return float32(r) }
+func (report) Detail() string        { return "" }
+func (report) Error() error          { return nil }
+
+type recorder struct{ msgs []string }
+
+func (r *recorder) Event(m string) { r.msgs = append(r.msgs, m) }
+
+// TestTaskProgress: a task's progress becomes an event every 25 points,
+// never at 100% (the step's own events say what is done).
+func TestTaskProgress(t *testing.T) {
+	t.Parallel()
+	var rec recorder
+	s := newSink("cloning", &rec)
+	ch := s.Sink()
+	for _, p := range []float32{0, 10, 25, 30, 60, 99, 100} {
+		ch <- report(p)
+	}
+	close(ch)
+	s.wg.Wait()
+	want := []string{"cloning: 25%", "cloning: 60%", "cloning: 99%"}
+	if !slices.Equal(rec.msgs, want) {
+		t.Fatalf("events %q, want %q", rec.msgs, want)
 	}
 }
