@@ -1,6 +1,6 @@
 # loadpool — `make help` lists the targets.
 GO       ?= go
-RACE_PKGS = ./stepworker/... ./loaderworker ./coordinator/... ./osworker/...
+RACE_PKGS = ./stepworker/... ./loaderworker ./coordinator/... ./osworker/... ./devlab ./e2e
 
 .PHONY: help run deps test test-short bench build vet fmt
 

@@ -40,7 +40,6 @@ func Connect(tb testing.TB, url string, opts ...nats.Option) *nats.Conn {
 // Cluster is a three-node cluster on loopback.
 type Cluster struct {
 	Nodes []*Server
-	dirs  []string
 	mu    sync.Mutex
 	cfgs  []Config
 }

@@ -38,14 +38,13 @@ type Config struct {
 
 // Worker is a running loader process.
 type Worker struct {
-	cfg   Config
-	nc    *nats.Conn
-	prov  Provisioner
-	rt    *stepworker.Runtime
-	svc   micro.Service
-	sem   chan struct{}
-	log   *slog.Logger
-	power chan struct{}
+	cfg  Config
+	nc   *nats.Conn
+	prov Provisioner
+	rt   *stepworker.Runtime
+	svc  micro.Service
+	sem  chan struct{}
+	log  *slog.Logger
 }
 
 // New checks the configuration.

@@ -99,7 +99,7 @@ func newLogger(c Config) (*slog.Logger, error) {
 	}
 	switch format {
 	case "text":
-		return slog.New(tint.NewHandler(os.Stderr, &tint.Options{Level: lvl, TimeFormat: time.TimeOnly})), nil
+		return slog.New(tint.NewTextHandler(os.Stderr, &tint.Options{Level: lvl, TimeFormat: time.TimeOnly})), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
 	}

@@ -316,8 +316,7 @@ func (d *devLab) run(ctx context.Context, cn *conn, w io.Writer, o devOptions) e
 	for _, c := range d.computers {
 		fmt.Fprintf(w, "  %-6s ssh address %s\n", c.Name(), c.Addr())
 	}
-	if last := d.computers[0]; len(d.computers) > 1 {
-		last = d.computers[len(d.computers)-2]
+	if last := d.computer(fmt.Sprintf("vm-%02d", o.computers)); last != nil {
 		fmt.Fprintf(w, "\nFor example:\n  LOADPOOL_NATS_URL=%s loadpool submit --computer %s --provisioner sim --type virtualmachine \\\n"+
 			"    --address %s --image rocky-9 --os-family linux --reload always --wait\n"+
 			"  nats req vcl.job.submit '{\"computer\":{\"name\":\"%s\",\"provisioner\":\"sim\",\"type\":\"virtualmachine\",\"address\":\"%s\"},\"image\":{\"name\":\"debian-12\",\"os_family\":\"linux\"}}'\n",
