@@ -66,20 +66,13 @@ func TestRealSSHDRun(t *testing.T) {
 }
 
 // TestRealSSHDRunCancel: Run must return soon after its ctx ends, even
-// when the remote command would run on.
-//
-// KNOWN BUG in osworker/control (sshConn.Run), skipped until fixed: against
-// OpenSSH, closing the session channel neither ends the remote command nor
-// lets Session.Wait return: sshd answers the close only when the command
-// exits, so Run blocks until then (a `sleep 60` with a 300ms ctx returned
-// after 60s, with no error from Wait). A "signal" request cannot help for
-// root logins: sshd skips post-auth privilege separation for root and logs
-// "session_signal_req: session signalling requires privilege separation".
-// Fix: on ctx done, send Signal(KILL) (works for non-root users), close
-// the session and return without waiting for Wait.
+// when the remote command would run on. Against OpenSSH, closing the
+// session channel neither ends the remote command nor lets Session.Wait
+// return (sshd answers the close only when the command exits), and a
+// "signal" request is refused for root logins without privilege
+// separation; so Run closes the whole connection after cancelGrace.
 func TestRealSSHDRunCancel(t *testing.T) {
 	t.Parallel()
-	t.Skip("known bug: control.sshConn.Run waits for the remote command after ctx ends (see the comment); remove this skip with the fix")
 	srv := sshd.Start(t, sshd.Options{})
 	conn, err := dialer(t, srv.Client(), nil, realDialTimeout).Dial(realCtx(t), pinnedTarget(srv, srv.HostKeyLine()))
 	if err != nil {

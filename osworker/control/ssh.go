@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -165,9 +166,9 @@ func (s *sshConn) Run(ctx context.Context, cmd string) (Output, error) {
 	defer sess.Close()
 	out, errb := &capped{}, &capped{}
 	sess.Stdout, sess.Stderr = out, errb
-	stop := context.AfterFunc(ctx, func() { sess.Close() })
-	defer stop()
+	end := s.cancelOnDone(ctx, sess)
 	err = sess.Run(cmd)
+	end()
 	o := Output{Stdout: out.b, Stderr: errb.b}
 	if ctx.Err() != nil {
 		return o, fmt.Errorf("run %q on %s: %w", cmd, s.t.Computer, context.Cause(ctx))
@@ -187,6 +188,40 @@ func (s *sshConn) Run(ctx context.Context, cmd string) (Output, error) {
 }
 
 func (s *sshConn) Close() error { return s.c.Close() }
+
+// cancelGrace is how long a cancelled command's session may take to end
+// before the whole connection is closed.
+const cancelGrace = 2 * time.Second
+
+// cancelOnDone ends sess when ctx ends: SIGKILL (sshd refuses signals for
+// root logins without privilege separation, so it may not help), close
+// the session, and, since OpenSSH answers the close only once the command
+// exits, close the connection after cancelGrace so that Run returns. A
+// later Run on a closed connection wraps ErrNotAnswering (callers redial).
+// The returned func must be called when Run has returned.
+func (s *sshConn) cancelOnDone(ctx context.Context, sess *ssh.Session) (end func()) {
+	var mu sync.Mutex
+	var grace *time.Timer
+	finished := false
+	stop := context.AfterFunc(ctx, func() {
+		_ = sess.Signal(ssh.SIGKILL)
+		_ = sess.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		if !finished {
+			grace = time.AfterFunc(cancelGrace, func() { s.c.Close() })
+		}
+	})
+	return func() {
+		stop()
+		mu.Lock()
+		defer mu.Unlock()
+		finished = true
+		if grace != nil {
+			grace.Stop()
+		}
+	}
+}
 
 func permanent(err error) error { return stepworker.Permanent(err) }
 
