@@ -168,4 +168,3 @@ func TestDropSessions(t *testing.T) {
 		t.Fatal("the client's session is still active")
 	}
 }
-

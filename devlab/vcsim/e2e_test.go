@@ -1,0 +1,161 @@
+package vcsim_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/loadpool/loadpool/coordinator"
+	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/vcsim"
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/loaderworker/vmware"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/osworker/linux"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// TestEndToEnd: a job for a VMware computer goes through the coordinator,
+// the real vmware provisioner against the simulator (clone or snapshot),
+// the simulated VM's power-on booting a devlab computer, and the Linux OS
+// worker waiting for it over SSH, to ready; the same job again is skipped
+// by the loader (reload if-needed) and still ends ready.
+func TestEndToEnd(t *testing.T) {
+	log.SetOutput(io.Discard) // the simulator logs through the std logger
+	for _, strategy := range []string{vmware.StrategyClone, vmware.StrategySnapshot} {
+		t.Run(strategy, func(t *testing.T) {
+			t.Parallel()
+			lab := newLab(t)
+			first := lab.run(t, "job-1-"+strategy, strategy)
+			second := lab.run(t, "job-2-"+strategy, strategy)
+			want := map[string]string{vmware.StrategyClone: "cloned ubuntu-24.04 to vmvc-01", vmware.StrategySnapshot: "reverted vmvc-01 to snapshot ubuntu-24.04"}[strategy]
+			if load := first.Steps[0]; !strings.Contains(load.Detail, want) || load.Reloaded == nil || !*load.Reloaded {
+				t.Fatalf("first load: %+v, want a reload that says %q", load, want)
+			}
+			if load := second.Steps[0]; !strings.Contains(load.Detail, "skipped") || load.Reloaded == nil || *load.Reloaded {
+				t.Fatalf("second load: %+v, want it skipped", load)
+			}
+			if n := lab.boots.Load(); n != 1 {
+				t.Fatalf("the devlab computer booted %d times, want once", n)
+			}
+		})
+	}
+}
+
+type lab struct {
+	client   *coordinator.Client
+	computer *devlab.Computer
+	boots    atomic.Int32
+}
+
+func newLab(t *testing.T) *lab {
+	ctx := context.Background()
+	srv := embednats.Test(t)
+	nc := embednats.Connect(t, srv.URL())
+	subj := messages.Subjects{Prefix: "vcl"}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{client: coordinator.NewClient(nc, subj)}
+	l.computer, err = devlab.NewComputer(devlab.Config{Name: "vmvc-01", Shell: &devlab.Linux{},
+		Authorized: signer.PublicKey(), BootDelay: 20 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.computer.Close)
+
+	var sim atomic.Pointer[vcsim.Sim]
+	s := vcsim.Test(t, vcsim.Options{Images: []string{"ubuntu-24.04"}, PersistentVMs: []string{"vmvc-01"},
+		OnPowerOn: func(vm string) {
+			if s := sim.Load(); s != nil && vm == l.computer.Name() {
+				tags, err := s.ExtraConfig(context.Background(), vm)
+				if err == nil && tags[vmware.TagImage] != "" && l.computer.Boot(tags[vmware.TagImage]) == nil {
+					l.boots.Add(1)
+				}
+			}
+		}})
+	sim.Store(s)
+	cfg := s.VMwareConfig()
+	cfg.Logger = quiet
+	prov, err := vmware.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prov.Close(context.Background()) })
+
+	co, err := coordinator.New(nc, coordinator.Config{Subjects: subj, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, co.Start, co.Stop)
+	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: "vmware", Grace: time.Second, Logger: quiet}, prov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, lw.Start, lw.Stop)
+	ow, err := osworker.New(nc, osworker.Config{Subjects: subj, Grace: time.Second, SSHUser: "root", Signer: signer,
+		DialTimeout: 5 * time.Second, Logger: quiet}, linux.Module{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, ow.Start, ow.Stop)
+	return l
+}
+
+func start(t *testing.T, start func(context.Context) error, stop func()) {
+	t.Helper()
+	if err := start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+}
+
+// run submits a job for the computer and waits (at most a minute) for it
+// to end ready.
+func (l *lab) run(t *testing.T, id, strategy string) messages.JobRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fast, _ := json.Marshal(map[string]string{"initial_delay": "0s", "poll": "50ms"})
+	spec := messages.JobSpec{ID: id,
+		Computer: messages.Computer{Name: l.computer.Name(), Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: l.computer.Addr()},
+		Image:    messages.Image{Name: "ubuntu-24.04", OSFamily: "linux", OSVersion: "24.04", Strategy: strategy, WaitProfile: fast}}
+	if _, err := l.client.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rec, err := l.client.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if messages.Terminal(rec.State) {
+			if rec.State != messages.StateReady || len(rec.Steps) < 2 {
+				t.Fatalf("job %s ended %s: %+v", id, rec.State, rec)
+			}
+			return rec
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("job %s did not end within a minute: %+v", id, rec)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
