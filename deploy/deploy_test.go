@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
@@ -173,10 +175,10 @@ type roleConn struct {
 	errs chan error
 }
 
-func connectAs(t *testing.T, url, role string) *roleConn {
+func connectAs(t *testing.T, addr, role string) *roleConn {
 	t.Helper()
 	c := &roleConn{role: role, errs: make(chan error, 64)}
-	nc, err := nats.Connect(url, nats.UserInfo(role, os.Getenv(passwordVar(role))),
+	nc, err := nats.Connect(addr, nats.UserInfo(role, os.Getenv(passwordVar(role))),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if os.Getenv("LOADPOOL_TEST_DEBUG") != "" {
 				fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
@@ -250,12 +252,12 @@ func jobSpec(id, computer, provisioner, addr string) messages.JobSpec {
 // removed; a cancel aborts. No role is refused anything on the way.
 func TestPipelineWithRoleUsers(t *testing.T) {
 	t.Parallel()
-	url := startConf(t, "nats-single.conf", nil).ClientURL()
+	addr := startConf(t, "nats-single.conf", nil).ClientURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conns := map[string]*roleConn{}
 	for _, r := range roles {
-		conns[r] = connectAs(t, url, r)
+		conns[r] = connectAs(t, addr, r)
 	}
 	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord",
 		AckWait: time.Second, MaxDeliver: 2, Logger: quiet})
@@ -451,4 +453,158 @@ func monitorReads(t *testing.T, ctx context.Context, nc *nats.Conn) {
 	if jobs, err := coordinator.NewClient(nc, subj).List(ctx, messages.ListRequest{Limit: 10}); err != nil || len(jobs) < 3 {
 		t.Errorf("job.list = %d jobs, %v", len(jobs), err)
 	}
+}
+
+// TestDenials: what a role must not do is refused with a permissions
+// violation, and only the five users get in.
+func TestDenials(t *testing.T) {
+	t.Parallel()
+	addr := startConf(t, "nats-single.conf", nil).ClientURL()
+	cases := []struct{ name, role, kind, subject string }{
+		{"client cannot dispatch a load", "client", "Publish", "vcl.load.request.x"},
+		{"client cannot read job records in KV", "client", "Publish", "$JS.API.DIRECT.GET.KV_vcl_jobs.$KV.vcl_jobs.job-1"},
+		{"client cannot write job records", "client", "Publish", "$KV.vcl_jobs.job-1"},
+		{"client cannot pull a loader pool", "client", "Publish", "$JS.API.CONSUMER.MSG.NEXT.VCL_LOAD.loader-vmware"},
+		{"client cannot read requests", "client", "Subscription", "vcl.load.request.>"},
+		{"loader cannot submit", "loader", "Publish", "vcl.job.submit"},
+		{"loader cannot serve job.submit", "loader", "Subscription", "vcl.job.submit"},
+		{"loader cannot report a post-load", "loader", "Publish", "vcl.postload.result"},
+		{"loader cannot pull an OS pool", "loader", "Publish", "$JS.API.CONSUMER.MSG.NEXT.VCL_POSTLOAD.os-linux"},
+		{"os cannot report a load", "os", "Publish", "vcl.load.result"},
+		{"os cannot abort", "os", "Publish", "vcl.abort.job-1"},
+		{"os cannot read job records", "os", "Publish", "$JS.API.STREAM.MSG.GET.KV_vcl_jobs"},
+		{"monitor cannot submit", "monitor", "Publish", "vcl.job.submit"},
+		{"monitor cannot cancel", "monitor", "Publish", "vcl.job.cancel"},
+		{"monitor cannot write KV", "monitor", "Publish", "$KV.vcl_jobs.job-1"},
+		{"monitor cannot delete a stream", "monitor", "Publish", "$JS.API.STREAM.DELETE.VCL_EVENTS"},
+		{"coordinator cannot delete a stream", "coordinator", "Publish", "$JS.API.STREAM.DELETE.VCL_EVENTS"},
+		{"coordinator cannot purge a stream", "coordinator", "Publish", "$JS.API.STREAM.PURGE.VCL_LOAD"},
+		{"coordinator cannot forge results", "coordinator", "Publish", "vcl.load.result"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := connectAs(t, addr, tc.role)
+			var err error
+			if tc.kind == "Subscription" {
+				_, err = c.SubscribeSync(tc.subject)
+			} else {
+				err = c.Publish(tc.subject, []byte("{}"))
+			}
+			if err == nil {
+				err = c.Flush()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.violation(t, tc.kind, tc.subject)
+		})
+	}
+	t.Run("client cannot open KV vcl_jobs", func(t *testing.T) {
+		t.Parallel()
+		c := connectAs(t, addr, "client")
+		js, err := jetstream.New(c.Conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := js.KeyValue(ctx, subj.JobsBucket()); err == nil {
+			t.Error("the client opened KV vcl_jobs")
+		}
+		c.violation(t, "Publish", "$JS.API.STREAM.INFO.KV_vcl_jobs")
+	})
+	t.Run("loader cannot submit through the client", func(t *testing.T) {
+		t.Parallel()
+		c := connectAs(t, addr, "loader")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := coordinator.NewClient(c.Conn, subj).Submit(ctx, jobSpec("x", "vm-x", "vmware", "")); err == nil {
+			t.Error("the loader submitted a job")
+		}
+		c.violation(t, "Publish", "vcl.job.submit")
+	})
+	for name, opt := range map[string]nats.Option{
+		"anonymous is refused":      nil,
+		"wrong password is refused": nats.UserInfo("client", "wrong"),
+		"unknown user is refused":   nats.UserInfo("admin", os.Getenv(passwordVar("client"))),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var opts []nats.Option
+			if opt != nil {
+				opts = append(opts, opt)
+			}
+			nc, err := nats.Connect(addr, opts...)
+			if err == nil {
+				nc.Close()
+			}
+			if !errors.Is(err, nats.ErrAuthorization) {
+				t.Errorf("connect = %v, want %v", err, nats.ErrAuthorization)
+			}
+		})
+	}
+}
+
+// TestClusterFromConfigs: the three node files form a cluster whose routes
+// authenticate with the route password (URLs from the environment, here
+// on loopback); the coordinator, as its user, creates its streams and
+// buckets with three replicas and takes a job.
+func TestClusterFromConfigs(t *testing.T) {
+	t.Parallel()
+	var routes []*url.URL
+	ports := make([]int, 3)
+	for i := range ports {
+		var err error
+		if ports[i], err = embednats.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(fmt.Sprintf("nats-route://route:%s@127.0.0.1:%d", routePassword, ports[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, u)
+	}
+	var nodes []*server.Server
+	var urls []string
+	for i := range 3 {
+		s := startConf(t, fmt.Sprintf("nats-cluster-%d.conf", i+1), func(o *server.Options) {
+			o.Cluster.Host, o.Cluster.Port, o.Routes = "127.0.0.1", ports[i], routes
+		})
+		nodes, urls = append(nodes, s), append(urls, s.ClientURL())
+	}
+	eventually(t, "a meta leader that sees three JetStream peers", func() bool {
+		for _, s := range nodes { // only the meta leader answers
+			if len(s.JetStreamClusterPeers()) >= 3 {
+				return true
+			}
+		}
+		return false
+	})
+	all := strings.Join(urls, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	coord, err := coordinator.New(connectAs(t, all, "coordinator").Conn, coordinator.Config{Subjects: subj, Replicas: 3, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer coord.Stop()
+	cl := connectAs(t, all, "client")
+	if rec, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, jobSpec("cluster-1", "vm-c", "vmware", "")); err != nil || rec.State != messages.StateLoading {
+		t.Fatalf("submit on the cluster = %+v, %v", rec, err)
+	}
+	js, err := jetstream.New(connectAs(t, all, "monitor").Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{subj.LoadStream(), subj.EventStream(), "KV_" + subj.JobsBucket()} {
+		st, err := js.Stream(ctx, name)
+		if err != nil || st.CachedInfo().Config.Replicas != 3 {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	cl.noViolations(t)
 }
