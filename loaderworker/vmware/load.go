@@ -36,77 +36,112 @@ func (p *Provisioner) load(ctx context.Context, req messages.Request, pr stepwor
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
-	vm, err := p.findVM(ctx, inv, req.Computer.Name)
+	cur, err := p.current(ctx, inv, req.Computer.Name)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
-	if vm != nil && req.Reload != messages.ReloadAlways {
-		if rep, ok, err := p.skip(ctx, vm, req); ok || err != nil {
-			return rep, err
+	if cur.vm != nil && req.Reload != messages.ReloadAlways {
+		if rep, ok := skipped(cur.st, req); ok {
+			return rep, nil
 		}
 	}
 	if strategy == StrategySnapshot {
-		return p.revert(ctx, vm, req, pr)
+		return p.revert(ctx, cur, req, pr)
 	}
-	return p.clone(ctx, inv, vm, req, pr)
+	return p.clone(ctx, inv, cur, req, pr)
 }
 
-// skip reports whether vm already runs the image and is on.
-func (p *Provisioner) skip(ctx context.Context, vm *object.VirtualMachine, req messages.Request) (loaderworker.LoadReport, bool, error) {
+// computerVM is the computer's VM as found; vm is nil when there is none.
+type computerVM struct {
+	vm *object.VirtualMachine
+	st vmState
+}
+
+// current finds and reads the computer's VM. A template of the
+// computer's name is refused: loading would destroy or change it.
+func (p *Provisioner) current(ctx context.Context, inv *inventory, name string) (computerVM, error) {
+	vm, err := p.findVM(ctx, inv, name)
+	if err != nil || vm == nil {
+		return computerVM{}, err
+	}
 	st, err := readVM(ctx, vm)
 	if err != nil {
-		return loaderworker.LoadReport{}, false, err
+		return computerVM{}, err
 	}
-	if st.template || st.tags[TagImage] != req.Image.Name || st.power != types.VirtualMachinePowerStatePoweredOn {
-		return loaderworker.LoadReport{}, false, nil
+	if st.template {
+		return computerVM{}, &badInputError{msg: fmt.Sprintf("computer %s has the name of a template in vCenter: rename the computer or the template", name)}
 	}
-	return loaderworker.LoadReport{Detail: fmt.Sprintf("skipped the reload: %s already runs %s (loaded by job %s) and is powered on",
-		req.Computer.Name, req.Image.Name, st.tags[TagJob])}, true, nil
+	return computerVM{vm: vm, st: st}, nil
 }
 
-// clone replaces the computer's VM (old, nil when there is none) with a
-// clone of the image's template.
-func (p *Provisioner) clone(ctx context.Context, inv *inventory, old *object.VirtualMachine, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+// skipped reports whether the VM already runs the image and is on.
+func skipped(st vmState, req messages.Request) (loaderworker.LoadReport, bool) {
+	if st.tags[TagImage] != req.Image.Name || st.power != types.VirtualMachinePowerStatePoweredOn {
+		return loaderworker.LoadReport{}, false
+	}
+	return loaderworker.LoadReport{Detail: fmt.Sprintf("skipped the reload: %s already runs %s (loaded by job %s) and is powered on",
+		req.Computer.Name, req.Image.Name, st.tags[TagJob])}, true
+}
+
+// clone replaces the computer's VM (if any) with a clone of the image's
+// template. A missing template is found out before anything is destroyed.
+func (p *Provisioner) clone(ctx context.Context, inv *inventory, cur computerVM, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
 	name, image := req.Computer.Name, req.Image.Name
-	src, err := p.findVM(ctx, inv, image)
+	src, st, err := p.template(ctx, inv, image)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
-	if src == nil {
-		return loaderworker.LoadReport{}, &notFoundError{what: "template", name: image,
-			fix: "create a template (or a VM with a snapshot) of that name, or fix the image name"}
-	}
-	st, err := readVM(ctx, src)
-	if err != nil {
-		return loaderworker.LoadReport{}, err
-	}
-	if old != nil {
-		if old.Reference() == src.Reference() {
-			return loaderworker.LoadReport{}, &badInputError{msg: fmt.Sprintf("computer %s has the name of its own image's template: rename the computer or the template", name)}
+	if cur.vm != nil {
+		if cur.vm.Reference() == src.Reference() {
+			return loaderworker.LoadReport{}, &badInputError{msg: fmt.Sprintf("computer %s has the name of its own image's source VM: rename the computer or the VM", name)}
 		}
 		pr.Event(fmt.Sprintf("powering off and destroying the old VM %s", name))
-		if err := p.destroy(ctx, old, pr); err != nil {
+		if err := p.destroy(ctx, cur.vm, pr); err != nil {
 			return loaderworker.LoadReport{}, err
 		}
 	}
 	spec, how := cloneSpec(inv, st, image, req.JobID)
 	pr.Event(fmt.Sprintf("cloning %s to %s (%s)", image, name, how))
-	task, err := src.Clone(ctx, inv.folder, name, spec)
+	vm, err := p.cloneTo(ctx, src, inv.folder, name, spec, pr)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
-	info, err := p.wait(ctx, task, "cloning", pr)
-	if err != nil {
-		return loaderworker.LoadReport{}, err
-	}
-	ref, ok := info.Result.(types.ManagedObjectReference)
-	if !ok {
-		return loaderworker.LoadReport{}, fmt.Errorf("cloning %s to %s: vCenter answered no VM reference", image, name)
-	}
-	if err := p.start(ctx, object.NewVirtualMachine(p.client.Client, ref), req, pr); err != nil {
+	if err := p.start(ctx, vm, req, pr); err != nil {
 		return loaderworker.LoadReport{}, err
 	}
 	return loaderworker.LoadReport{Detail: fmt.Sprintf("cloned %s to %s (%s) and powered it on", image, name, how), Reloaded: true}, nil
+}
+
+// template finds and reads the template (or VM) named like the image.
+func (p *Provisioner) template(ctx context.Context, inv *inventory, image string) (*object.VirtualMachine, vmState, error) {
+	src, err := p.findVM(ctx, inv, image)
+	if err != nil {
+		return nil, vmState{}, err
+	}
+	if src == nil {
+		return nil, vmState{}, &notFoundError{what: "template", name: image,
+			fix: "create a template (or a VM with a snapshot) of that name, or fix the image name"}
+	}
+	st, err := readVM(ctx, src)
+	return src, st, err
+}
+
+// cloneTo clones src to a VM name in folder and waits for it.
+func (p *Provisioner) cloneTo(ctx context.Context, src *object.VirtualMachine, folder *object.Folder, name string,
+	spec types.VirtualMachineCloneSpec, pr stepworker.Progress) (*object.VirtualMachine, error) {
+	task, err := src.Clone(ctx, folder, name, spec)
+	if err != nil {
+		return nil, err
+	}
+	info, err := p.wait(ctx, task, "cloning", pr)
+	if err != nil {
+		return nil, err
+	}
+	ref, ok := info.Result.(types.ManagedObjectReference)
+	if !ok {
+		return nil, fmt.Errorf("cloning to %s: vCenter answered no VM reference", name)
+	}
+	return object.NewVirtualMachine(p.client.Client, ref), nil
 }
 
 // cloneSpec clones into the configured pool, folder and datastore; a
@@ -131,21 +166,17 @@ func cloneSpec(inv *inventory, src vmState, image, job string) (types.VirtualMac
 }
 
 // revert puts the computer's persistent VM back to the image's snapshot.
-func (p *Provisioner) revert(ctx context.Context, vm *object.VirtualMachine, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
-	name, image := req.Computer.Name, req.Image.Name
+func (p *Provisioner) revert(ctx context.Context, cur computerVM, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+	name, image, vm := req.Computer.Name, req.Image.Name, cur.vm
 	if vm == nil {
 		return loaderworker.LoadReport{}, &notFoundError{what: "virtual machine", name: name,
 			fix: "the snapshot strategy needs a persistent VM of the computer's name: create it, or load with strategy clone"}
 	}
-	st, err := readVM(ctx, vm)
+	snap, err := findSnapshot(cur.st.snapshot, image)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
-	snap, err := findSnapshot(st.snapshot, image)
-	if err != nil {
-		return loaderworker.LoadReport{}, err
-	}
-	if st.template || snap == nil {
+	if snap == nil {
 		return loaderworker.LoadReport{}, &notFoundError{what: "snapshot", name: image,
 			fix: fmt.Sprintf("take a snapshot of that name of the VM %s, or fix the image name", name)}
 	}

@@ -313,3 +313,19 @@ func TestComputerNamedLikeAnObjectID(t *testing.T) {
 		t.Fatalf("the template is gone or changed: %v, %v", got, err)
 	}
 }
+
+// TestComputerNamedLikeATemplate: a load must never destroy or change a
+// template, whatever the computer is called.
+func TestComputerNamedLikeATemplate(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, vcsim.Options{})
+	for _, strategy := range []string{vmware.StrategyClone, vmware.StrategySnapshot} {
+		_, err := r.p.Load(t.Context(), request("win10-22h2", "ubuntu-22.04", strategy, messages.ReloadAlways), &events{})
+		if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), "computer win10-22h2 has the name of a template in vCenter") {
+			t.Fatalf("%s: err = %v, want a permanent refusal", strategy, err)
+		}
+	}
+	if _, err := r.sim.VM(t.Context(), "win10-22h2"); err != nil {
+		t.Fatalf("the template is gone: %v", err)
+	}
+}
