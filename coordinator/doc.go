@@ -40,7 +40,19 @@
 // for the record may reach a worker after the abort; its result is
 // ignored, and the request's Deadline lets a worker drop it.
 //
-// Start returns once the coordinator serves; Stop (idempotent) stops the
-// service and the consumer, waits for in-flight handlers, then ends the
-// background goroutines. The Client is what other programs use.
+// Records are read through the stream leader ($JS.API.STREAM.MSG.GET), not
+// with direct gets, which a replica may answer before it has the newest
+// write: a compare-and-set loop must see the last write.
+//
+// Errors of the micro endpoints: 400 bad input (the message names the
+// field), 404 unknown job, 409 computer busy (names the holding job) or id
+// conflict, 503 not ready or KV unreachable; the body is {"error": "..."}.
+// job.list answers newest first, from the index (a job submitted a moment
+// ago through another coordinator may be missing for that moment).
+//
+// Start returns once the coordinator serves (its ctx bounds the set-up
+// only); Stop (idempotent, not concurrent with Start) stops the service
+// and the consumer, waits for in-flight handlers (at most
+// Config.Concurrency at once), then ends the background goroutines. The
+// Client is what other programs use.
 package coordinator

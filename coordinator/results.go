@@ -121,8 +121,12 @@ func (c *Coordinator) onAdvisory(m *nats.Msg) {
 	}
 	defer c.leave()
 	var a deliveryAdvisory
-	if err := json.Unmarshal(m.Data, &a); err != nil || a.StreamSeq == 0 {
+	if err := json.Unmarshal(m.Data, &a); err != nil {
 		c.log.Warn("unreadable max-deliveries advisory ignored", "subject", m.Subject, "err", err)
+		return
+	}
+	if a.Stream == "" || a.StreamSeq == 0 {
+		c.log.Warn("max-deliveries advisory without stream or stream_seq ignored", "subject", m.Subject)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*opTimeout)
