@@ -69,13 +69,6 @@ func (h *hooks) handle(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 	return nil, nil
 }
 
-func entityName(obj mo.Reference) string {
-	if e, ok := obj.(mo.Entity); ok {
-		return e.Entity().Name
-	}
-	return ""
-}
-
 func (h *hooks) addFault(f *taskFault) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
