@@ -88,17 +88,18 @@ func TestAttemptLoop(t *testing.T) {
 		history     []string
 		loads       []int
 		errHas      string
+		eventHas    string
 	}{
 		{"retry then ready", 3, retryFirst, always(messages.OutcomeReady), messages.StateReady,
-			[]string{"1/load/retry", "2/load/ready", "2/postload/ready"}, []int{1, 2}, ""},
+			[]string{"1/load/retry", "2/load/ready", "2/postload/ready"}, []int{1, 2}, "", "attempt 1: load retry: clone failed; starting attempt 2 of 3, load dispatched to vmware"},
 		{"load retry on every attempt", 3, always(messages.OutcomeRetry), always(messages.OutcomeReady), messages.StateFailed,
-			[]string{"1/load/retry", "2/load/retry", "3/load/retry"}, []int{1, 2, 3}, "gave up after 3 attempts"},
+			[]string{"1/load/retry", "2/load/retry", "3/load/retry"}, []int{1, 2, 3}, "gave up after 3 attempts", "job failed: gave up after 3 attempts"},
 		{"postload retry on every attempt", 2, always(messages.OutcomeReady), always(messages.OutcomeRetry), messages.StateFailed,
-			[]string{"1/load/ready", "1/postload/retry", "2/load/ready", "2/postload/retry"}, []int{1, 2}, "postload said retry"},
+			[]string{"1/load/ready", "1/postload/retry", "2/load/ready", "2/postload/retry"}, []int{1, 2}, "postload said retry", "attempt 1: postload retry: postload retry; starting attempt 2 of 2"},
 		{"fail at once", 3, always(messages.OutcomeFail), always(messages.OutcomeReady), messages.StateFailed,
-			[]string{"1/load/fail"}, []int{1}, "load fail"},
+			[]string{"1/load/fail"}, []int{1}, "load fail", "attempt 1: load fail"},
 		{"postload fail at once", 3, always(messages.OutcomeReady), always(messages.OutcomeFail), messages.StateFailed,
-			[]string{"1/load/ready", "1/postload/fail"}, []int{1}, "will not help"},
+			[]string{"1/load/ready", "1/postload/fail"}, []int{1}, "will not help", "postload dispatched to windows"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,8 +110,16 @@ func TestAttemptLoop(t *testing.T) {
 			osw := e.worker(messages.StepPostload, "windows", tc.post)
 			s := spec("job-x", "vm-x")
 			s.MaxAttempts = tc.maxAttempts
+			events := e.watchEvents("job-x")
 			e.submit(s)
 			rec := e.waitState("job-x", tc.state)
+			var said []string
+			for _, ev := range events() {
+				said = append(said, ev.Message)
+			}
+			if !slices.ContainsFunc(said, func(m string) bool { return strings.Contains(m, tc.eventHas) }) {
+				t.Errorf("no event says %q: %q", tc.eventHas, said)
+			}
 			if got := steps(rec); !slices.Equal(got, tc.history) {
 				t.Errorf("history = %v, want %v", got, tc.history)
 			}
@@ -210,6 +219,12 @@ func TestTwoCoordinators(t *testing.T) {
 	}
 	if len(list) != jobs {
 		t.Errorf("list of ready jobs has %d, want %d", len(list), jobs)
+	}
+	if few, err := e.cl.List(ctx(t), messages.ListRequest{Limit: 5}); err != nil || len(few) != 5 || few[0].ID != list[0].ID {
+		t.Errorf("list with limit 5: %d jobs, %v", len(few), err)
+	}
+	if none, err := e.cl.List(ctx(t), messages.ListRequest{State: messages.StateFailed}); err != nil || len(none) != 0 {
+		t.Errorf("list of failed jobs: %d, %v", len(none), err)
 	}
 	for i := 1; i < len(list); i++ {
 		if list[i].Created.After(list[i-1].Created) {

@@ -350,3 +350,32 @@ func (w *fakeWorker) next() messages.Request {
 	}
 	return messages.Request{}
 }
+
+// watchEvents subscribes to a job's events; the returned function waits
+// for the event that ends the job and returns every message so far.
+func (e *env) watchEvents(id string) func() []messages.Event {
+	e.t.Helper()
+	sub, err := e.nc.SubscribeSync(subj.Event(id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return func() []messages.Event {
+		e.t.Helper()
+		defer sub.Unsubscribe()
+		var out []messages.Event
+		for {
+			m, err := sub.NextMsg(30 * time.Second)
+			if err != nil {
+				e.t.Fatalf("events of %s so far %+v: %v", id, out, err)
+			}
+			var ev messages.Event
+			if err := messages.Decode(m.Data, &ev, false); err != nil {
+				e.t.Fatal(err)
+			}
+			out = append(out, ev)
+			if messages.Terminal(ev.State) {
+				return out
+			}
+		}
+	}
+}
