@@ -114,6 +114,8 @@ func describe(res messages.Result, after messages.JobRecord) string {
 		return fmt.Sprintf("%s; starting attempt %d of %d, load dispatched to %s", s, after.Attempt, after.MaxAttempts, after.Spec.Computer.Provisioner)
 	case messages.StateReady:
 		return s + "; job ready"
+	case messages.StateCanceled:
+		return s + "; job " + after.Error
 	}
 	return s + "; job failed: " + after.Error
 }
