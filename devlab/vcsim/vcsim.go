@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -44,6 +45,10 @@ type Options struct {
 	PlainHTTP bool
 	// OnPowerOn is called with a VM's name when it powers on or is reset.
 	OnPowerOn func(vm string)
+	// CallDelay slows the SOAP calls of these methods (e.g.
+	// "CloneVM_Task": 2*time.Second): the call itself hangs, as against an
+	// overloaded vCenter.
+	CallDelay map[string]time.Duration
 	// Screenshots makes CreateScreenshot_Task work (the simulator lacks
 	// it): it writes a PNG next to the VM's files and answers its path.
 	Screenshots bool
@@ -70,6 +75,12 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	opts = withDefaults(opts)
 	m := simulator.VPX()
 	m.Cluster, m.ClusterHost, m.Portgroup, m.Machine = 0, 0, 0, 0
+	if len(opts.CallDelay) > 0 {
+		m.DelayConfig.MethodDelay = map[string]int{}
+		for k, d := range opts.CallDelay {
+			m.DelayConfig.MethodDelay[k] = int(d / time.Millisecond)
+		}
+	}
 	createMu.Lock()
 	err := m.Create()
 	createMu.Unlock()

@@ -2,10 +2,12 @@ package vmware_test
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -327,5 +329,17 @@ func TestComputerNamedLikeATemplate(t *testing.T) {
 	}
 	if _, err := r.sim.VM(t.Context(), "win10-22h2"); err != nil {
 		t.Fatalf("the template is gone: %v", err)
+	}
+}
+
+// TestCallDeadline: a vSphere call that hangs is cut by CallTimeout, and
+// the step answers retry.
+func TestCallDeadline(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, vcsim.Options{CallDelay: map[string]time.Duration{"CloneVM_Task": time.Second}},
+		func(c *vmware.Config) { c.CallTimeout = 200 * time.Millisecond })
+	_, err := r.p.Load(t.Context(), request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{})
+	if !errors.Is(err, context.DeadlineExceeded) || stepworker.IsPermanent(err) {
+		t.Fatalf("err = %v, want a deadline (retry)", err)
 	}
 }
