@@ -50,8 +50,8 @@ func newSigner(t testing.TB) ssh.Signer {
 
 func tinyProfile() messages.WaitProfile {
 	ms := func(n int) messages.Duration { return messages.Duration(time.Duration(n) * time.Millisecond) }
-	return messages.WaitProfile{Name: "test/tiny", InitialDelay: ms(5), Poll: ms(20), AnswerTimeout: ms(1500),
-		ReadyTimeout: ms(600), OnTimeout: messages.OnTimeoutPowerReset, ResetInitialDelay: ms(5), ResetAnswerTimeout: ms(600)}
+	return messages.WaitProfile{Name: "test/tiny", InitialDelay: ms(5), Poll: ms(20), AnswerTimeout: ms(2500),
+		ReadyTimeout: ms(600), OnTimeout: messages.OnTimeoutPowerReset, ResetInitialDelay: ms(5), ResetAnswerTimeout: ms(1000)}
 }
 
 type rig struct {
@@ -74,7 +74,7 @@ func newRig(t *testing.T, cfg devlab.Config, p messages.WaitProfile) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: 400 * time.Millisecond})
+	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +113,9 @@ func TestWaitForAnswer(t *testing.T) {
 		{name: "silent sshd while booting", cfg: devlab.Config{BootDelay: 20 * time.Millisecond, Flaky: devlab.ModeSilent, FlakyFor: 100 * time.Millisecond}},
 		{name: "hung boot, reset helps", hang: 1, wantResets: 1},
 		{name: "never answers, reset does not help", never: true, wantErr: true, wantResets: 1,
-			detail: []string{"no SSH answer within 1.5s (profile test/tiny), power reset did not help", "connection refused"}},
+			detail: []string{"no SSH answer within 2.5s (profile test/tiny), power reset did not help", "connection refused"}},
 		{name: "never answers, retry at once", never: true, onTimeout: messages.OnTimeoutRetry, wantErr: true,
-			detail: []string{"no SSH answer within 1.5s (profile test/tiny)"}},
+			detail: []string{"no SSH answer within 2.5s (profile test/tiny)"}},
 		{name: "reset first from attempt 1", resetFirst: 1, wantResets: 1},
 	}
 	for _, tc := range tests {

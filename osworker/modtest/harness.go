@@ -45,7 +45,7 @@ type Fixture struct {
 }
 
 // TinyProfile is the operator profile the suite runs with: milliseconds.
-const TinyProfile = `{"initial_delay": "10ms", "poll": "25ms", "answer_timeout": "1s", "ready_timeout": "3s",
+const TinyProfile = `{"initial_delay": "10ms", "poll": "25ms", "answer_timeout": "2s", "ready_timeout": "3s",
 	"stall_timeout": "0s", "on_timeout": "power-reset", "reset_initial_delay": "10ms",
 	"reset_answer_timeout": "600ms", "attempt_factor": 1.5, "reset_first_from_attempt": 0}`
 
@@ -112,7 +112,7 @@ func (h *Harness) startLoader() {
 func (h *Harness) startWorker(profiles string) {
 	nc := embednats.Connect(h.T, h.url)
 	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, WorkerID: "modtest/1", Concurrency: 8,
-		Grace: time.Second, Signer: h.Client, DialTimeout: 300 * time.Millisecond, Profiles: []byte(profiles),
+		Grace: time.Second, Signer: h.Client, DialTimeout: time.Second, Profiles: []byte(profiles),
 		PowerTimeout: 10 * time.Second, Logger: quiet}, h.F.Module, nil)
 	if err != nil {
 		h.T.Fatal(err)

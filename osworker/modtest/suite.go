@@ -51,7 +51,7 @@ func caseSlowBoot(h *Harness) {
 	req := h.Request(c, "job-slow", 1)
 	res := h.PostLoad(req)
 	h.Want(res, messages.OutcomeReady)
-	if res.Profile.AnswerTimeout.D() != time.Second || res.Profile.Poll.D() != 25*time.Millisecond {
+	if res.Profile.AnswerTimeout.D() != 2*time.Second || res.Profile.Poll.D() != 25*time.Millisecond {
 		h.T.Fatalf("result profile %+v: not the operator's profile", res.Profile)
 	}
 	if h.F.Ready != nil {
@@ -67,7 +67,7 @@ func caseNeverAnswers(h *Harness) {
 	}
 	res := h.PostLoad(h.Request(c, "job-dead", 1))
 	h.Want(res, messages.OutcomeRetry)
-	for _, w := range []string{"no SSH answer within 1s", "profile", "power reset did not help"} {
+	for _, w := range []string{"no SSH answer within 2s", "profile", "power reset did not help"} {
 		if !strings.Contains(res.Detail, w) {
 			h.T.Errorf("detail %q does not say %q", res.Detail, w)
 		}
@@ -115,8 +115,8 @@ func caseAttempt(h *Harness) {
 	req.Image.WaitProfile = []byte(`{"reset_first_from_attempt": 3}`)
 	res := h.PostLoad(req)
 	h.Want(res, messages.OutcomeReady)
-	if got, want := res.Profile.AnswerTimeout.D(), 2250*time.Millisecond; got != want {
-		h.T.Errorf("attempt 3 answer timeout %s, want %s (1s x 1.5 x 1.5)", got, want)
+	if got, want := res.Profile.AnswerTimeout.D(), 4500*time.Millisecond; got != want {
+		h.T.Errorf("attempt 3 answer timeout %s, want %s (2s x 1.5 x 1.5)", got, want)
 	}
 	if b := c.Snapshot().Boots; b != 2 {
 		h.T.Errorf("the computer booted %d times, want 2 (load + reset before the first wait on attempt 3)", b)
