@@ -139,6 +139,18 @@ func TestNoSecretsInRepo(t *testing.T) {
 			}
 		}
 	}
+	// A password variable that is not set stops the server, naming it.
+	b, err := os.ReadFile("accounts.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unset := filepath.Join(t.TempDir(), "accounts.conf")
+	if err := os.WriteFile(unset, []byte(strings.Replace(string(b), "$LOADPOOL_CLIENT_PASSWORD", "$LOADPOOL_UNSET_PASSWORD", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.ProcessConfigFile(unset); err == nil || !strings.Contains(err.Error(), "LOADPOOL_UNSET_PASSWORD") {
+		t.Errorf("unset password variable: %v", err)
+	}
 	if messages.DefaultPrefix != "vcl" {
 		t.Errorf("accounts.conf is written for the prefix vcl, the default is now %q", messages.DefaultPrefix)
 	}
@@ -525,6 +537,21 @@ func TestDenials(t *testing.T) {
 			t.Error("the loader submitted a job")
 		}
 		c.violation(t, "Publish", "vcl.job.submit")
+	})
+	t.Run("a loader cannot create the streams", func(t *testing.T) {
+		t.Parallel()
+		c := connectAs(t, addr, "loader")
+		lw, err := loaderworker.New(c.Conn, loaderworker.Config{Subjects: subj, Name: "vmware", Logger: quiet}, &loaderworker.Fake{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := lw.Start(ctx); err == nil {
+			t.Error("a loader started without streams; the coordinator makes them")
+		}
+		lw.Stop()
+		c.violation(t, "Publish", "$JS.API.STREAM.UPDATE.VCL_LOAD")
 	})
 	for name, opt := range map[string]nats.Option{
 		"anonymous is refused":      nil,
