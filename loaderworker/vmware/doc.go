@@ -8,7 +8,8 @@
 // own deadline (Config.CallTimeout); a task wait is bounded by
 // Config.TaskTimeout and reports progress through the step's Progress.
 // The datacenter, folder, resource pool and datastore are resolved once
-// and cached (forgotten when vCenter says an object of them is gone).
+// and cached; the cache is dropped after a failed load or power action, so
+// the next job finds a moved or recreated folder or pool again.
 //
 // Strategies (Config.Strategy, or messages.Image.Strategy per job):
 //   - clone: the VM named like the computer is powered off and destroyed if

@@ -3,7 +3,6 @@ package vmware
 import (
 	"context"
 
-	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/view"
@@ -35,14 +34,14 @@ func (p *Provisioner) inventory(ctx context.Context) (*inventory, error) {
 	return inv, nil
 }
 
-// forget drops the cached inventory when err says an object of it was
-// deleted, so the next job resolves it again.
-func (p *Provisioner) forget(err error) {
-	if fault.Is(err, &types.ManagedObjectNotFound{}) {
-		p.mu.Lock()
-		p.inv = nil
-		p.mu.Unlock()
-	}
+// forget drops the cached inventory after a failed load or power action,
+// so that a folder, pool or datastore that was deleted or moved is found
+// again by the next job (vCenter does not always say which object was
+// gone: the simulator answers RuntimeFault "Invalid folder").
+func (p *Provisioner) forget() {
+	p.mu.Lock()
+	p.inv = nil
+	p.mu.Unlock()
 }
 
 func (p *Provisioner) resolve(ctx context.Context) (*inventory, error) {

@@ -19,7 +19,7 @@ import (
 func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
 	rep, err := p.load(ctx, req, pr)
 	if err != nil {
-		p.forget(err)
+		p.forget()
 	}
 	return rep, outcome(err, p.cfg.User)
 }

@@ -21,7 +21,7 @@ func (p *Provisioner) Power(ctx context.Context, req messages.PowerRequest) (mes
 	reply := messages.PowerReply{Computer: req.Computer.Name, Action: req.Action, State: "unknown"}
 	err := p.power(ctx, req, &reply)
 	if err != nil {
-		p.forget(err)
+		p.forget()
 	}
 	return reply, outcome(err, p.cfg.User)
 }
