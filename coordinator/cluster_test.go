@@ -26,19 +26,8 @@ func TestClusterNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.cl = NewClient(e.nc, subj)
-	// The cluster may not have all its peers yet: retry the first start.
-	eventually(t, "a coordinator to start on the cluster", func() bool {
-		c, err := New(e.connect(), Config{Subjects: subj, Replicas: 3, Name: "a", Logger: testLogger()})
-		if err == nil {
-			err = c.Start(ctx(t))
-		}
-		if err != nil {
-			t.Logf("start: %v", err)
-			return false
-		}
-		t.Cleanup(c.Stop)
-		return true
-	})
+	// The cluster may not have all its peers yet: Start waits for them.
+	e.coordinator(Config{Name: "a"})
 	e.coordinator(Config{Name: "b"})
 	e.worker(messages.StepLoad, "vmware", always(messages.OutcomeReady))
 	e.worker(messages.StepPostload, "windows", always(messages.OutcomeReady))

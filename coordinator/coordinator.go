@@ -157,14 +157,24 @@ func (c *Coordinator) Start(ctx context.Context) error {
 func (c *Coordinator) setup(ctx, bg context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := (stepworker.Topology{Subjects: c.sub, Replicas: c.cfg.Replicas}).Ensure(sctx, c.js); err != nil {
+	err := untilPlaced(sctx, func() error {
+		return (stepworker.Topology{Subjects: c.sub, Replicas: c.cfg.Replicas}).Ensure(sctx, c.js)
+	})
+	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	var err error
-	if c.jobs, err = c.bucket(sctx, c.sub.JobsBucket(), "loadpool job records"); err != nil {
+	err = untilPlaced(sctx, func() (err error) {
+		c.jobs, err = c.bucket(sctx, c.sub.JobsBucket(), "loadpool job records")
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if c.computers, err = c.bucket(sctx, c.sub.ComputersBucket(), "loadpool computer locks"); err != nil {
+	err = untilPlaced(sctx, func() (err error) {
+		c.computers, err = c.bucket(sctx, c.sub.ComputersBucket(), "loadpool computer locks")
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	if err := c.watch(sctx, bg); err != nil {
@@ -185,6 +195,25 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 		return fmt.Errorf("coordinator: flush subscriptions: %w", err)
 	}
 	return nil
+}
+
+// untilPlaced runs f again while JetStream says it cannot place or serve a
+// stream yet (a cluster still forming, a leader election: error codes
+// 10005 no suitable peers, 10008 cluster not available, HTTP-like 503),
+// until ctx ends. Other errors (permissions, bad config) return at once.
+func untilPlaced(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		var api *jetstream.APIError
+		if err == nil || !errors.As(err, &api) || !(api.ErrorCode == 10005 || api.ErrorCode == 10008 || api.Code == 503) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func (c *Coordinator) bucket(ctx context.Context, name, desc string) (jetstream.KeyValue, error) {
