@@ -336,8 +336,8 @@ func TestComputerNamedLikeATemplate(t *testing.T) {
 // the step answers retry.
 func TestCallDeadline(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, vcsim.Options{CallDelay: map[string]time.Duration{"CloneVM_Task": time.Second}},
-		func(c *vmware.Config) { c.CallTimeout = 200 * time.Millisecond })
+	r := newRig(t, vcsim.Options{CallDelay: map[string]time.Duration{"CloneVM_Task": 3 * time.Second}},
+		func(c *vmware.Config) { c.CallTimeout = time.Second })
 	_, err := r.p.Load(t.Context(), request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{})
 	if !errors.Is(err, context.DeadlineExceeded) || stepworker.IsPermanent(err) {
 		t.Fatalf("err = %v, want a deadline (retry)", err)
