@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,9 +159,41 @@ func TestNoSecretsInRepo(t *testing.T) {
 	}
 }
 
+// violationLog is a nats-server logger that keeps the permissions
+// violations the server logs and drops everything else.
+type violationLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *violationLog) Errorf(format string, v ...any) {
+	if s := fmt.Sprintf(format, v...); strings.Contains(s, "Violation") {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, s)
+	}
+}
+
+func (l *violationLog) Noticef(string, ...any) {}
+func (l *violationLog) Warnf(string, ...any)   {}
+func (l *violationLog) Fatalf(string, ...any)  {}
+func (l *violationLog) Debugf(string, ...any)  {}
+func (l *violationLog) Tracef(string, ...any)  {}
+
+// none fails if the server refused anything.
+func (l *violationLog) none(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.lines {
+		t.Errorf("nats-server: %s", s)
+	}
+}
+
 // startConf starts a server from a configuration file on random loopback
 // ports with its store in a temporary directory; adjust changes more.
-func startConf(t *testing.T, file string, adjust func(*server.Options)) *server.Server {
+// The server's permissions violations go to vl when it is not nil.
+func startConf(t *testing.T, file string, adjust func(*server.Options), vl ...*violationLog) *server.Server {
 	t.Helper()
 	opts, err := server.ProcessConfigFile(file)
 	if err != nil {
@@ -172,6 +207,9 @@ func startConf(t *testing.T, file string, adjust func(*server.Options)) *server.
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, l := range vl {
+		s.SetLogger(l, false, false)
 	}
 	go s.Start()
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
@@ -266,7 +304,8 @@ func jobSpec(id, computer, provisioner, addr string) messages.JobSpec {
 // removed; a cancel aborts. No role is refused anything on the way.
 func TestPipelineWithRoleUsers(t *testing.T) {
 	t.Parallel()
-	addr := startConf(t, "nats-single.conf", nil).ClientURL()
+	var vl violationLog
+	addr := startConf(t, "nats-single.conf", nil, &vl).ClientURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conns := map[string]*roleConn{}
@@ -303,6 +342,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	for _, r := range roles {
 		conns[r].noViolations(t)
 	}
+	vl.none(t)
 }
 
 // startWorkers starts a loader (devlab.Sim) as user loader and a Linux OS
@@ -473,7 +513,8 @@ func monitorReads(t *testing.T, ctx context.Context, nc *nats.Conn) {
 // violation, and only the five users get in.
 func TestDenials(t *testing.T) {
 	t.Parallel()
-	addr := startConf(t, "nats-single.conf", nil).ClientURL()
+	var vl violationLog
+	addr := startConf(t, "nats-single.conf", nil, &vl).ClientURL()
 	cases := []struct{ name, role, kind, subject string }{
 		{"client cannot dispatch a load", "client", "Publish", "vcl.load.request.x"},
 		{"client cannot read job records in KV", "client", "Publish", "$JS.API.DIRECT.GET.KV_vcl_jobs.$KV.vcl_jobs.job-1"},
@@ -495,6 +536,13 @@ func TestDenials(t *testing.T) {
 		{"coordinator cannot purge a stream", "coordinator", "Publish", "$JS.API.STREAM.PURGE.VCL_LOAD"},
 		{"coordinator cannot forge results", "coordinator", "Publish", "vcl.load.result"},
 	}
+	t.Cleanup(func() { // the server logs what it refuses (TestPipelineWithRoleUsers relies on it)
+		vl.mu.Lock()
+		defer vl.mu.Unlock()
+		if len(vl.lines) < len(cases) {
+			t.Errorf("the server logged %d violations for %d refusals: %q", len(vl.lines), len(cases), vl.lines)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -734,7 +782,7 @@ func TestEnvExamples(t *testing.T) {
 	t.Parallel()
 	keys := knownKeys(t)
 	files, _ := filepath.Glob("env/*.env.example")
-	want := []string{"all", "coordinator", "loader-lab", "loader-vmware", "loader-xcat", "nats", "os-linux", "os-windows"}
+	want := []string{"all", "client", "coordinator", "loader-lab", "loader-vmware", "loader-xcat", "nats", "os-linux", "os-windows"}
 	var got []string
 	for _, f := range files {
 		got = append(got, strings.TrimSuffix(filepath.Base(f), ".env.example"))
@@ -761,7 +809,7 @@ func TestEnvExamples(t *testing.T) {
 			if pool, ok := strings.CutPrefix(name, role+"-"); ok {
 				file = strings.Replace(file, pool, "%i", 1)
 			}
-			if !strings.Contains(string(units), "EnvironmentFile=/etc/loadpool/"+file+"\n") && !strings.Contains(string(units), "/"+"loadpool-"+file+"\n") {
+			if role != "client" && !strings.Contains(string(units), "EnvironmentFile=/etc/loadpool/"+file+"\n") && !strings.Contains(string(units), "/"+"loadpool-"+file+"\n") {
 				t.Errorf("no unit reads %s", file)
 			}
 			checkEnvFile(t, "env/"+name+".env.example", role, keys)
@@ -831,4 +879,135 @@ func checkValue(typ, v string) error {
 		}
 	}
 	return err
+}
+
+// TestBinaryWithExampleEnv runs the real loadpool binary the way the units
+// do (their ExecStart, their instance) with the example environment files,
+// changed only where a host differs (server URL, passwords, file paths),
+// against a server from nats-single.conf: a job submitted with client.env
+// reaches ready, a monitor watches it, and the server refuses nothing;
+// SIGTERM stops every process with exit 0.
+func TestBinaryWithExampleEnv(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go tool to build the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "loadpool")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/loadpool/loadpool/cmd/loadpool").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var vl violationLog
+	addr := startConf(t, "nats-single.conf", nil, &vl).ClientURL()
+	comp, files := labComputer(t, dir)
+	env := func(example, role string, more ...string) []string {
+		return envFrom(t, "env/"+example+".env.example", append([]string{"LOADPOOL_NATS_URL=" + addr,
+			"LOADPOOL_NATS_PASSWORD=" + os.Getenv(passwordVar(role)), "LOADPOOL_LOG_LEVEL=warn"}, more...))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	client := func(role string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env("client", role, "LOADPOOL_NATS_USER="+role)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	startUnit(t, bin, "loadpool-coordinator.service", "", env("coordinator", "coordinator"))
+	eventually(t, "the coordinator to serve", func() bool { _, err := client("client", "status"); return err == nil })
+	startUnit(t, bin, "loadpool-loader@.service", "lab", env("loader-lab", "loader", "LOADPOOL_LAB_INVENTORY="+files["inventory"]))
+	startUnit(t, bin, "loadpool-os@.service", "linux", env("os-linux", "os", "LOADPOOL_SSH_KEY="+files["key"],
+		"LOADPOOL_PROFILES="+files["profiles"], "LOADPOOL_DATA_DIR="+dir))
+
+	out, err := client("client", "submit", "--id", "deploy-bin", "--computer", comp.Name(), "--provisioner", "lab",
+		"--type", "lab", "--address", comp.Addr(), "--image", "ubuntu-24.04", "--os-family", "linux", "--wait")
+	if err != nil || !strings.Contains(out, "job ready") {
+		t.Fatalf("submit --wait: %v\n%s", err, out)
+	}
+	if out, err := client("monitor", "watch", "deploy-bin"); err != nil || !strings.Contains(out, "ready") {
+		t.Errorf("watch as monitor: %v\n%s", err, out)
+	}
+	vl.none(t)
+}
+
+// labComputer is a running simulated lab computer with ubuntu-24.04, and
+// the files the loader and OS worker need: inventory, SSH key, profiles.
+func labComputer(t *testing.T, dir string) (*devlab.Computer, map[string]string) {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "deploy test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := devlab.NewComputer(devlab.Config{Name: "lab-01", Shell: &devlab.Linux{}, Authorized: signer.PublicKey(),
+		BootDelay: time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(comp.Close)
+	if err := comp.Boot("ubuntu-24.04"); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"inventory": []byte(`{"computers":[{"name":"lab-01","images":["ubuntu-24.04"]}]}`),
+		"key":       pem.EncodeToMemory(block),
+		"profiles":  []byte(`[{"family":"linux","set":{"initial_delay":"0s","poll":"50ms","answer_timeout":"20s"}}]`),
+	}
+	paths := map[string]string{}
+	for name, b := range files {
+		paths[name] = filepath.Join(dir, name)
+		if err := os.WriteFile(paths[name], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return comp, paths
+}
+
+// envFrom is the environment an example file describes (its uncommented
+// settings), then more on top.
+func envFrom(t *testing.T, path string, more []string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if settingRE.MatchString(line) {
+			env = append(env, line)
+		}
+	}
+	return append(env, more...)
+}
+
+// startUnit starts what a unit's ExecStart runs, for instance, with env
+// (and nothing else); it is stopped with SIGTERM when the test ends and
+// must then exit 0.
+func startUnit(t *testing.T, bin, unit, instance string, env []string) {
+	t.Helper()
+	b, err := os.ReadFile("systemd/" + unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ExecStart=/usr/local/bin/loadpool(.*)$`).FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("%s: no ExecStart of /usr/local/bin/loadpool", unit)
+	}
+	cmd := exec.Command(bin, strings.Fields(strings.ReplaceAll(m[1], "%i", instance))...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil || t.Failed() {
+			t.Errorf("%s (%s): exit %v\n%s", unit, instance, err, stderr.String())
+		}
+	})
 }
