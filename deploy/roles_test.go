@@ -1,0 +1,417 @@
+package deploy
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/coordinator"
+	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/osworker/linux"
+	"github.com/loadpool/loadpool/osworker/modtest"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/ssh"
+)
+
+// TestPipelineWithRoleUsers runs the real pipeline on a server started
+// from nats-single.conf, each role on its own user: a job reaches ready
+// through a hung boot that the OS worker power-resets through the loader;
+// a request that no worker finishes becomes a max-deliveries retry and is
+// removed; a cancel aborts. No role is refused anything on the way.
+func TestPipelineWithRoleUsers(t *testing.T) {
+	t.Parallel()
+	var vl violationLog
+	addr := startConf(t, "nats-single.conf", nil, &vl).ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conns := map[string]*roleConn{}
+	for _, r := range roles {
+		conns[r] = connectAs(t, addr, r)
+	}
+	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord",
+		AckWait: time.Second, MaxDeliver: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(coord.Stop)
+	comp := startWorkers(t, ctx, conns["loader"].Conn, conns["os"].Conn)
+
+	cl := coordinator.NewClient(conns["client"].Conn, subj)
+	if _, err := cl.Submit(ctx, jobSpec("deploy-ready", comp.Name(), devlab.SimName, comp.Addr())); err != nil {
+		t.Fatal(err)
+	}
+	events := watch(t, ctx, conns["client"].Conn, "deploy-ready")
+	rec, err := cl.Get(ctx, "deploy-ready")
+	if err != nil || rec.State != messages.StateReady {
+		t.Fatalf("job = %+v, %v; events %v", rec, err, events)
+	}
+	if !strings.Contains(strings.Join(events, "\n"), "power reset of "+comp.Name()) {
+		t.Errorf("no power reset event from the loader among %v", events)
+	}
+
+	undeliverable(t, ctx, conns)
+	canceled(t, ctx, cl)
+	monitorReads(t, ctx, conns["monitor"].Conn)
+	for _, r := range roles {
+		conns[r].noViolations(t)
+	}
+	vl.none(t)
+}
+
+// startWorkers starts a loader (devlab.Sim) as user loader and a Linux OS
+// worker as user os, and returns the simulated computer they serve; its
+// first boot hangs.
+func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) *devlab.Computer {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := devlab.NewComputer(devlab.Config{Name: "vm-01", Shell: &devlab.Linux{}, Authorized: signer.PublicKey(),
+		BootDelay: 20 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(comp.Close)
+	comp.HangBoots(1)
+	sim := devlab.NewSim("ubuntu-24.04")
+	sim.Add(comp)
+	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Grace: time.Second, Logger: quiet}, sim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lw.Stop)
+	profiles := fmt.Sprintf(`[{"family": %q, "set": %s}]`, linux.Family, modtest.TinyProfile)
+	ow, err := osworker.New(osNC, osworker.Config{Subjects: subj, SSHUser: "root", Signer: signer,
+		DialTimeout: 5 * time.Second, PowerTimeout: 10 * time.Second, Grace: time.Second, Profiles: []byte(profiles), Logger: quiet}, linux.Module{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ow.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ow.Stop)
+	return comp
+}
+
+// watch follows a job's events with an ordered consumer on VCL_EVENTS (as
+// loadpool watch does) until one says the job ended; it returns them.
+func watch(t *testing.T, ctx context.Context, nc *nats.Conn, id string) []string {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.OrderedConsumer(ctx, subj.EventStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj.Event(id)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("events so far %v: %v", out, err)
+		}
+		var ev messages.Event
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev.Source+": "+ev.Message)
+		if messages.Terminal(ev.State) {
+			return out
+		}
+	}
+}
+
+// undeliverable: a loader that gives every delivery back exhausts
+// MaxDeliver; the coordinator reads the request (advisory), turns it into
+// a retry (the job, of one attempt, fails) and deletes it from VCL_LOAD.
+func undeliverable(t *testing.T, ctx context.Context, conns map[string]*roleConn) {
+	t.Helper()
+	spec := jobSpec("deploy-stall", "vm-stall", "stall", "127.0.0.1:9")
+	if _, err := coordinator.NewClient(conns["client"].Conn, subj).Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(conns["loader"].Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, subj.LoadStream(), subj.LoaderConsumer("stall"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { _ = m.Nak() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cc.Stop(); <-cc.Closed() }()
+	rec := waitEnded(t, ctx, coordinator.NewClient(conns["monitor"].Conn, subj), spec.ID)
+	if rec.State != messages.StateFailed || len(rec.Steps) != 1 || rec.Steps[0].Reason != "max-deliveries" {
+		t.Fatalf("undeliverable job = %+v", rec)
+	}
+	mjs, err := jetstream.New(conns["monitor"].Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the undeliverable request to leave VCL_LOAD", func() bool {
+		st, err := mjs.Stream(ctx, subj.LoadStream())
+		return err == nil && st.CachedInfo().State.Msgs == 0
+	})
+}
+
+// canceled: a client cancels a job whose load nobody takes; the
+// coordinator aborts it and frees the computer.
+func canceled(t *testing.T, ctx context.Context, cl *coordinator.Client) {
+	t.Helper()
+	spec := jobSpec("deploy-cancel", "vm-cancel", "nobody", "127.0.0.1:9")
+	if _, err := cl.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cl.Cancel(ctx, spec.ID, "deploy test")
+	if err != nil || rec.State != messages.StateCanceled {
+		t.Fatalf("cancel = %+v, %v", rec, err)
+	}
+	spec.ID = "deploy-cancel-2"
+	if _, err := cl.Submit(ctx, spec); err != nil {
+		t.Errorf("the canceled job's computer is still locked: %v", err)
+	}
+}
+
+func waitEnded(t *testing.T, ctx context.Context, cl *coordinator.Client, id string) messages.JobRecord {
+	t.Helper()
+	var rec messages.JobRecord
+	eventually(t, "job "+id+" to end", func() bool {
+		var err error
+		rec, err = cl.Get(ctx, id)
+		return err == nil && messages.Terminal(rec.State)
+	})
+	return rec
+}
+
+// monitorReads: the monitor user reads micro stats, stream and consumer
+// info, a KV record and job.list.
+func monitorReads(t *testing.T, ctx context.Context, nc *nats.Conn) {
+	t.Helper()
+	m, err := nc.RequestWithContext(ctx, "$SRV.STATS."+coordinator.ServiceName, nil)
+	if err != nil || !strings.Contains(string(m.Data), `"name":"`+coordinator.ServiceName+`"`) {
+		t.Errorf("micro stats: %v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(ctx, subj.EventStream()); err != nil {
+		t.Errorf("stream info: %v", err)
+	}
+	if _, err := js.Consumer(ctx, subj.LoadStream(), subj.LoaderConsumer(devlab.SimName)); err != nil {
+		t.Errorf("consumer info: %v", err)
+	}
+	kv, err := js.KeyValue(ctx, subj.JobsBucket())
+	if err != nil {
+		t.Fatalf("kv: %v", err)
+	}
+	if e, err := kv.Get(ctx, "deploy-ready"); err != nil || !strings.Contains(string(e.Value()), `"state":"ready"`) {
+		t.Errorf("kv get: %v", err)
+	}
+	if jobs, err := coordinator.NewClient(nc, subj).List(ctx, messages.ListRequest{Limit: 10}); err != nil || len(jobs) < 3 {
+		t.Errorf("job.list = %d jobs, %v", len(jobs), err)
+	}
+}
+
+// TestDenials: what a role must not do is refused with a permissions
+// violation, and only the five users get in.
+func TestDenials(t *testing.T) {
+	t.Parallel()
+	var vl violationLog
+	addr := startConf(t, "nats-single.conf", nil, &vl).ClientURL()
+	cases := []struct{ name, role, kind, subject string }{
+		{"client cannot dispatch a load", "client", "Publish", "vcl.load.request.x"},
+		{"client cannot read job records in KV", "client", "Publish", "$JS.API.DIRECT.GET.KV_vcl_jobs.$KV.vcl_jobs.job-1"},
+		{"client cannot write job records", "client", "Publish", "$KV.vcl_jobs.job-1"},
+		{"client cannot pull a loader pool", "client", "Publish", "$JS.API.CONSUMER.MSG.NEXT.VCL_LOAD.loader-vmware"},
+		{"client cannot read requests", "client", "Subscription", "vcl.load.request.>"},
+		{"loader cannot submit", "loader", "Publish", "vcl.job.submit"},
+		{"loader cannot serve job.submit", "loader", "Subscription", "vcl.job.submit"},
+		{"loader cannot report a post-load", "loader", "Publish", "vcl.postload.result"},
+		{"loader cannot pull an OS pool", "loader", "Publish", "$JS.API.CONSUMER.MSG.NEXT.VCL_POSTLOAD.os-linux"},
+		{"os cannot report a load", "os", "Publish", "vcl.load.result"},
+		{"os cannot abort", "os", "Publish", "vcl.abort.job-1"},
+		{"os cannot read job records", "os", "Publish", "$JS.API.STREAM.MSG.GET.KV_vcl_jobs"},
+		{"monitor cannot submit", "monitor", "Publish", "vcl.job.submit"},
+		{"monitor cannot cancel", "monitor", "Publish", "vcl.job.cancel"},
+		{"monitor cannot write KV", "monitor", "Publish", "$KV.vcl_jobs.job-1"},
+		{"monitor cannot delete a stream", "monitor", "Publish", "$JS.API.STREAM.DELETE.VCL_EVENTS"},
+		{"coordinator cannot delete a stream", "coordinator", "Publish", "$JS.API.STREAM.DELETE.VCL_EVENTS"},
+		{"coordinator cannot purge a stream", "coordinator", "Publish", "$JS.API.STREAM.PURGE.VCL_LOAD"},
+		{"coordinator cannot forge results", "coordinator", "Publish", "vcl.load.result"},
+	}
+	t.Cleanup(func() { // the server logs what it refuses (TestPipelineWithRoleUsers relies on it)
+		vl.mu.Lock()
+		defer vl.mu.Unlock()
+		if len(vl.lines) < len(cases) {
+			t.Errorf("the server logged %d violations for %d refusals: %q", len(vl.lines), len(cases), vl.lines)
+		}
+	})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := connectAs(t, addr, tc.role)
+			var err error
+			if tc.kind == "Subscription" {
+				_, err = c.SubscribeSync(tc.subject)
+			} else {
+				err = c.Publish(tc.subject, []byte("{}"))
+			}
+			if err == nil {
+				err = c.Flush()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.violation(t, tc.kind, tc.subject)
+		})
+	}
+	t.Run("client cannot open KV vcl_jobs", func(t *testing.T) {
+		t.Parallel()
+		c := connectAs(t, addr, "client")
+		js, err := jetstream.New(c.Conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := js.KeyValue(ctx, subj.JobsBucket()); err == nil {
+			t.Error("the client opened KV vcl_jobs")
+		}
+		c.violation(t, "Publish", "$JS.API.STREAM.INFO.KV_vcl_jobs")
+	})
+	t.Run("loader cannot submit through the client", func(t *testing.T) {
+		t.Parallel()
+		c := connectAs(t, addr, "loader")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := coordinator.NewClient(c.Conn, subj).Submit(ctx, jobSpec("x", "vm-x", "vmware", "")); err == nil {
+			t.Error("the loader submitted a job")
+		}
+		c.violation(t, "Publish", "vcl.job.submit")
+	})
+	t.Run("a loader cannot create the streams", func(t *testing.T) {
+		t.Parallel()
+		c := connectAs(t, addr, "loader")
+		lw, err := loaderworker.New(c.Conn, loaderworker.Config{Subjects: subj, Name: "vmware", Logger: quiet}, &loaderworker.Fake{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := lw.Start(ctx); err == nil {
+			t.Error("a loader started without streams; the coordinator makes them")
+		}
+		lw.Stop()
+		c.violation(t, "Publish", "$JS.API.STREAM.UPDATE.VCL_LOAD")
+	})
+	for name, opt := range map[string]nats.Option{
+		"anonymous is refused":      nil,
+		"wrong password is refused": nats.UserInfo("client", "wrong"),
+		"unknown user is refused":   nats.UserInfo("admin", os.Getenv(passwordVar("client"))),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var opts []nats.Option
+			if opt != nil {
+				opts = append(opts, opt)
+			}
+			nc, err := nats.Connect(addr, opts...)
+			if err == nil {
+				nc.Close()
+			}
+			if !errors.Is(err, nats.ErrAuthorization) {
+				t.Errorf("connect = %v, want %v", err, nats.ErrAuthorization)
+			}
+		})
+	}
+}
+
+// TestClusterFromConfigs: the three node files form a cluster whose routes
+// authenticate with the route password (URLs from the environment, here
+// on loopback); the coordinator, as its user, creates its streams and
+// buckets with three replicas and takes a job.
+func TestClusterFromConfigs(t *testing.T) {
+	t.Parallel()
+	var routes []*url.URL
+	ports := make([]int, 3)
+	for i := range ports {
+		var err error
+		if ports[i], err = embednats.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(fmt.Sprintf("nats-route://route:%s@127.0.0.1:%d", routePassword, ports[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, u)
+	}
+	var nodes []*server.Server
+	var urls []string
+	for i := range 3 {
+		s := startConf(t, fmt.Sprintf("nats-cluster-%d.conf", i+1), func(o *server.Options) {
+			o.Cluster.Host, o.Cluster.Port, o.Routes = "127.0.0.1", ports[i], routes
+		})
+		nodes, urls = append(nodes, s), append(urls, s.ClientURL())
+	}
+	eventually(t, "a meta leader that sees three JetStream peers", func() bool {
+		for _, s := range nodes { // only the meta leader answers
+			if len(s.JetStreamClusterPeers()) >= 3 {
+				return true
+			}
+		}
+		return false
+	})
+	all := strings.Join(urls, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	coord, err := coordinator.New(connectAs(t, all, "coordinator").Conn, coordinator.Config{Subjects: subj, Replicas: 3, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer coord.Stop()
+	cl := connectAs(t, all, "client")
+	if rec, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, jobSpec("cluster-1", "vm-c", "vmware", "")); err != nil || rec.State != messages.StateLoading {
+		t.Fatalf("submit on the cluster = %+v, %v", rec, err)
+	}
+	js, err := jetstream.New(connectAs(t, all, "monitor").Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{subj.LoadStream(), subj.EventStream(), "KV_" + subj.JobsBucket()} {
+		st, err := js.Stream(ctx, name)
+		if err != nil || st.CachedInfo().Config.Replicas != 3 {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	cl.noViolations(t)
+}
