@@ -21,8 +21,9 @@ import (
 )
 
 // TestSystemdUnits: every unit reads an environment file, is hardened, and
-// passes systemd-analyze verify when that is installed (the binaries'
-// paths point at an existing executable for the check).
+// passes systemd-analyze verify and security (exposure at most 2.0) when
+// systemd-analyze is installed (the binaries' paths point at an existing
+// executable for the check).
 func TestSystemdUnits(t *testing.T) {
 	t.Parallel()
 	units, _ := filepath.Glob("systemd/*.service")
@@ -61,6 +62,13 @@ func TestSystemdUnits(t *testing.T) {
 	out, err := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, copies...)...).CombinedOutput()
 	if err != nil || strings.Contains(string(out), dir) || strings.Contains(string(out), "loadpool") {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// systemd's own exposure score (0 best, 10 worst) stays at or below 2.0.
+	for _, u := range copies {
+		out, err := exec.Command("systemd-analyze", "security", "--offline=yes", "--threshold=20", u).CombinedOutput()
+		if err != nil {
+			t.Errorf("systemd-analyze security %s: %v\n%s", filepath.Base(u), err, out)
+		}
 	}
 }
 
