@@ -209,13 +209,15 @@ func waitEnded(t *testing.T, ctx context.Context, cl *coordinator.Client, id str
 	return rec
 }
 
-// monitorReads: the monitor user reads micro stats, stream and consumer
-// info, a KV record and job.list.
+// monitorReads: the monitor user reads micro stats (coordinator, loader),
+// stream and consumer info, KV records (a job, a host key) and job.list.
 func monitorReads(t *testing.T, ctx context.Context, nc *nats.Conn) {
 	t.Helper()
-	m, err := nc.RequestWithContext(ctx, "$SRV.STATS."+coordinator.ServiceName, nil)
-	if err != nil || !strings.Contains(string(m.Data), `"name":"`+coordinator.ServiceName+`"`) {
-		t.Errorf("micro stats: %v", err)
+	for _, svc := range []string{coordinator.ServiceName, "loadpool-loader-" + devlab.SimName} {
+		m, err := nc.RequestWithContext(ctx, "$SRV.STATS."+svc, nil)
+		if err != nil || !strings.Contains(string(m.Data), `"name":"`+svc+`"`) {
+			t.Errorf("micro stats of %s: %v", svc, err)
+		}
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -233,6 +235,13 @@ func monitorReads(t *testing.T, ctx context.Context, nc *nats.Conn) {
 	}
 	if e, err := kv.Get(ctx, "deploy-ready"); err != nil || !strings.Contains(string(e.Value()), `"state":"ready"`) {
 		t.Errorf("kv get: %v", err)
+	}
+	// The OS worker recorded the host key it first saw after the reload.
+	if kv, err = js.KeyValue(ctx, subj.HostKeysBucket()); err == nil {
+		_, err = kv.Get(ctx, "vm-01")
+	}
+	if err != nil {
+		t.Errorf("host key of vm-01: %v", err)
 	}
 	if jobs, err := coordinator.NewClient(nc, subj).List(ctx, messages.ListRequest{Limit: 10}); err != nil || len(jobs) < 3 {
 		t.Errorf("job.list = %d jobs, %v", len(jobs), err)
