@@ -55,10 +55,40 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// TestEndToEndHungBoot: the guest hangs on its first boot; the OS
+// worker's wait runs out, it power-resets the computer through the vmware
+// loader's power endpoint, the simulated VM's reset restarts the guest,
+// and the job ends ready in its first attempt.
+func TestEndToEndHungBoot(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t)
+	lab.computer.HangBoots(1)
+	rec := lab.runWith(t, "job-hung", vmware.StrategyClone, map[string]string{"initial_delay": "0s", "poll": "50ms",
+		"answer_timeout": "1s", "on_timeout": "power-reset", "reset_initial_delay": "0s", "reset_answer_timeout": "30s"})
+	if rec.Attempt != 1 || lab.boots.Load() != 1 || lab.resets.Load() != 1 {
+		t.Fatalf("attempt %d, boots %d, resets %d; want 1, 1, 1: %+v", rec.Attempt, lab.boots.Load(), lab.resets.Load(), rec)
+	}
+}
+
 type lab struct {
 	client   *coordinator.Client
 	computer *devlab.Computer
-	boots    atomic.Int32
+	boots    atomic.Int32 // boots of a new image
+	resets   atomic.Int32 // power-ons of the image it has
+}
+
+// power is what powering the simulated VM on does to the computer behind
+// it: boot the tagged image, or restart when it already has it (a reset).
+func (l *lab) power(img string) {
+	if st := l.computer.Snapshot(); st.Image == img && st.Boots > 0 {
+		if l.computer.Reset() == nil {
+			l.resets.Add(1)
+		}
+		return
+	}
+	if l.computer.Boot(img) == nil {
+		l.boots.Add(1)
+	}
 }
 
 func newLab(t *testing.T) *lab {
@@ -87,8 +117,8 @@ func newLab(t *testing.T) *lab {
 		OnPowerOn: func(vm string) {
 			if s := sim.Load(); s != nil && vm == l.computer.Name() {
 				tags, err := s.ExtraConfig(context.Background(), vm)
-				if err == nil && tags[vmware.TagImage] != "" && l.computer.Boot(tags[vmware.TagImage]) == nil {
-					l.boots.Add(1)
+				if img := tags[vmware.TagImage]; err == nil && img != "" {
+					l.power(img)
 				}
 			}
 		}})
@@ -132,9 +162,14 @@ func start(t *testing.T, start func(context.Context) error, stop func()) {
 // to end ready.
 func (l *lab) run(t *testing.T, id, strategy string) messages.JobRecord {
 	t.Helper()
+	return l.runWith(t, id, strategy, map[string]string{"initial_delay": "0s", "poll": "50ms"})
+}
+
+func (l *lab) runWith(t *testing.T, id, strategy string, profile map[string]string) messages.JobRecord {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	fast, _ := json.Marshal(map[string]string{"initial_delay": "0s", "poll": "50ms"})
+	fast, _ := json.Marshal(profile)
 	spec := messages.JobSpec{ID: id,
 		Computer: messages.Computer{Name: l.computer.Name(), Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: l.computer.Addr()},
 		Image:    messages.Image{Name: "ubuntu-24.04", OSFamily: "linux", OSVersion: "24.04", Strategy: strategy, WaitProfile: fast}}
