@@ -213,8 +213,13 @@ type roleConn struct {
 
 func connectAs(t *testing.T, addr, role string) *roleConn {
 	t.Helper()
+	return connectUser(t, addr, role, os.Getenv(passwordVar(role)))
+}
+
+func connectUser(t *testing.T, addr, role, password string) *roleConn {
+	t.Helper()
 	c := &roleConn{role: role, errs: make(chan error, 64)}
-	nc, err := nats.Connect(addr, nats.UserInfo(role, os.Getenv(passwordVar(role))),
+	nc, err := nats.Connect(addr, nats.UserInfo(role, password),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if os.Getenv("LOADPOOL_TEST_DEBUG") != "" {
 				fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
