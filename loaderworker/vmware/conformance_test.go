@@ -2,10 +2,13 @@ package vmware_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/loadpool/loadpool/devlab/vcsim"
@@ -62,4 +65,64 @@ func TestSlowTaskOutlivesCallTimeout(t *testing.T) {
 		t.Fatalf("load = %+v, %v; want a reload", rep, err)
 	}
 	ev.has(t, "cloning ubuntu-22.04 to vm-1", "powering on vm-1")
+}
+
+// TestAbortCancelsTheTask: when the step's context ends during a clone
+// (an abort, a shutdown), the clone task is cancelled in vCenter.
+func TestAbortCancelsTheTask(t *testing.T) {
+	r := newRig(t, vcsim.Options{})
+	admin := adminClient(t, r.sim)
+	slowTasks(t, map[string]time.Duration{"CloneVm": time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.p.Load(ctx, request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{})
+		done <- err
+	}()
+	poll(t, func() bool { // the clone runs
+		info := cloneTask(t, r, admin)
+		return info != nil && info.State == types.TaskInfoStateRunning
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want canceled", err)
+	}
+	if info := cloneTask(t, r, admin); !info.Cancelled {
+		t.Fatalf("the clone task was not cancelled: %+v", info)
+	}
+	// The simulator finishes the work of a cancelled task anyway: wait
+	// for it, so that nothing writes to the datastore after the test.
+	poll(t, func() bool { _, err := r.sim.VM(t.Context(), "vm-1"); return err == nil })
+}
+
+// cloneTask is the info of the simulator's clone task; nil when none.
+func cloneTask(t *testing.T, r *rig, admin *govmomi.Client) *types.TaskInfo {
+	t.Helper()
+	var refs []types.ManagedObjectReference
+	for _, task := range r.sim.Model.Map().AllReference("Task") {
+		refs = append(refs, task.Reference())
+	}
+	var tasks []mo.Task
+	if err := admin.Retrieve(t.Context(), refs, []string{"info"}, &tasks); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		if task.Info.DescriptionId == "VirtualMachine.cloneVm" {
+			return &task.Info
+		}
+	}
+	return nil
+}
+
+// poll waits (30s at most) until cond holds.
+func poll(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

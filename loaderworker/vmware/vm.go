@@ -142,16 +142,33 @@ func gone(err error) error {
 }
 
 // wait waits for task within TaskTimeout and reports its progress as
-// "what: n%" events (every 25 points) when pr is set.
+// "what: n%" events (every 25 points) when pr is set. When the wait ends
+// early (the step was aborted, the worker stops, the task deadline
+// passed) the task is cancelled in vCenter rather than left running.
 func (p *Provisioner) wait(ctx context.Context, task *object.Task, what string, pr stepworker.Progress) (*types.TaskInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.TaskTimeout)
 	defer cancel()
+	var info *types.TaskInfo
+	var err error
 	if pr == nil {
-		return task.WaitForResult(ctx)
+		info, err = task.WaitForResult(ctx)
+	} else {
+		s := newSink(what, pr)
+		info, err = task.WaitForResult(ctx, s)
+		s.wg.Wait()
 	}
-	s := newSink(what, pr)
-	info, err := task.WaitForResult(ctx, s)
-	s.wg.Wait()
+	if err == nil && (info == nil || info.State != types.TaskInfoStateSuccess) {
+		// govmomi answers a cancelled wait with no error and the task
+		// still running.
+		if err = ctx.Err(); err == nil {
+			err = fmt.Errorf("vSphere task %s ended without success", task.Reference().Value)
+		}
+	}
+	if err != nil && ctx.Err() != nil {
+		cerr := task.Cancel(context.WithoutCancel(ctx)) // bounded by CallTimeout
+		p.log.Info("stopped waiting for a vSphere task; cancelled it", "task", task.Reference().Value,
+			"why", context.Cause(ctx), "cancel_error", cerr)
+	}
 	return info, err
 }
 
