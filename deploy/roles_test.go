@@ -339,7 +339,7 @@ func TestDenials(t *testing.T) {
 			t.Error("a loader started without streams; the coordinator makes them")
 		}
 		lw.Stop()
-		c.violation(t, "Publish", "$JS.API.STREAM.UPDATE.VCL_LOAD")
+		c.violation(t, "Publish", "$JS.API.STREAM.CREATE.VCL_LOAD", "$JS.API.STREAM.UPDATE.VCL_LOAD")
 	})
 	for name, opt := range map[string]nats.Option{
 		"anonymous is refused":      nil,
