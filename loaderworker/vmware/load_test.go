@@ -3,6 +3,7 @@ package vmware_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"sync"
@@ -341,5 +342,50 @@ func TestCallDeadline(t *testing.T) {
 	_, err := r.p.Load(t.Context(), request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{})
 	if !errors.Is(err, context.DeadlineExceeded) || stepworker.IsPermanent(err) {
 		t.Fatalf("err = %v, want a deadline (retry)", err)
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoSecretsInLogs: connecting, renewing the session and failing to
+// log in never write the password.
+func TestNoSecretsInLogs(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r := newRig(t, vcsim.Options{}, func(c *vmware.Config) { c.Logger = log })
+	if _, err := r.sim.DropSessions(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.p.Load(t.Context(), request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := r.sim.VMwareConfig()
+	cfg.Logger, cfg.Password = log, "not-"+cfg.Password
+	if _, err := vmware.New(t.Context(), cfg); err == nil || strings.Contains(err.Error(), cfg.Password) {
+		t.Fatalf("New with a wrong password: %v", err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "logged in again") {
+		t.Fatalf("the re-login was not logged:\n%s", out)
+	}
+	if strings.Contains(out, r.sim.Password) {
+		t.Fatalf("a log line holds the password:\n%s", out)
 	}
 }
