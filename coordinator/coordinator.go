@@ -217,10 +217,16 @@ func untilPlaced(ctx context.Context, f func() error) error {
 }
 
 func (c *Coordinator) bucket(ctx context.Context, name, desc string) (jetstream.KeyValue, error) {
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// Create, or bind to an existing bucket: never update one that exists
+	// (an update racing with a watcher's consumer creation is a data race
+	// inside nats-server 2.15.2).
+	kv, err := c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Description: desc, History: 1,
 		Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = c.js.KeyValue(ctx, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: create KV bucket %s: %w", name, err)
 	}

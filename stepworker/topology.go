@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
@@ -52,14 +53,39 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 	}
 }
 
-// Ensure creates the streams, or updates them to this configuration.
+// Ensure creates the streams that are missing and updates those whose
+// settings differ from this configuration. A stream that already matches
+// is left alone: an update racing with a consumer's creation is a data
+// race inside nats-server 2.15.2, so no process updates without need.
 func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	for _, cfg := range t.Streams() {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		_, err := js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = update(ctx, js, cfg)
+		}
+		if err != nil {
 			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
+}
+
+func update(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, want.Name)
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	have := info.Config
+	if slices.Equal(have.Subjects, want.Subjects) && have.Replicas == want.Replicas && have.MaxMsgSize == want.MaxMsgSize &&
+		have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates && have.Retention == want.Retention {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, want)
+	return err
 }
 
 // PoolConsumer describes the durable consumer of one pool.

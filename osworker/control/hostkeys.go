@@ -46,12 +46,15 @@ var _ HostKeyStore = (*KVHostKeys)(nil)
 
 // NewKVHostKeys creates (or binds to) the bucket Subjects.HostKeysBucket().
 func NewKVHostKeys(ctx context.Context, js jetstream.JetStream, s messages.Subjects, replicas int) (*KVHostKeys, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      s.HostKeysBucket(),
 		Description: "loadpool: trusted SSH host key per computer",
 		Replicas:    max(replicas, 1),
 		Storage:     jetstream.FileStorage,
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) { // bind; never update (see stepworker.Topology.Ensure)
+		kv, err = js.KeyValue(ctx, s.HostKeysBucket())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create KV bucket %s: %w", s.HostKeysBucket(), err)
 	}
