@@ -34,6 +34,14 @@
 // Power performs reset, on, off and status; with Evidence it saves a
 // console screenshot first (CreateScreenshot_Task) where vSphere has it.
 //
+// The vCenter user needs, on the templates, the computers' VMs, the
+// folder, the pool and the datastore: VirtualMachine.Provisioning.Clone
+// (and .CloneTemplate), VirtualMachine.Inventory.CreateFromExisting and
+// .Delete, VirtualMachine.Interaction.PowerOn, .PowerOff, .Reset and
+// .CreateScreenshot, VirtualMachine.Config.AdvancedConfig (the tags),
+// VirtualMachine.State.RevertToSnapshot, Resource.AssignVMToPool and
+// Datastore.AllocateSpace. A missing one answers fail with its name.
+//
 // The package must not import govmomi's simulator (only tests and
 // devlab/vcsim do) nor golang.org/x/crypto/ssh.
 package vmware
