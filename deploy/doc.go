@@ -9,8 +9,10 @@
 //   - roles_test.go: a real server from nats-single.conf runs the real
 //     pipeline (coordinator, loader, OS worker, client, monitor) with each
 //     role on its own user and refuses nothing; what a role must not do is
-//     refused with a permissions violation; the three node files form a
-//     cluster with authenticated routes and R3 streams.
+//     refused with a permissions violation.
+//   - variants_test.go: the three node files form a cluster with
+//     authenticated routes and R3 streams; a loader pinned to one
+//     provisioner as accounts.conf says serves it and no other.
 //   - files_test.go: the systemd units pass systemd-analyze verify (when it
 //     is installed); every key of the example environment files is one
 //     loadpool reads; the loadpool binary, run as the units run it with the

@@ -1,0 +1,169 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadpool/loadpool/coordinator"
+	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestClusterFromConfigs: the three node files form a cluster whose routes
+// authenticate with the route password (URLs from the environment, here
+// on loopback); the coordinator, as its user, creates its streams and
+// buckets with three replicas and takes a job.
+func TestClusterFromConfigs(t *testing.T) {
+	t.Parallel()
+	var routes []*url.URL
+	ports := make([]int, 3)
+	for i := range ports {
+		var err error
+		if ports[i], err = embednats.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(fmt.Sprintf("nats-route://route:%s@127.0.0.1:%d", routePassword, ports[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, u)
+	}
+	var nodes []*server.Server
+	var urls []string
+	for i := range 3 {
+		s := startConf(t, fmt.Sprintf("nats-cluster-%d.conf", i+1), func(o *server.Options) {
+			o.Cluster.Host, o.Cluster.Port, o.Routes = "127.0.0.1", ports[i], routes
+		})
+		nodes, urls = append(nodes, s), append(urls, s.ClientURL())
+	}
+	eventually(t, "a meta leader that sees three JetStream peers", func() bool {
+		for _, s := range nodes { // only the meta leader answers
+			if len(s.JetStreamClusterPeers()) >= 3 {
+				return true
+			}
+		}
+		return false
+	})
+	all := strings.Join(urls, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	coord, err := coordinator.New(connectAs(t, all, "coordinator").Conn, coordinator.Config{Subjects: subj, Replicas: 3, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer coord.Stop()
+	cl := connectAs(t, all, "client")
+	if rec, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, jobSpec("cluster-1", "vm-c", "vmware", "")); err != nil || rec.State != messages.StateLoading {
+		t.Fatalf("submit on the cluster = %+v, %v", rec, err)
+	}
+	js, err := jetstream.New(connectAs(t, all, "monitor").Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{subj.LoadStream(), subj.EventStream(), "KV_" + subj.JobsBucket()} {
+		st, err := js.Stream(ctx, name)
+		if err != nil || st.CachedInfo().Config.Replicas != 3 {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	cl.noViolations(t)
+}
+
+// TestPinnedLoader follows the recipe of accounts.conf for a loader pinned
+// to one provisioner: a copy of the loader user, loader-sim, with its pool
+// lines narrowed, serves the sim pool (a job's load ends ready) and is
+// refused the vmware pool.
+func TestPinnedLoader(t *testing.T) {
+	t.Parallel()
+	dir := pinnedConf(t)
+	addr := startConf(t, filepath.Join(dir, "nats-single.conf"), nil).ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	coord, err := coordinator.New(connectAs(t, addr, "coordinator").Conn, coordinator.Config{Subjects: subj, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(coord.Stop)
+	pinned := connectUser(t, addr, "loader-sim", os.Getenv(passwordVar("loader")))
+	lw, err := loaderworker.New(pinned.Conn, loaderworker.Config{Subjects: subj, Name: "sim", Grace: time.Second, Logger: quiet}, &loaderworker.Fake{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lw.Stop)
+	cl := coordinator.NewClient(connectAs(t, addr, "client").Conn, subj)
+	if _, err := cl.Submit(ctx, jobSpec("pinned", "vm-p", "sim", "")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pinned loader's load to end ready", func() bool {
+		rec, err := cl.Get(ctx, "pinned")
+		return err == nil && rec.State == messages.StatePostloading
+	})
+	pinned.noViolations(t)
+
+	other := connectUser(t, addr, "loader-sim", os.Getenv(passwordVar("loader")))
+	vw, err := loaderworker.New(other.Conn, loaderworker.Config{Subjects: subj, Name: "vmware", Logger: quiet}, &loaderworker.Fake{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, time.Second)
+	defer scancel()
+	if err := vw.Start(sctx); err == nil {
+		t.Error("the loader pinned to sim started on the vmware pool")
+	}
+	vw.Stop()
+	other.violation(t, "Publish", "$JS.API.CONSUMER.CREATE.VCL_LOAD.loader-vmware.vcl.load.request.vmware")
+}
+
+// pinnedConf writes nats-single.conf and an accounts.conf with the user
+// loader-sim added as the recipe says, and returns their directory.
+func pinnedConf(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("accounts.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start, end := strings.Index(text, "      # Loader workers"), strings.Index(text, "      # OS workers")
+	if start < 0 || end < start {
+		t.Fatal("accounts.conf: the loader user's block is not where the test looks for it")
+	}
+	narrow := strings.NewReplacer("VCL_LOAD.*", "VCL_LOAD.loader-sim", "request.*", "request.sim", "power.*", "power.sim")
+	var block strings.Builder
+	for _, line := range strings.SplitAfter(text[start:end], "\n") {
+		if strings.Contains(line, "# pool") {
+			if line = narrow.Replace(line); strings.Contains(line, "*") {
+				t.Fatalf("a pool line is still wide after the recipe: %s", line)
+			}
+		}
+		block.WriteString(strings.Replace(line, "user: loader\n", "user: loader-sim\n", 1))
+	}
+	dir := t.TempDir()
+	single, err := os.ReadFile("nats-single.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"accounts.conf": text[:end] + block.String() + text[end:], "nats-single.conf": string(single)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
