@@ -8,9 +8,12 @@
 // otherwise), so several Sims can run in one process. Options.OnPowerOn
 // is called (in its own goroutine) with a VM's name whenever a simulated
 // VM powers on or is reset; Close waits for those calls. Fault helpers
-// (FailTask, FailCall, DropSessions) inject the errors a real vCenter
-// gives: asynchronous task failures, synchronous call faults, expired
-// sessions.
+// inject the errors a real vCenter gives: asynchronous task failures
+// (FailTask), synchronous call faults (FailCall, FailCallWith), expired
+// sessions (DropSessions) and hanging calls (Options.CallDelay); slow
+// tasks are the simulator's package-global TaskDelay (tests that set it
+// must not run in parallel). VM, PowerState and ExtraConfig read what
+// vCenter says of a VM, found by its exact name.
 //
 // What it does not model (see the govmomi reference): linked clones are
 // full copies, a revert restores no config or power state, guests never
