@@ -389,3 +389,21 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Fatalf("a log line holds the password:\n%s", out)
 	}
 }
+
+// TestFailedRevertLeavesNoStaleTag: once the snapshot strategy has begun
+// to change a VM, its tag no longer claims the old image.
+func TestFailedRevertLeavesNoStaleTag(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, vcsim.Options{PersistentVMs: []string{"vm-1"}})
+	if _, err := r.p.Load(t.Context(), request("vm-1", "ubuntu-22.04", vmware.StrategySnapshot, messages.ReloadAlways), &events{}); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.FailCall("RevertToSnapshot_Task", "*", simulator.FaultTypeInvalidState, 1)
+	_, err := r.p.Load(t.Context(), request("vm-1", "win10-22h2", vmware.StrategySnapshot, messages.ReloadAlways), &events{})
+	if err == nil || stepworker.IsPermanent(err) {
+		t.Fatalf("err = %v, want retry", err)
+	}
+	if tags := r.tags(t, "vm-1"); tags[vmware.TagImage] != "" {
+		t.Fatalf("after a failed revert the VM still claims %q", tags[vmware.TagImage])
+	}
+}
