@@ -35,7 +35,15 @@ func (s *session) waitBoot(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if word != "degraded" {
+	switch word {
+	case "offline", "":
+		// No systemd to ask (PID 1 is another init, or systemctl is not
+		// installed): the SSH answer is the only sign of a finished boot,
+		// as it was for Apache VCL's Linux module.
+		s.env.Event("systemd does not manage this system (is-system-running: %s): taking the SSH answer as the end of boot", systemWord(word))
+		return "boot not confirmed by systemd (none running); SSH answers", nil
+	case "degraded":
+	default:
 		s.env.Event("boot finished: running")
 		return "system running", nil
 	}
@@ -51,13 +59,16 @@ func bootState(word string, exit int) (bool, string, error) {
 		return true, word, nil
 	case "initializing", "starting":
 		return false, word, nil
-	case "offline":
-		return false, word, stepworker.Permanent(fmt.Errorf("systemctl is-system-running says offline: systemd is not PID 1 on this image"))
+	case "offline": // systemd is not PID 1: nothing to wait for
+		return true, word, nil
 	case "maintenance", "stopping":
 		return false, word, fmt.Errorf("system is in %s state (rescue mode or shutting down)", word)
 	case "":
-		if exit == 124 {
+		switch exit {
+		case 124:
 			return false, "starting", nil
+		case 127: // systemctl is not installed: nothing to wait for
+			return true, "", nil
 		}
 		return false, "unknown", nil
 	}
@@ -153,4 +164,11 @@ func orNone(errs []string) string {
 		return "no error listed; see /var/log/cloud-init.log on the computer"
 	}
 	return strings.Join(errs, "; ")
+}
+
+func systemWord(word string) string {
+	if word == "" {
+		return "systemctl not installed"
+	}
+	return word
 }
