@@ -104,6 +104,12 @@ func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev ui
 		if err := c.dispatch(ctx, rec.Spec, request(next, messages.StepLoad)); err != nil {
 			return rec, err
 		}
+		// The event goes out with the request, before the record is
+		// written: a fast worker's result can be applied before this write
+		// (which then loses its compare-and-set), and the watcher must
+		// still see the dispatch first. Its Msg-Id makes a repeat harmless.
+		msg := fmt.Sprintf("attempt %d: load dispatched to %s", next.Attempt, next.Spec.Computer.Provisioner)
+		c.event(ctx, next, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", next.ID, next.Attempt))
 		_, err := c.write(ctx, next, rev)
 		if errors.Is(err, errConflict) {
 			if rec, rev, err = c.read(ctx, rec.ID); err != nil {
@@ -119,8 +125,6 @@ func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev ui
 		if err != nil {
 			return rec, err
 		}
-		msg := fmt.Sprintf("attempt %d: load dispatched to %s", next.Attempt, next.Spec.Computer.Provisioner)
-		c.event(ctx, next, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", next.ID, next.Attempt))
 		return next, nil
 	}
 	return rec, fmt.Errorf("job %s: gave up after %d lost compare-and-set rounds", rec.ID, maxCASRounds)
