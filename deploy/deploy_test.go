@@ -143,15 +143,15 @@ func TestNoSecretsInRepo(t *testing.T) {
 	}
 }
 
-// violationLog is a nats-server logger that keeps the permissions
-// violations the server logs and drops everything else.
+// violationLog is a nats-server logger that keeps the refusals the server
+// logs (permissions violations, authentication errors) and drops the rest.
 type violationLog struct {
 	mu    sync.Mutex
 	lines []string
 }
 
 func (l *violationLog) Errorf(format string, v ...any) {
-	if s := fmt.Sprintf(format, v...); strings.Contains(s, "Violation") {
+	if s := fmt.Sprintf(format, v...); strings.Contains(s, "Violation") || strings.Contains(s, "authentication error") {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.lines = append(l.lines, s)

@@ -39,10 +39,11 @@ func TestClusterFromConfigs(t *testing.T) {
 	}
 	var nodes []*server.Server
 	var urls []string
+	logs := make([]violationLog, 3)
 	for i := range 3 {
 		s := startConf(t, fmt.Sprintf("nats-cluster-%d.conf", i+1), func(o *server.Options) {
 			o.Cluster.Host, o.Cluster.Port, o.Routes = "127.0.0.1", ports[i], routes
-		})
+		}, &logs[i])
 		nodes, urls = append(nodes, s), append(urls, s.ClientURL())
 	}
 	eventually(t, "a meta leader that sees three JetStream peers", func() bool {
@@ -78,6 +79,10 @@ func TestClusterFromConfigs(t *testing.T) {
 			t.Errorf("stream %s: %v", name, err)
 		}
 	}
+	for i := range logs {
+		logs[i].none(t)
+	}
+	rogueRoute(t, ports[0], &logs[0])
 	cl.noViolations(t)
 }
 
@@ -166,4 +171,27 @@ func pinnedConf(t *testing.T) string {
 		}
 	}
 	return dir
+}
+
+// rogueRoute: a node that does not know the route password is refused by
+// the node its route points at.
+func rogueRoute(t *testing.T, port int, log *violationLog) {
+	t.Helper()
+	u, err := url.Parse(fmt.Sprintf("nats-route://route:wrong@127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startConf(t, "nats-cluster-1.conf", func(o *server.Options) {
+		o.ServerName, o.Cluster.Host, o.Cluster.Port, o.Routes = "rogue", "127.0.0.1", -1, []*url.URL{u}
+	})
+	eventually(t, "the cluster to refuse a route with a wrong password", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		for _, l := range log.lines {
+			if strings.Contains(l, "rid:") && strings.Contains(l, "authentication error") {
+				return true
+			}
+		}
+		return false
+	})
 }
