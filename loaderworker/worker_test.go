@@ -42,8 +42,8 @@ func TestOutcomes(t *testing.T) {
 			r := newRig(t)
 			f := &loaderworker.Fake{LoadFunc: c.load}
 			w, _ := r.worker(f, nil)
-			r.publish(request("job-1", 2))
-			res := r.result()
+			r.Publish(request("job-1", 2))
+			res := r.Result(resultWait)
 			if res.Outcome != c.outcome || !strings.Contains(res.Detail, c.detail) {
 				t.Fatalf("got %s %q, want %s containing %q", res.Outcome, res.Detail, c.outcome, c.detail)
 			}
@@ -77,11 +77,11 @@ func TestLeaseKeptDuringSlowLoad(t *testing.T) {
 	}}
 	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait })
 	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait }) // a second worker that must not get it
-	r.publish(request("job-slow", 1))
-	if res := r.result(); res.Outcome != messages.OutcomeReady {
+	r.Publish(request("job-slow", 1))
+	if res := r.Result(resultWait); res.Outcome != messages.OutcomeReady {
 		t.Fatalf("got %+v", res)
 	}
-	r.noResult(2 * ackWait)
+	r.NoResult(2 * ackWait)
 	if n := len(f.Loads()); n != 1 {
 		t.Fatalf("request delivered %d times, want 1 (the lease was not kept)", n)
 	}
@@ -107,11 +107,11 @@ func TestKilledLoaderRequestRedelivered(t *testing.T) {
 		return loaderworker.LoadReport{Detail: "loaded by the survivor", Reloaded: true}, nil
 	}}
 	_, nc1 := r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait; c.WorkerID = "doomed" })
-	r.publish(request("job-k", 1))
+	r.Publish(request("job-k", 1))
 	<-started
 	nc1.Close() // the process is gone from NATS' point of view
 	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait; c.WorkerID = "survivor" })
-	res := r.result()
+	res := r.Result(resultWait)
 	if res.Worker != "survivor" || res.Outcome != messages.OutcomeReady {
 		t.Fatalf("got %+v, want ready from survivor", res)
 	}
@@ -119,7 +119,7 @@ func TestKilledLoaderRequestRedelivered(t *testing.T) {
 	if c := firstCause.Load().(error); !errors.Is(c, stepworker.ErrLeaseLost) {
 		t.Fatalf("doomed worker stopped with %v, want ErrLeaseLost", c)
 	}
-	r.noResult(2 * ackWait)
+	r.NoResult(2 * ackWait)
 }
 
 func TestAbortStopsTheStep(t *testing.T) {
@@ -134,23 +134,23 @@ func TestAbortStopsTheStep(t *testing.T) {
 		return loaderworker.LoadReport{}, ctx.Err()
 	}}
 	r.worker(f, nil)
-	r.publish(request("job-a", 3))
+	r.Publish(request("job-a", 3))
 	<-started
 	// An abort for an older attempt leaves attempt 3 alone; one for it stops it.
-	if err := r.nc.Publish(subj.Abort("job-a"), messages.Encode(messages.Abort{JobID: "job-a", Attempt: 2})); err != nil {
+	if err := r.Conn().Publish(subj.Abort("job-a"), messages.Encode(messages.Abort{JobID: "job-a", Attempt: 2})); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.nc.Publish(subj.Abort("job-a"), []byte("garbage")); err != nil {
+	if err := r.Conn().Publish(subj.Abort("job-a"), []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.nc.Publish(subj.Abort("job-a"), messages.Encode(messages.Abort{JobID: "job-a", Attempt: 3, Reason: "canceled"})); err != nil {
+	if err := r.Conn().Publish(subj.Abort("job-a"), messages.Encode(messages.Abort{JobID: "job-a", Attempt: 3, Reason: "canceled"})); err != nil {
 		t.Fatal(err)
 	}
 	if c := <-cause; !errors.Is(c, stepworker.ErrAborted) {
 		t.Fatalf("cause %v, want ErrAborted", c)
 	}
 	eventually(t, "aborted request removed", func() bool { return r.pending() == 0 })
-	r.noResult(500 * time.Millisecond)
+	r.NoResult(500 * time.Millisecond)
 }
 
 // Stop lets a step finish within the grace period; past it, the step is
@@ -169,12 +169,12 @@ func TestStopReturnsWorkToThePool(t *testing.T) {
 		return loaderworker.LoadReport{Detail: "second worker", Reloaded: true}, nil
 	}}
 	w1, _ := r.worker(f, func(c *loaderworker.Config) { c.Grace = 100 * time.Millisecond })
-	r.publish(request("job-s", 1))
+	r.Publish(request("job-s", 1))
 	<-started
 	w1.Stop()
 	w1.Stop() // idempotent
 	r.worker(f, nil)
-	if res := r.result(); res.Detail != "second worker" || res.Outcome != messages.OutcomeReady {
+	if res := r.Result(resultWait); res.Detail != "second worker" || res.Outcome != messages.OutcomeReady {
 		t.Fatalf("got %+v", res)
 	}
 }
@@ -184,19 +184,19 @@ func TestBadRequests(t *testing.T) {
 	r := newRig(t)
 	f := &loaderworker.Fake{}
 	r.worker(f, nil)
-	r.publishRaw(subj.LoadRequest("fake"), []byte("not json at all"))
-	r.publishRaw(subj.LoadRequest("fake"), []byte(`{"job_id":"../x","attempt":1}`))
+	r.PublishRaw(subj.LoadRequest("fake"), []byte("not json at all"))
+	r.PublishRaw(subj.LoadRequest("fake"), []byte(`{"job_id":"../x","attempt":1}`))
 	// Names its job but misses the computer: answered fail so the job does not hang.
-	r.publishRaw(subj.LoadRequest("fake"), []byte(`{"job_id":"job-b","attempt":1,"step":"load"}`))
-	res := r.result()
+	r.PublishRaw(subj.LoadRequest("fake"), []byte(`{"job_id":"job-b","attempt":1,"step":"load"}`))
+	res := r.Result(resultWait)
 	if res.JobID != "job-b" || res.Outcome != messages.OutcomeFail || !strings.Contains(res.Detail, "computer.name") {
 		t.Fatalf("got %+v", res)
 	}
 	// A request for another pool's computer on this pool's subject.
 	req := request("job-c", 1)
 	req.Computer.Provisioner = "vmware"
-	r.publishRaw(subj.LoadRequest("fake"), messages.Encode(req))
-	res = r.result()
+	r.PublishRaw(subj.LoadRequest("fake"), messages.Encode(req))
+	res = r.Result(resultWait)
 	if res.JobID != "job-c" || res.Outcome != messages.OutcomeFail || !strings.Contains(res.Detail, "pool") {
 		t.Fatalf("got %+v", res)
 	}
@@ -205,8 +205,8 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("provisioner ran %d bad requests", n)
 	}
 	// Still serving.
-	r.publish(request("job-d", 1))
-	if res := r.result(); res.JobID != "job-d" || res.Outcome != messages.OutcomeReady {
+	r.Publish(request("job-d", 1))
+	if res := r.Result(resultWait); res.JobID != "job-d" || res.Outcome != messages.OutcomeReady {
 		t.Fatalf("got %+v", res)
 	}
 }
@@ -222,7 +222,7 @@ func TestPowerEndpoint(t *testing.T) {
 	}}
 	r.worker(f, nil)
 	ask := func(body []byte) (*nats.Msg, error) {
-		return r.nc.Request(subj.Power("fake"), body, 10*time.Second)
+		return r.Conn().Request(subj.Power("fake"), body, 10*time.Second)
 	}
 	pr := messages.PowerRequest{JobID: "job-p", Attempt: 1, Action: messages.PowerReset,
 		Computer: messages.Computer{Name: "vm-1", Provisioner: "fake", Type: messages.TypeVirtualMachine}}
