@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/loaderworker"
@@ -76,7 +77,28 @@ func startLoader(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Con
 	if err := w.Start(ctx); err != nil {
 		return nil, err
 	}
+	if c, ok := prov.(closer); ok {
+		return stopThenClose{w, c}, nil
+	}
 	return w, nil
+}
+
+// closer is a provisioner that holds a session (vmware logs out).
+type closer interface {
+	Close(ctx context.Context) error
+}
+
+// stopThenClose stops the worker, then ends the provisioner's session.
+type stopThenClose struct {
+	w stopper
+	c closer
+}
+
+func (s stopThenClose) Stop() {
+	s.w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.c.Close(ctx)
 }
 
 // startPools starts the coordinator (when asked), then every loader and OS
