@@ -22,9 +22,7 @@ import (
 	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 )
 
 // Fixture is one provisioner standing in front of its backend.
@@ -45,7 +43,7 @@ type Fixture struct {
 	PowerState func() string
 }
 
-var subj = messages.Subjects{Prefix: "vcl"}
+var subj = steptest.Subjects
 
 // Run runs every case, each with a fresh fixture and NATS server.
 func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
@@ -70,36 +68,19 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 }
 
 type rig struct {
-	t   *testing.T
-	f   Fixture
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	res jetstream.Consumer
-	url string
-	n   int
+	*steptest.Wire
+	t *testing.T
+	f Fixture
+	n int
 }
 
 func newRig(t *testing.T, f Fixture) *rig {
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	res, err := js.CreateConsumer(ctx, subj.ResultStream(), jetstream.ConsumerConfig{Durable: "suite", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rig{t: t, f: f, nc: nc, js: js, res: res, url: srv.URL()}
+	return &rig{Wire: steptest.New(t), t: t, f: f}
 }
 
 func (r *rig) start(ackWait time.Duration) {
 	r.t.Helper()
-	nc := embednats.Connect(r.t, r.url)
+	nc := embednats.Connect(r.t, r.URL())
 	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: r.f.Name, Concurrency: 2, AckWait: ackWait, Grace: 5 * time.Second}, r.f.Provisioner)
 	if err != nil {
 		r.t.Fatal(err)
@@ -116,18 +97,8 @@ func (r *rig) load(img messages.Image, reload string) messages.Result {
 	r.n++
 	req := messages.Request{JobID: "suite-job", Attempt: r.n, Step: messages.StepLoad,
 		Computer: r.f.Computer, Image: img, Reload: reload}
-	if _, err := r.js.Publish(context.Background(), subj.LoadRequest(r.f.Name), messages.Encode(req)); err != nil {
-		r.t.Fatal(err)
-	}
-	msg, err := r.res.Next(jetstream.FetchMaxWait(2 * time.Minute))
-	if err != nil {
-		r.t.Fatalf("no result: %v", err)
-	}
-	_ = msg.Ack()
-	res, err := messages.DecodeResult(msg.Data())
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	r.PublishRaw(subj.LoadRequest(r.f.Name), messages.Encode(req))
+	res := r.Result(2 * time.Minute)
 	if res.Attempt != r.n {
 		r.t.Fatalf("result for attempt %d, want %d", res.Attempt, r.n)
 	}
@@ -198,9 +169,7 @@ func caseSlow(t *testing.T, r *rig) {
 	r.f.Slow(4 * ackWait)
 	res := r.load(r.f.Image, messages.ReloadAlways)
 	want(t, res, messages.OutcomeReady)
-	if extra, err := r.res.Next(jetstream.FetchMaxWait(2 * ackWait)); err == nil {
-		t.Fatalf("a second result arrived (the lease was not kept): %s", extra.Data())
-	}
+	r.NoResult(2 * ackWait) // a second result: the lease was not kept
 }
 
 func casePower(t *testing.T, r *rig) {
@@ -211,7 +180,7 @@ func casePower(t *testing.T, r *rig) {
 		{messages.PowerReset, "on"}, {messages.PowerStatus, "on"},
 	} {
 		body := messages.Encode(messages.PowerRequest{Computer: r.f.Computer, Action: step.action})
-		msg, err := r.nc.Request(subj.Power(r.f.Name), body, time.Minute)
+		msg, err := r.Conn().Request(subj.Power(r.f.Name), body, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
