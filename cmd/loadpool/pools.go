@@ -89,7 +89,7 @@ func startOS(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, f
 	}
 	w, err := osworker.New(nc, osworker.Config{
 		Subjects: cfg.subjects(), Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
-		MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending, Grace: cfg.Grace,
+		MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending, Grace: cfg.Grace, Replicas: cfg.Replicas,
 		SSHUser: env.User, Signer: signer, DialTimeout: env.DialTimeout, Profiles: profiles,
 		Logger: log.With("role", "os"),
 	}, m, nil)
