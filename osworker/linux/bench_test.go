@@ -21,8 +21,7 @@ import (
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/osworker/linux"
-	"github.com/loadpool/loadpool/stepworker"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -50,18 +49,8 @@ func BenchmarkWorker1000(b *testing.B) {
 }
 
 func runWorker1000(b *testing.B, n int) {
-	srv := embednats.Test(b)
-	nc := embednats.Connect(b, srv.URL())
-	js, _ := jetstream.New(nc)
+	wire := steptest.New(b)
 	ctx := context.Background()
-	subj := messages.Subjects{}
-	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
-		b.Fatal(err)
-	}
-	res, err := js.CreateConsumer(ctx, subj.ResultStream(), jetstream.ConsumerConfig{Durable: "bench", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		b.Fatal(err)
-	}
 	client := benchSigner(b)
 	lab, err := devlab.NewLab(n, "lin", devlab.Config{Authorized: client.PublicKey(), BootDelay: 4 * time.Second},
 		func() devlab.Shell { return &devlab.Linux{Starting: 100 * time.Millisecond} })
@@ -71,7 +60,7 @@ func runWorker1000(b *testing.B, n int) {
 	defer lab.Close()
 	sd, _ := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: 30 * time.Second})
 	d := &countingDialer{Dialer: sd}
-	w, err := osworker.New(embednats.Connect(b, srv.URL()), osworker.Config{Subjects: subj, Concurrency: n, MaxAckPending: n,
+	w, err := osworker.New(embednats.Connect(b, wire.URL()), osworker.Config{Subjects: steptest.Subjects, Concurrency: n, MaxAckPending: n,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Second,
 		Profiles: []byte(`[{"family": "linux", "set": {"initial_delay": "10ms", "poll": "500ms", "answer_timeout": "2m", "ready_timeout": "2m"}}]`)},
 		linux.Module{}, d)
@@ -90,22 +79,14 @@ func runWorker1000(b *testing.B, n int) {
 		req := messages.Request{JobID: fmt.Sprintf("bench-%d", i), Attempt: 1, Step: messages.StepPostload, Reloaded: true,
 			Computer: messages.Computer{Name: c.Name(), Provisioner: "lab", Type: messages.TypeBlade, Address: c.Addr()},
 			Image:    messages.Image{Name: "img", OSFamily: "linux"}}
-		if _, err := js.Publish(ctx, subj.PostloadRequest("linux"), messages.Encode(req)); err != nil {
-			b.Fatal(err)
-		}
+		wire.Publish(req)
 	}
 	for w.Running() < n || d.n.Load() < 2*int64(n) { // all running, each probed about twice
 		runtime.Gosched()
 	}
 	during, g1 := memNow()
-	for i := range n {
-		msg, err := res.Next(jetstream.FetchMaxWait(2 * time.Minute))
-		if err != nil {
-			b.Fatalf("result %d: %v", i, err)
-		}
-		_ = msg.Ack()
-		r, _ := messages.DecodeResult(msg.Data())
-		if r.Outcome != messages.OutcomeReady {
+	for range n {
+		if r := wire.Result(2 * time.Minute); r.Outcome != messages.OutcomeReady {
 			b.Fatalf("%s: %s %s", r.JobID, r.Outcome, r.Detail)
 		}
 	}

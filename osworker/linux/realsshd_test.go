@@ -32,13 +32,12 @@ import (
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/osworker/linux"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/ssh"
 )
 
-var realSubjects = messages.Subjects{Prefix: "vcl"}
+var realSubjects = steptest.Subjects
 
 // realProfiles keeps waits short but generous for a loaded CI machine;
 // on_timeout retry: there is no loader to power-reset through.
@@ -46,64 +45,39 @@ const realProfiles = `[{"family": "linux", "set": {"initial_delay": "0s", "poll"
 	"answer_timeout": "30s", "ready_timeout": "6s", "stall_timeout": "0s", "on_timeout": "retry",
 	"attempt_factor": 1, "reset_first_from_attempt": 0}}]`
 
-// realRig is NATS + the streams + one Linux OS worker.
+// realRig is the pool's wire (steptest) + one Linux OS worker.
 type realRig struct {
-	t   *testing.T
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	res jetstream.Consumer
+	*steptest.Wire
+	t *testing.T
 }
 
 func newRealRig(t *testing.T, client ssh.Signer) *realRig {
 	t.Helper()
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := (stepworker.Topology{Subjects: realSubjects}).Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	res, err := js.CreateConsumer(ctx, realSubjects.ResultStream(), jetstream.ConsumerConfig{Durable: "realsshd", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := osworker.New(embednats.Connect(t, srv.URL()), osworker.Config{Subjects: realSubjects, WorkerID: "realsshd/1",
+	wire := steptest.New(t)
+	w, err := osworker.New(embednats.Connect(t, wire.URL()), osworker.Config{Subjects: realSubjects, WorkerID: "realsshd/1",
 		Concurrency: 2, Grace: 5 * time.Second, Signer: client, DialTimeout: 15 * time.Second,
 		Profiles: []byte(realProfiles), Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, linux.Module{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(ctx); err != nil {
+	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return &realRig{t: t, nc: nc, js: js, res: res}
+	return &realRig{Wire: wire, t: t}
 }
 
 // postLoad publishes req and returns its result and the job's events.
 func (r *realRig) postLoad(req messages.Request) (messages.Result, *realEvents) {
 	r.t.Helper()
 	ev := &realEvents{changed: make(chan struct{})}
-	sub, err := r.nc.Subscribe(realSubjects.Event(req.JobID), ev.add)
+	sub, err := r.Conn().Subscribe(realSubjects.Event(req.JobID), ev.add)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if _, err := r.js.Publish(context.Background(), realSubjects.PostloadRequest(linux.Family), messages.Encode(req)); err != nil {
-		r.t.Fatal(err)
-	}
-	msg, err := r.res.Next(jetstream.FetchMaxWait(2 * time.Minute))
-	if err != nil {
-		r.t.Fatalf("no post-load result within 2 minutes: %v", err)
-	}
-	_ = msg.Ack()
-	res, err := messages.DecodeResult(msg.Data())
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	r.PublishRaw(realSubjects.PostloadRequest(linux.Family), messages.Encode(req))
+	res := r.Result(2 * time.Minute)
 	if res.JobID != req.JobID || res.Step != messages.StepPostload {
 		r.t.Fatalf("result of %s/%s, want %s/postload", res.JobID, res.Step, req.JobID)
 	}
@@ -113,7 +87,7 @@ func (r *realRig) postLoad(req messages.Request) (messages.Result, *realEvents) 
 // wantRecorded checks the host keys bucket: srv's key, recorded by job.
 func (r *realRig) wantRecorded(srv *sshd.Server, job string) {
 	r.t.Helper()
-	store, err := control.NewKVHostKeys(context.Background(), r.js, realSubjects, 1)
+	store, err := control.NewKVHostKeys(context.Background(), r.JetStream(), realSubjects, 1)
 	if err != nil {
 		r.t.Fatal(err)
 	}

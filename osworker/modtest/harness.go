@@ -18,9 +18,8 @@ import (
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -28,7 +27,7 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // Subjects are the suite's subjects.
-var Subjects = messages.Subjects{Prefix: "vcl"}
+var Subjects = steptest.Subjects
 
 // Fixture is one OS module and its simulated computer.
 type Fixture struct {
@@ -53,12 +52,9 @@ const TinyProfile = `{"initial_delay": "10ms", "poll": "25ms", "answer_timeout":
 type Harness struct {
 	T      *testing.T
 	F      Fixture
-	NC     *nats.Conn
-	JS     jetstream.JetStream
+	Wire   *steptest.Wire // the pool's NATS: requests in, results out
 	Sim    *devlab.Sim
 	Client ssh.Signer
-	res    jetstream.Consumer
-	url    string
 	events *eventLog
 	worker *osworker.Worker
 }
@@ -68,23 +64,9 @@ type Harness struct {
 // module's family when profiles is empty).
 func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 	t.Helper()
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := (stepworker.Topology{Subjects: Subjects}).Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	res, err := js.CreateConsumer(ctx, Subjects.ResultStream(), jetstream.ConsumerConfig{Durable: "modtest", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &Harness{T: t, F: f, NC: nc, JS: js, Sim: devlab.NewSim(f.Image.Name), Client: newSigner(t),
-		res: res, url: srv.URL(), events: &eventLog{}}
-	sub, err := nc.Subscribe(Subjects.Events(), h.events.add)
+	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: newSigner(t),
+		events: &eventLog{}}
+	sub, err := h.Wire.Conn().Subscribe(Subjects.Events(), h.events.add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +80,7 @@ func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 }
 
 func (h *Harness) startLoader() {
-	nc := embednats.Connect(h.T, h.url)
+	nc := embednats.Connect(h.T, h.Wire.URL())
 	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: Subjects, Name: devlab.SimName, Concurrency: 4, Grace: time.Second, Logger: quiet}, h.Sim)
 	if err != nil {
 		h.T.Fatal(err)
@@ -110,7 +92,7 @@ func (h *Harness) startLoader() {
 }
 
 func (h *Harness) startWorker(profiles string) {
-	nc := embednats.Connect(h.T, h.url)
+	nc := embednats.Connect(h.T, h.Wire.URL())
 	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, WorkerID: "modtest/1", Concurrency: 8,
 		Grace: time.Second, Signer: h.Client, DialTimeout: time.Second, Profiles: []byte(profiles),
 		PowerTimeout: 10 * time.Second, Logger: quiet}, h.F.Module, nil)
@@ -151,18 +133,8 @@ func (h *Harness) Request(c *devlab.Computer, job string, attempt int) messages.
 // PostLoad publishes req and returns its result.
 func (h *Harness) PostLoad(req messages.Request) messages.Result {
 	h.T.Helper()
-	if _, err := h.JS.Publish(context.Background(), Subjects.PostloadRequest(h.F.Module.Family()), messages.Encode(req)); err != nil {
-		h.T.Fatal(err)
-	}
-	msg, err := h.res.Next(jetstream.FetchMaxWait(time.Minute))
-	if err != nil {
-		h.T.Fatalf("no post-load result within a minute: %v", err)
-	}
-	_ = msg.Ack()
-	res, err := messages.DecodeResult(msg.Data())
-	if err != nil {
-		h.T.Fatal(err)
-	}
+	h.Wire.PublishRaw(Subjects.PostloadRequest(h.F.Module.Family()), messages.Encode(req))
+	res := h.Wire.Result(time.Minute)
 	if res.JobID != req.JobID || res.Attempt != req.Attempt || res.Step != messages.StepPostload {
 		h.T.Fatalf("result for %s/%d/%s, want %s/%d/postload", res.JobID, res.Attempt, res.Step, req.JobID, req.Attempt)
 	}
