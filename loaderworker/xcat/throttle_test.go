@@ -9,8 +9,7 @@ import (
 	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 )
 
 // TestThrottle: with a pool-wide limit of 3 (the consumer's MaxAckPending)
@@ -19,24 +18,11 @@ import (
 func TestThrottle(t *testing.T) {
 	const jobs, limit = 10, 3
 	r := newRig(t, rigOpt{nodes: jobs})
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wire := steptest.New(t)
 	ctx := context.Background()
-	subj := messages.Subjects{}
-	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	results, err := js.CreateConsumer(ctx, subj.ResultStream(), jetstream.ConsumerConfig{Durable: "throttle-test", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for range 2 {
-		w, err := loaderworker.New(embednats.Connect(t, srv.URL()), loaderworker.Config{
-			Subjects: subj, Name: Name, Concurrency: 8, MaxAckPending: limit, Grace: 5 * time.Second, Logger: r.prov.log,
+		w, err := loaderworker.New(embednats.Connect(t, wire.URL()), loaderworker.Config{
+			Subjects: steptest.Subjects, Name: Name, Concurrency: 8, MaxAckPending: limit, Grace: 5 * time.Second, Logger: r.prov.log,
 		}, r.prov)
 		if err != nil {
 			t.Fatal(err)
@@ -49,21 +35,11 @@ func TestThrottle(t *testing.T) {
 	for i := 1; i <= jobs; i++ {
 		req := request(nodeName(i), testImage, messages.ReloadAlways)
 		req.JobID = fmt.Sprintf("job-%d", i)
-		if _, err := js.Publish(ctx, subj.LoadRequest(Name), messages.Encode(req)); err != nil {
-			t.Fatal(err)
-		}
+		wire.Publish(req)
 	}
 	done := map[string]bool{}
 	for len(done) < jobs {
-		msg, err := results.Next(jetstream.FetchMaxWait(30 * time.Second))
-		if err != nil {
-			t.Fatalf("%d of %d results, then: %v", len(done), jobs, err)
-		}
-		_ = msg.Ack()
-		res, err := messages.DecodeResult(msg.Data())
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := wire.Result(30 * time.Second)
 		if res.Outcome != messages.OutcomeReady {
 			t.Errorf("%s: %s (%s)", res.JobID, res.Outcome, res.Detail)
 		}
