@@ -1,8 +1,6 @@
 package devlab
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -183,7 +181,7 @@ func (c *Computer) Name() string { return c.cfg.Name }
 // Boot reimages the computer with image and powers it on: a fresh disk and
 // a NEW host key, like a fresh load.
 func (c *Computer) Boot(image string) error {
-	key, err := newHostKey()
+	key, err := NewSigner()
 	if err != nil {
 		return err
 	}
@@ -384,12 +382,4 @@ func (c *Computer) listenLocked() bool {
 	}
 	c.log.Error("devlab: cannot reopen the SSH port; the computer stays off", "addr", c.addr, "err", err)
 	return false
-}
-
-func newHostKey() (ssh.Signer, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	return ssh.NewSignerFromKey(priv)
 }

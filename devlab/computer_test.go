@@ -2,8 +2,6 @@ package devlab_test
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"net"
 	"syscall"
@@ -13,19 +11,6 @@ import (
 	"github.com/loadpool/loadpool/devlab"
 	"golang.org/x/crypto/ssh"
 )
-
-func clientSigner(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -69,7 +54,7 @@ func run(t *testing.T, c *devlab.Computer, s ssh.Signer, cmd string) (string, er
 
 func TestComputerPowerAndBoot(t *testing.T) {
 	t.Parallel()
-	s := clientSigner(t)
+	s := devlab.TestSigner(t)
 	c, err := devlab.NewComputer(devlab.Config{Name: "c1", Shell: &devlab.Linux{}, Authorized: s.PublicKey(), BootDelay: 30 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +104,7 @@ func TestComputerPowerAndBoot(t *testing.T) {
 
 func TestComputerModes(t *testing.T) {
 	t.Parallel()
-	s := clientSigner(t)
+	s := devlab.TestSigner(t)
 	tests := []struct {
 		name string
 		cfg  devlab.Config
@@ -164,7 +149,7 @@ func TestComputerModes(t *testing.T) {
 			}},
 		{name: "wrong client key", want: func(t *testing.T, c *devlab.Computer) {
 			until(t, "up", c.Answering)
-			if _, err := run(t, c, clientSigner(t), "echo"); err == nil {
+			if _, err := run(t, c, devlab.TestSigner(t), "echo"); err == nil {
 				t.Fatal("an unauthorized key logged in")
 			}
 		}},
@@ -197,7 +182,7 @@ func isTimeout(err error) bool {
 
 func TestLab(t *testing.T) {
 	t.Parallel()
-	s := clientSigner(t)
+	s := devlab.TestSigner(t)
 	lab, err := devlab.NewLab(20, "lab", devlab.Config{Authorized: s.PublicKey()}, func() devlab.Shell { return &devlab.Linux{} })
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +206,7 @@ func TestLab(t *testing.T) {
 
 func TestComputerResetDropsSessions(t *testing.T) {
 	t.Parallel()
-	s := clientSigner(t)
+	s := devlab.TestSigner(t)
 	c, err := devlab.NewComputer(devlab.Config{Name: "c2", Shell: &devlab.Linux{Starting: time.Hour}, Authorized: s.PublicKey()})
 	if err != nil {
 		t.Fatal(err)

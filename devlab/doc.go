@@ -2,7 +2,8 @@
 // simulated computers (Computer: an x/crypto/ssh server on a loopback port
 // that powers on, boots with a new host key, answers or not, and runs an OS
 // personality behind the Shell interface), a Linux personality (Linux),
-// and a fleet helper (Lab). Windows personalities and the provisioner
+// a fleet helper (Lab), and the ed25519 client keys the computers
+// authorize (NewSigner, TestSigner, WriteKey). Windows personalities and the provisioner
 // emulators live beside it (devlab/vcsim, devlab/xcatemu, ...).
 //
 // A Computer is cheap: while off it holds no goroutine, while up one

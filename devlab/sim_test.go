@@ -1,8 +1,6 @@
 package devlab_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"testing"
 	"time"
 
@@ -12,23 +10,10 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-func clientKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // The simulated provisioner passes the provisioner conformance suite.
 func TestSimConformance(t *testing.T) {
 	provisionertest.Run(t, func(t *testing.T) provisionertest.Fixture {
-		c, err := devlab.NewComputer(devlab.Config{Name: "sim-01", Shell: &devlab.Linux{}, Authorized: clientKey(t), BootDelay: time.Millisecond})
+		c, err := devlab.NewComputer(devlab.Config{Name: "sim-01", Shell: &devlab.Linux{}, Authorized: devlab.TestSigner(t).PublicKey(), BootDelay: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +40,7 @@ func TestSimConformance(t *testing.T) {
 
 func TestSimLoadReimages(t *testing.T) {
 	t.Parallel()
-	c, err := devlab.NewComputer(devlab.Config{Name: "sim-02", Shell: &devlab.Linux{}, Authorized: clientKey(t)})
+	c, err := devlab.NewComputer(devlab.Config{Name: "sim-02", Shell: &devlab.Linux{}, Authorized: devlab.TestSigner(t).PublicKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

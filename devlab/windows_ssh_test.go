@@ -14,7 +14,7 @@ import (
 // statuses of reg.exe.
 func TestWindowsOverSSH(t *testing.T) {
 	t.Parallel()
-	s := clientSigner(t)
+	s := devlab.TestSigner(t)
 	c, err := devlab.NewWindowsComputer(devlab.Config{Name: "win-ssh", Authorized: s.PublicKey()}, &devlab.Windows{Version: "7"})
 	if err != nil {
 		t.Fatal(err)
