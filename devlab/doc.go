@@ -3,8 +3,9 @@
 // that powers on, boots with a new host key, answers or not, and runs an OS
 // personality behind the Shell interface), a Linux personality (Linux),
 // a fleet helper (Lab), and the ed25519 client keys the computers
-// authorize (NewSigner, TestSigner, WriteKey). Windows personalities and the provisioner
-// emulators live beside it (devlab/vcsim, devlab/xcatemu, ...).
+// authorize (NewSigner, TestSigner, WriteKey). Windows personalities and
+// the provisioner emulators live beside it (devlab/vcsim, devlab/xcatemu,
+// ...).
 //
 // A Computer is cheap: while off it holds no goroutine, while up one
 // accept goroutine plus a few per open connection; boot transitions are
