@@ -37,7 +37,7 @@ func (nopProgress) Event(string) {}
 // of them poll, and the goroutines per wait. Run with -benchtime=1x.
 func BenchmarkWaitForAnswer1000(b *testing.B) {
 	const n = 1000
-	client := newSigner(b)
+	client := devlab.TestSigner(b)
 	for range b.N {
 		lab, err := devlab.NewLab(n, "bench", devlab.Config{Authorized: client.PublicKey(), BootDelay: 3 * time.Second},
 			func() devlab.Shell { return &devlab.Linux{} })

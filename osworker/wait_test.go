@@ -2,8 +2,6 @@ package osworker_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"sync"
@@ -35,19 +33,6 @@ func (e *events) text() string {
 	return strings.Join(e.all, "\n")
 }
 
-func newSigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func tinyProfile() messages.WaitProfile {
 	ms := func(n int) messages.Duration { return messages.Duration(time.Duration(n) * time.Millisecond) }
 	return messages.WaitProfile{Name: "test/tiny", InitialDelay: ms(5), Poll: ms(20), AnswerTimeout: ms(2500),
@@ -64,7 +49,7 @@ type rig struct {
 
 func newRig(t *testing.T, cfg devlab.Config, p messages.WaitProfile) *rig {
 	t.Helper()
-	client := newSigner(t)
+	client := devlab.TestSigner(t)
 	if cfg.Shell == nil {
 		cfg.Shell = &devlab.Linux{}
 	}

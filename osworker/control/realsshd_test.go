@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/devlab/sshd"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
@@ -99,7 +100,7 @@ func TestRealSSHDRunCancel(t *testing.T) {
 func TestRealSSHDRefusals(t *testing.T) {
 	t.Parallel()
 	srv := sshd.Start(t, sshd.Options{})
-	other := newSigner(t)
+	other := devlab.TestSigner(t)
 	tests := []struct {
 		name     string
 		signer   ssh.Signer

@@ -2,7 +2,6 @@ package control_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
@@ -19,19 +18,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/ssh"
 )
-
-func newSigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // upComputer boots a Linux computer and waits until it answers.
 func upComputer(t *testing.T, client ssh.Signer, sh devlab.Shell) *devlab.Computer {
@@ -89,7 +75,7 @@ func TestDialDeadlineCoversHandshake(t *testing.T) {
 			hold <- c
 		}
 	}()
-	d := dialer(t, newSigner(t), &control.MemHostKeys{}, 300*time.Millisecond)
+	d := dialer(t, devlab.TestSigner(t), &control.MemHostKeys{}, 300*time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
 		_, err := d.Dial(context.Background(), control.Target{Address: ln.Addr().String(), Computer: "silent"})
@@ -112,13 +98,13 @@ func TestDialDeadlineCoversHandshake(t *testing.T) {
 
 func TestDialErrors(t *testing.T) {
 	t.Parallel()
-	client := newSigner(t)
+	client := devlab.TestSigner(t)
 	c := upComputer(t, client, nil)
 	off, err := devlab.NewComputer(devlab.Config{Name: "off", Shell: &devlab.Linux{}, Authorized: client.PublicKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := newSigner(t)
+	other := devlab.TestSigner(t)
 	tests := []struct {
 		name       string
 		signer     ssh.Signer
@@ -186,7 +172,7 @@ func TestDialErrors(t *testing.T) {
 
 func TestRunExitAndCancel(t *testing.T) {
 	t.Parallel()
-	client := newSigner(t)
+	client := devlab.TestSigner(t)
 	c := upComputer(t, client, &devlab.Linux{Starting: time.Hour})
 	d := dialer(t, client, &control.MemHostKeys{}, 5*time.Second)
 	conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1"})
@@ -232,7 +218,7 @@ func kvStore(t *testing.T) *control.KVHostKeys {
 
 func TestTrustOnFirstUse(t *testing.T) {
 	t.Parallel()
-	client := newSigner(t)
+	client := devlab.TestSigner(t)
 	c := upComputer(t, client, nil)
 	store := kvStore(t)
 	d := dialer(t, client, store, 5*time.Second)
@@ -284,7 +270,7 @@ func TestTrustOnFirstUse(t *testing.T) {
 
 func TestNoRecordWithoutReloadRecords(t *testing.T) {
 	t.Parallel()
-	client := newSigner(t)
+	client := devlab.TestSigner(t)
 	c := upComputer(t, client, nil)
 	store := &control.MemHostKeys{}
 	d := dialer(t, client, store, 5*time.Second)

@@ -2,13 +2,9 @@ package linux_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -104,28 +100,17 @@ func memNow() (mem, int) {
 	return mem{heap: int64(ms.HeapInuse), stack: int64(ms.StackInuse)}, runtime.NumGoroutine()
 }
 
+// benchSigner is a new client key, loaded from its file as the daemon
+// loads LOADPOOL_SSH_KEY.
 func benchSigner(b *testing.B) ssh.Signer {
 	b.Helper()
-	k, err := control.LoadSigner(writeBenchKey(b))
+	path := filepath.Join(b.TempDir(), "id_ed25519")
+	if _, err := devlab.WriteKey(path); err != nil {
+		b.Fatal(err)
+	}
+	k, err := control.LoadSigner(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return k
-}
-
-func writeBenchKey(tb testing.TB) string {
-	tb.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := filepath.Join(tb.TempDir(), "id_ed25519")
-	if err := os.WriteFile(p, pem.EncodeToMemory(blk), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	return p
 }

@@ -2,8 +2,6 @@ package modtest
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,7 +62,7 @@ type Harness struct {
 // module's family when profiles is empty).
 func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 	t.Helper()
-	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: newSigner(t),
+	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: devlab.TestSigner(t),
 		events: &eventLog{}}
 	sub, err := h.Wire.Conn().Subscribe(Subjects.Events(), h.events.add)
 	if err != nil {
@@ -192,17 +190,4 @@ func (l *eventLog) of(job string) []messages.Event {
 		}
 	}
 	return out
-}
-
-func newSigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -2,8 +2,6 @@ package windows_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -82,7 +80,7 @@ func newLab(t *testing.T, images ...string) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(co.Stop)
-	l := &lab{sim: devlab.NewSim(images...), mod: &recording{}, key: newKey(t),
+	l := &lab{sim: devlab.NewSim(images...), mod: &recording{}, key: devlab.TestSigner(t),
 		client: coordinator.NewClient(embednats.Connect(t, srv.URL()), subj)}
 	lw, err := loaderworker.New(embednats.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: devlab.SimName, Concurrency: 4, Grace: time.Second}, l.sim)
 	if err != nil {
@@ -221,17 +219,4 @@ func TestSeedScenario(t *testing.T) {
 	if b := bad.Snapshot().Boots; b != 3 {
 		t.Errorf("XP budget: %d boots, want 3 (load, power reset, reload)", b)
 	}
-}
-
-func newKey(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
