@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -90,11 +88,7 @@ type devLab struct {
 
 func newDevLab(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, o devOptions) (*devLab, error) {
 	d := &devLab{sim: devlab.NewSim("ubuntu-24.04", "debian-12", "rocky-9"), subj: cfg.subjects(), nc: nc}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
+	signer, err := devlab.NewSigner()
 	if err != nil {
 		return nil, err
 	}

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/embednats"
-	"golang.org/x/crypto/ssh"
 )
 
 // syncBuf is a bytes.Buffer safe for a command's goroutines.
@@ -112,7 +108,11 @@ func TestAllWithClientCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, keyFile := writeKey(t, dir)
+	keyFile := filepath.Join(dir, "key")
+	signer, err := devlab.WriteKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	comp, err := devlab.NewComputer(devlab.Config{Name: "lab-07", Shell: &devlab.Linux{}, Authorized: signer.PublicKey(), BootDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -206,23 +206,4 @@ func write(t *testing.T, path, s string) {
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func writeKey(t *testing.T, dir string) (ssh.Signer, string) {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "key")
-	write(t, path, string(pem.EncodeToMemory(block)))
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, path
 }
