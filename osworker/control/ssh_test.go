@@ -11,11 +11,10 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/devlab"
-	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -201,15 +200,10 @@ func TestRunExitAndCancel(t *testing.T) {
 	}
 }
 
+// kvStore is the host keys bucket on a pool's NATS (steptest's wire).
 func kvStore(t *testing.T) *control.KVHostKeys {
 	t.Helper()
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := control.NewKVHostKeys(context.Background(), js, messages.Subjects{}, 1)
+	st, err := control.NewKVHostKeys(context.Background(), steptest.New(t).JetStream(), messages.Subjects{}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
