@@ -81,16 +81,19 @@ func New(nc *nats.Conn, cfg Config, prov Provisioner) (*Worker, error) {
 func (w *Worker) Start(ctx context.Context) error {
 	svc, err := micro.AddService(w.nc, micro.Config{
 		Name: "loadpool-loader-" + w.cfg.Name, Version: "0.1.0",
-		Description: "loadpool loader workers of provisioner " + w.cfg.Name + " (power endpoint)",
+		Description: "loadpool loader workers of provisioner " + w.cfg.Name + " (power and status endpoints)",
 	})
 	if err != nil {
 		return fmt.Errorf("loaderworker: power service: %w", err)
 	}
 	err = svc.AddEndpoint("power", micro.HandlerFunc(w.onPower),
 		micro.WithEndpointSubject(w.cfg.Subjects.Power(w.cfg.Name)))
+	if err == nil {
+		err = w.rt.AddStatusEndpoint(svc)
+	}
 	if err != nil {
 		_ = svc.Stop()
-		return fmt.Errorf("loaderworker: power endpoint: %w", err)
+		return fmt.Errorf("loaderworker: power and status endpoints: %w", err)
 	}
 	w.svc = svc
 	if err := w.rt.Start(ctx); err != nil {

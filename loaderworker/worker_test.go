@@ -270,3 +270,35 @@ func TestNoSSHInLoaders(t *testing.T) {
 		t.Fatalf("go list output looks wrong: %.200s", out)
 	}
 }
+
+// The status endpoint says what a worker of the pool is doing.
+func TestStatusEndpoint(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	started := make(chan struct{})
+	release := make(chan struct{})
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+		close(started)
+		<-release
+		return loaderworker.LoadReport{Detail: "loaded", Reloaded: true}, nil
+	}}
+	w, _ := r.worker(f, func(c *loaderworker.Config) { c.Concurrency = 3 })
+	r.Publish(request("job-st", 1))
+	<-started
+	msg, err := r.Conn().Request(subj.Status(messages.StepLoad, "fake"), nil, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st messages.WorkerStatus
+	if err := json.Unmarshal(msg.Data, &st); err != nil {
+		t.Fatal(err)
+	}
+	want := messages.WorkerStatus{Worker: w.WorkerID(), Step: messages.StepLoad, Pool: "fake", Running: 1, Concurrency: 3}
+	if st != want {
+		t.Fatalf("status %+v, want %+v", st, want)
+	}
+	close(release)
+	if res := r.Result(resultWait); res.Outcome != messages.OutcomeReady {
+		t.Fatalf("got %+v", res)
+	}
+}

@@ -404,3 +404,12 @@ type Abort struct {
 	Attempt int    `json:"attempt,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }
+
+// WorkerStatus is the reply of status.<step>.<pool>: one worker process.
+type WorkerStatus struct {
+	Worker      string `json:"worker"`
+	Step        string `json:"step"`
+	Pool        string `json:"pool"`
+	Running     int    `json:"running"`
+	Concurrency int    `json:"concurrency"`
+}

@@ -169,3 +169,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Status is the status endpoint of a worker pool (step "load" or
+// "postload", pool a provisioner or OS family).
+func (s Subjects) Status(step, pool string) string { return s.p() + ".status." + step + "." + pool }

@@ -12,6 +12,7 @@ import (
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -61,6 +62,7 @@ type Worker struct {
 	ov     Overrides
 	log    *slog.Logger
 	rt     *stepworker.Runtime
+	svc    micro.Service
 }
 
 // New checks cfg and builds a worker. A nil dialer means SSH with
@@ -103,7 +105,23 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := w.ensureDialer(ctx); err != nil {
 		return err
 	}
-	return w.rt.Start(ctx)
+	svc, err := micro.AddService(w.nc, micro.Config{
+		Name: "loadpool-os-" + w.m.Family(), Version: "0.1.0",
+		Description: "loadpool OS workers of family " + w.m.Family() + " (status endpoint)",
+	})
+	if err != nil {
+		return fmt.Errorf("osworker: status service: %w", err)
+	}
+	if err := w.rt.AddStatusEndpoint(svc); err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("osworker: status endpoint: %w", err)
+	}
+	if err := w.rt.Start(ctx); err != nil {
+		_ = svc.Stop()
+		return err
+	}
+	w.svc = svc
+	return nil
 }
 
 func (w *Worker) ensureDialer(ctx context.Context) error {
@@ -135,7 +153,12 @@ func (w *Worker) Running() int { return w.rt.Running() }
 
 // Stop stops taking requests and lets running steps finish (see
 // stepworker.Runtime.Stop). It is idempotent.
-func (w *Worker) Stop() { w.rt.Stop() }
+func (w *Worker) Stop() {
+	if w.svc != nil {
+		_ = w.svc.Stop()
+	}
+	w.rt.Stop()
+}
 
 // Handle is the step handler: effective profile, Env, module.PostLoad.
 // The profile goes into the result (Report.Profile).
