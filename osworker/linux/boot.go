@@ -17,7 +17,7 @@ func (s *session) waitBoot(ctx context.Context) (string, error) {
 	var word string
 	var final error // ends the wait at once with retry
 	err := osworker.WaitUntil(ctx, s.env, "boot", func(ctx context.Context) (bool, string, error) {
-		out, err := s.run(ctx, cmd)
+		out, err := s.Run(ctx, cmd)
 		if err != nil {
 			return false, "", err
 		}
@@ -76,7 +76,7 @@ func bootState(word string, exit int) (bool, string, error) {
 }
 
 func (s *session) failedUnits(ctx context.Context) string {
-	out, err := s.run(ctx, "systemctl --failed --no-legend --plain")
+	out, err := s.Run(ctx, "systemctl --failed --no-legend --plain")
 	if err != nil {
 		return "unknown: " + err.Error()
 	}
@@ -95,7 +95,7 @@ func (s *session) failedUnits(ctx context.Context) string {
 
 // waitCloudInit waits for cloud-init when it is installed; "" when not.
 func (s *session) waitCloudInit(ctx context.Context) (string, error) {
-	out, err := s.run(ctx, "command -v cloud-init")
+	out, err := s.Run(ctx, "command -v cloud-init")
 	if err != nil {
 		return "", err
 	}
@@ -107,7 +107,7 @@ func (s *session) waitCloudInit(ctx context.Context) (string, error) {
 	var st ciStatus
 	var final error
 	err = osworker.WaitUntil(ctx, s.env, "cloud-init", func(ctx context.Context) (bool, string, error) {
-		out, err := s.run(ctx, cmd)
+		out, err := s.Run(ctx, cmd)
 		if err != nil {
 			return false, "", err
 		}

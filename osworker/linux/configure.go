@@ -22,7 +22,7 @@ func (s *session) setHostname(ctx context.Context, name string) error {
 		s.env.Event("hostname already %s", name)
 		return nil
 	}
-	out, err := s.run(ctx, "hostnamectl set-hostname "+Quote(name))
+	out, err := s.Run(ctx, "hostnamectl set-hostname "+Quote(name))
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (s *session) setHostname(ctx context.Context, name string) error {
 // hostname are name.
 func (s *session) hostnameIs(ctx context.Context, name string) bool {
 	for _, cmd := range []string{"hostname", "cat /etc/hostname"} {
-		out, err := s.run(ctx, cmd)
+		out, err := s.Run(ctx, cmd)
 		if err != nil || !out.OK() || strings.TrimSpace(string(out.Stdout)) != name {
 			return false
 		}
@@ -53,7 +53,7 @@ func (s *session) hostnameFallback(ctx context.Context, name string) error {
 		"hostname " + Quote(name),
 		"printf '%s\\n' " + Quote(name) + " > /etc/hostname",
 	} {
-		out, err := s.run(ctx, cmd)
+		out, err := s.Run(ctx, cmd)
 		if err != nil {
 			return err
 		}
@@ -65,7 +65,7 @@ func (s *session) hostnameFallback(ctx context.Context, name string) error {
 }
 
 func (s *session) recordImage(ctx context.Context, image string) error {
-	out, err := s.run(ctx, "cat "+ImageFile)
+	out, err := s.Run(ctx, "cat "+ImageFile)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *session) recordImage(ctx context.Context, image string) error {
 		return nil
 	}
 	cmd := "printf '%s\\n' " + Quote(image) + " > " + ImageFile
-	if out, err = s.run(ctx, cmd); err != nil {
+	if out, err = s.Run(ctx, cmd); err != nil {
 		return err
 	}
 	if !out.OK() {

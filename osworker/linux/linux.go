@@ -2,14 +2,12 @@ package linux
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
-	"github.com/loadpool/loadpool/osworker/control"
 )
 
 // Family is the OS family this module serves.
@@ -33,12 +31,12 @@ func (Module) Profile(req messages.Request) messages.WaitProfile {
 
 // PostLoad implements osworker.Module.
 func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.Env) (string, error) {
-	conn, err := osworker.WaitForAnswer(ctx, env, req)
+	sess, err := osworker.Open(ctx, env, req)
 	if err != nil {
 		return "", err
 	}
-	s := &session{env: env, conn: conn}
-	defer func() { s.conn.Close() }()
+	s := &session{Session: sess, env: env}
+	defer s.Close()
 	boot, err := s.waitBoot(ctx)
 	if err != nil {
 		return "", err
@@ -58,26 +56,11 @@ func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.
 	return strings.Join(parts, "; "), nil
 }
 
-// session holds the connection and redials it when the computer drops it
-// (a reboot during boot).
+// session is the step's connection (redialled when the computer drops
+// it during boot) and its Env.
 type session struct {
-	env  *osworker.Env
-	conn control.Conn
-}
-
-// run runs cmd; a broken connection is redialled once.
-func (s *session) run(ctx context.Context, cmd string) (control.Output, error) {
-	out, err := s.conn.Run(ctx, cmd)
-	if err == nil || !errors.Is(err, control.ErrNotAnswering) || ctx.Err() != nil {
-		return out, err
-	}
-	c, derr := s.env.Dial(ctx)
-	if derr != nil {
-		return out, derr
-	}
-	s.conn.Close()
-	s.conn = c
-	return s.conn.Run(ctx, cmd)
+	*osworker.Session
+	env *osworker.Env
 }
 
 // Quote single-quotes v for a POSIX shell.

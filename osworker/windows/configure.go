@@ -58,7 +58,7 @@ func (s *session) sshAutoStart(ctx context.Context) (string, error) {
 		return "", err
 	}
 	cmd := "sc qc " + svc
-	out, err := s.run(ctx, cmd)
+	out, err := s.Run(ctx, cmd)
 	if err != nil {
 		return "", fmt.Errorf("read the start type of %s: %w", svc, err)
 	}
@@ -79,7 +79,7 @@ func (s *session) sshAutoStart(ctx context.Context) (string, error) {
 func (s *session) sshService(ctx context.Context) (string, error) {
 	for _, svc := range []string{"sshd", "cygsshd"} {
 		cmd := "sc query " + svc
-		out, err := s.run(ctx, cmd)
+		out, err := s.Run(ctx, cmd)
 		switch {
 		case err != nil:
 			return "", fmt.Errorf("look for the %s service: %w", svc, err)
@@ -121,7 +121,7 @@ func (s *session) allowRDP(ctx context.Context) (string, error) {
 		show, add = "netsh firewall show portopening",
 			`netsh firewall set portopening protocol=TCP port=3389 name="`+RDPRuleName+`" mode=ENABLE scope=SUBNET`
 	}
-	out, err := s.run(ctx, show)
+	out, err := s.Run(ctx, show)
 	if err != nil {
 		return "", fmt.Errorf("read the firewall rules: %w", err)
 	}

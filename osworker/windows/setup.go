@@ -164,7 +164,7 @@ func (s *session) readSetup(ctx context.Context) (SetupState, error) {
 // localized; only an English "Access is denied" is told apart).
 func (s *session) regQuery(ctx context.Context, key, name string) (RegValue, bool, error) {
 	cmd := `reg query "` + key + `" /v ` + name
-	out, err := s.run(ctx, cmd)
+	out, err := s.Run(ctx, cmd)
 	switch {
 	case err != nil:
 		return RegValue{}, false, fmt.Errorf("read %s: %w", name, err)

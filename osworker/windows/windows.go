@@ -2,7 +2,6 @@ package windows
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,12 +34,13 @@ func (Module) Profile(req messages.Request) messages.WaitProfile {
 
 // PostLoad implements osworker.Module.
 func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.Env) (string, error) {
-	conn, err := osworker.WaitForAnswer(ctx, env, req)
+	sess, err := osworker.Open(ctx, env, req)
 	if err != nil {
 		return "", err
 	}
-	s := &session{env: env, conn: conn, legacy: osworker.WindowsLegacy(req.Image.OSVersion)}
-	defer func() { s.conn.Close() }()
+	sess.Timeout = CommandTimeout
+	s := &session{Session: sess, env: env, legacy: osworker.WindowsLegacy(req.Image.OSVersion)}
+	defer s.Close()
 	setup, err := s.waitSetup(ctx)
 	if err != nil {
 		return "", err
@@ -52,35 +52,19 @@ func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.
 	return "ready: " + setup + "; " + done, nil
 }
 
-// session holds the connection and redials it when the computer drops it
-// (setup reboots the computer between passes).
+// session is the step's connection (redialled when setup reboots the
+// computer between passes; each command bounded by CommandTimeout), its
+// Env, and whether this is XP/2003.
 type session struct {
+	*osworker.Session
 	env    *osworker.Env
-	conn   control.Conn
 	legacy bool
-}
-
-// run runs cmd with CommandTimeout; a broken connection is redialled once.
-func (s *session) run(ctx context.Context, cmd string) (control.Output, error) {
-	ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
-	defer cancel()
-	out, err := s.conn.Run(ctx, cmd)
-	if err == nil || !errors.Is(err, control.ErrNotAnswering) || ctx.Err() != nil {
-		return out, err
-	}
-	c, derr := s.env.Dial(ctx)
-	if derr != nil {
-		return out, derr
-	}
-	s.conn.Close()
-	s.conn = c
-	return s.conn.Run(ctx, cmd)
 }
 
 // must runs a command that changes something and turns a failure into
 // an error (Permanent when access is denied).
 func (s *session) must(ctx context.Context, what, cmd string) error {
-	out, err := s.run(ctx, cmd)
+	out, err := s.Run(ctx, cmd)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
