@@ -150,7 +150,7 @@ func pinnedConf(t *testing.T) string {
 	if start < 0 || end < start {
 		t.Fatal("accounts.conf: the loader user's block is not where the test looks for it")
 	}
-	narrow := strings.NewReplacer("VCL_LOAD.*", "VCL_LOAD.loader-sim", "request.*", "request.sim", "power.*", "power.sim")
+	narrow := strings.NewReplacer("VCL_LOAD.*", "VCL_LOAD.loader-sim", "request.*", "request.sim", "power.*", "power.sim", "status.load.*", "status.load.sim")
 	var block strings.Builder
 	for _, line := range strings.SplitAfter(text[start:end], "\n") {
 		if strings.Contains(line, "# pool") {
