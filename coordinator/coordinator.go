@@ -45,14 +45,25 @@ type Config struct {
 	// once (default 64); one job's changes stay serialized by the
 	// compare-and-set.
 	Concurrency int
+	// JobRetention is how long a job record stays in KV after its last
+	// change (default 30 days; at least twice StepCap, so a live job,
+	// changed at least once per step, never expires). It applies when the
+	// coordinator creates the bucket.
+	JobRetention time.Duration
 	// Name identifies this coordinator in events and logs (default host/pid).
 	Name   string
 	Logger *slog.Logger
 }
 
+// DefaultJobRetention keeps job records for 30 days after their last change.
+const DefaultJobRetention = 30 * 24 * time.Hour
+
 func (c Config) withDefaults() Config {
 	if c.StepCap <= 0 {
 		c.StepCap = DefaultStepCap
+	}
+	if c.JobRetention <= 0 {
+		c.JobRetention = DefaultJobRetention
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = min(c.StepCap/10, time.Minute)
@@ -121,6 +132,9 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	}
 	cfg.Subjects = sub
 	cfg = cfg.withDefaults()
+	if cfg.JobRetention < 2*cfg.StepCap {
+		return nil, fmt.Errorf("coordinator: JobRetention (%s) must be at least twice StepCap (%s), or live jobs could expire", cfg.JobRetention, cfg.StepCap)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
@@ -164,14 +178,14 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	err = untilPlaced(sctx, func() (err error) {
-		c.jobs, err = c.bucket(sctx, c.sub.JobsBucket(), "loadpool job records")
+		c.jobs, err = c.bucket(sctx, c.sub.JobsBucket(), "loadpool job records", c.cfg.JobRetention)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	err = untilPlaced(sctx, func() (err error) {
-		c.computers, err = c.bucket(sctx, c.sub.ComputersBucket(), "loadpool computer locks")
+		c.computers, err = c.bucket(sctx, c.sub.ComputersBucket(), "loadpool computer locks", 0)
 		return err
 	})
 	if err != nil {
@@ -216,13 +230,21 @@ func untilPlaced(ctx context.Context, f func() error) error {
 	}
 }
 
-func (c *Coordinator) bucket(ctx context.Context, name, desc string) (jetstream.KeyValue, error) {
+// bucket creates or binds a KV bucket. A ttl expires records that long
+// after their last change, leaving a delete marker (for a minute) so the
+// watchers' indexes drop them too.
+func (c *Coordinator) bucket(ctx context.Context, name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
+	marker := time.Duration(0)
+	if ttl > 0 {
+		marker = time.Minute
+	}
 	// Create, or bind to an existing bucket: never update one that exists
 	// (an update racing with a watcher's consumer creation is a data race
 	// inside nats-server 2.15.2).
 	kv, err := c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Description: desc, History: 1,
 		Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
+		TTL: ttl, LimitMarkerTTL: marker,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		kv, err = c.js.KeyValue(ctx, name)

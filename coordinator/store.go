@@ -58,7 +58,9 @@ func (c *Coordinator) latest(ctx context.Context, bucket, key string) (kvValue, 
 	m := resp.Message
 	if len(m.Hdrs) > 0 {
 		if h, err := nats.DecodeHeadersMsg(m.Hdrs); err == nil {
-			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			// A delete, a purge, or the marker JetStream leaves when a
+			// record expires (JobRetention).
+			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" || h.Get("Nats-Marker-Reason") != "" {
 				return kvValue{rev: m.Seq}, nil
 			}
 		}

@@ -32,7 +32,8 @@ type Config struct {
 	Replicas int    `envconfig:"REPLICAS" default:"1"`
 
 	// Coordinator.
-	StepCap time.Duration `envconfig:"STEP_CAP" default:"4h"`
+	StepCap      time.Duration `envconfig:"STEP_CAP" default:"4h"`
+	JobRetention time.Duration `envconfig:"JOB_RETENTION" default:"720h"`
 
 	// Workers (per process) and their pool consumers.
 	Concurrency   int           `envconfig:"CONCURRENCY" default:"8"`
@@ -73,6 +74,9 @@ func loadConfig() (Config, error) {
 	}
 	if c.StepCap < time.Second {
 		return c, fmt.Errorf("LOADPOOL_STEP_CAP must be at least 1s, not %s", c.StepCap)
+	}
+	if c.JobRetention < 2*c.StepCap {
+		return c, fmt.Errorf("LOADPOOL_JOB_RETENTION (%s) must be at least twice LOADPOOL_STEP_CAP (%s)", c.JobRetention, c.StepCap)
 	}
 	if c.NATSPort < 0 || c.NATSPort > 65535 {
 		return c, fmt.Errorf("LOADPOOL_NATS_PORT must be 0 to 65535, not %d", c.NATSPort)

@@ -44,7 +44,7 @@ func setup() (Config, *slog.Logger, error) {
 
 func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
 	c, err := coordinator.New(nc, coordinator.Config{
-		Subjects: cfg.subjects(), Replicas: cfg.Replicas, StepCap: cfg.StepCap,
+		Subjects: cfg.subjects(), Replicas: cfg.Replicas, StepCap: cfg.StepCap, JobRetention: cfg.JobRetention,
 		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending,
 		Logger: log.With("role", "coordinator"),
 	})
