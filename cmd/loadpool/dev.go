@@ -156,7 +156,7 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 	}
 	if o.backends {
 		// Behind the simulated vCenter and the xCAT emulator: booted by them.
-		for _, name := range []string{"vmvc-01", "blade-01"} {
+		for _, name := range []string{"vmvc-01", demoSnapshotVM, "blade-01"} {
 			if _, err := mk(name); err != nil {
 				return err
 			}

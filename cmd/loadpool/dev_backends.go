@@ -22,6 +22,9 @@ const (
 	demoLinuxImage   = "ubuntu-24.04"
 	demoWindowsImage = "win7-sp1-v3"
 	demoXCATImage    = "rocky9.4-x86_64-install-compute"
+	// demoSnapshotVM is a persistent VM with a snapshot per image: the
+	// snapshot strategy reverts it instead of cloning.
+	demoSnapshotVM = "vmsnap-01"
 )
 
 // startVMware starts the simulator, a devlab computer per VM and a vmware
@@ -44,7 +47,8 @@ func (d *devLab) startVMware(ctx context.Context, cfg Config, log *slog.Logger) 
 		}
 		_ = c.Boot(img)
 	}
-	sim, err := vcsim.Start(ctx, vcsim.Options{Images: []string{demoLinuxImage, demoWindowsImage}, OnPowerOn: onPower, Screenshots: true})
+	sim, err := vcsim.Start(ctx, vcsim.Options{Images: []string{demoLinuxImage, demoWindowsImage}, PersistentVMs: []string{demoSnapshotVM},
+		OnPowerOn: onPower, Screenshots: true})
 	if err != nil {
 		return fmt.Errorf("vCenter simulator: %w", err)
 	}
@@ -93,6 +97,12 @@ func (d *devLab) backendSamples() []sample {
 			Computer: messages.Computer{Name: "vmvc-01", Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: a},
 			Image:    messages.Image{Name: demoLinuxImage, OSFamily: "linux", OSVersion: "24.04"}},
 			want: messages.StateReady, what: "VMware: clone the template in vCenter (simulated), power on, OS wait, ready"})
+	}
+	if a := d.addr(demoSnapshotVM); a != "" {
+		out = append(out, sample{spec: messages.JobSpec{ID: "demo-snapshot",
+			Computer: messages.Computer{Name: demoSnapshotVM, Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: a},
+			Image:    messages.Image{Name: demoLinuxImage, OSFamily: "linux", OSVersion: "24.04", Strategy: "snapshot"}},
+			want: messages.StateReady, what: "VMware snapshot strategy: revert the persistent VM to the image's snapshot, power on, OS wait, ready"})
 	}
 	if a := d.addr("blade-01"); a != "" {
 		out = append(out, sample{spec: messages.JobSpec{ID: "demo-xcat",

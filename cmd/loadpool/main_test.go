@@ -58,6 +58,8 @@ func TestDevDemo(t *testing.T) {
 		"sample demo-lab ended ready after 1 attempt(s): as expected",
 		"sample demo-vmware ended ready after 1 attempt(s): as expected",
 		"sample demo-xcat ended ready after 1 attempt(s): as expected",
+		"sample demo-snapshot ended ready after 1 attempt(s): as expected",
+		"reverted vmsnap-01",
 		"sample demo-win7 ended ready after 1 attempt(s): as expected",
 		"IMAGE_STATE_COMPLETE",
 		"cloned ubuntu-24.04 to vmvc-01",
