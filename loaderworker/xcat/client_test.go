@@ -80,7 +80,7 @@ func TestTLS(t *testing.T) {
 func TestPlainHTTP(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOpt{emu: xcatemu.Config{PlainHTTP: true}, cfg: func(c *Config) { c.CAFile = "" }})
-	if _, err, _ := r.load(request(testNode, testImage, messages.ReloadAlways)); err != nil {
+	if _, _, err := r.load(request(testNode, testImage, messages.ReloadAlways)); err != nil {
 		t.Fatal(err)
 	}
 }

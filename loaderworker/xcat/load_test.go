@@ -15,7 +15,7 @@ import (
 func TestLoadNormalInstall(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOpt{})
-	rep, err, evs := r.load(request(testNode, testImage, messages.ReloadIfNeeded))
+	rep, evs, err := r.load(request(testNode, testImage, messages.ReloadIfNeeded))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -37,14 +37,14 @@ func TestLoadNormalInstall(t *testing.T) {
 func TestLoadSkipsWhenLoaded(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOpt{})
-	if _, err, _ := r.load(request(testNode, testImage, messages.ReloadIfNeeded)); err != nil {
+	if _, _, err := r.load(request(testNode, testImage, messages.ReloadIfNeeded)); err != nil {
 		t.Fatal(err)
 	}
-	rep, err, _ := r.load(request(testNode, testImage, messages.ReloadIfNeeded))
+	rep, _, err := r.load(request(testNode, testImage, messages.ReloadIfNeeded))
 	if err != nil || rep.Reloaded || !strings.Contains(rep.Detail, "skipped") {
 		t.Fatalf("second if-needed load: %+v, %v; want skipped, not reloaded", rep, err)
 	}
-	rep, err, _ = r.load(request(testNode, testImage, messages.ReloadAlways))
+	rep, _, err = r.load(request(testNode, testImage, messages.ReloadAlways))
 	if err != nil || !rep.Reloaded {
 		t.Fatalf("reload always: %+v, %v; want reloaded", rep, err)
 	}
@@ -52,7 +52,7 @@ func TestLoadSkipsWhenLoaded(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.emu.AddNode(testNode, map[string]string{"bootstate": "install rocky9.4-x86_64-compute"})
-	rep, err, _ = r.load(request(testNode, testImage, messages.ReloadIfNeeded))
+	rep, _, err = r.load(request(testNode, testImage, messages.ReloadIfNeeded))
 	if err != nil || !rep.Reloaded {
 		t.Fatalf("if-needed with an install pending: %+v, %v; want a reload", rep, err)
 	}
@@ -104,7 +104,7 @@ func TestLoadOutcomes(t *testing.T) {
 			}
 			node, img := or(c.node, testNode), or(c.img, testImage)
 			start := time.Now()
-			_, err, _ := r.load(request(node, img, messages.ReloadIfNeeded))
+			_, _, err := r.load(request(node, img, messages.ReloadIfNeeded))
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -161,7 +161,7 @@ func TestLoadRecovers(t *testing.T) {
 			if c.setup != nil {
 				c.setup(r.emu)
 			}
-			rep, err, _ := r.load(request(testNode, testImage, messages.ReloadIfNeeded))
+			rep, _, err := r.load(request(testNode, testImage, messages.ReloadIfNeeded))
 			if err != nil || !rep.Reloaded {
 				t.Fatalf("Load: %+v, %v; want ready", rep, err)
 			}
@@ -181,11 +181,11 @@ func TestSecretsNeverLogged(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOpt{})
 	_ = r.emu.SetBehavior(testNode, xcatemu.Behavior{DropTokensAt: "installing"})
-	if _, err, _ := r.load(request(testNode, testImage, messages.ReloadAlways)); err != nil {
+	if _, _, err := r.load(request(testNode, testImage, messages.ReloadAlways)); err != nil {
 		t.Fatal(err)
 	}
 	r.emu.Deny(true)
-	_, err, _ := r.load(request(testNode, testImage, messages.ReloadAlways))
+	_, _, err := r.load(request(testNode, testImage, messages.ReloadAlways))
 	logs := r.logs.String() + "\n" + err.Error()
 	if r.emu.TokensIssued() < 3 || !strings.Contains(logs, "401") {
 		t.Fatalf("the test did not exercise renewal (tokens %d):\n%s", r.emu.TokensIssued(), logs)

@@ -90,13 +90,13 @@ func request(node, img, reload string) messages.Request {
 }
 
 // load runs one Load with a deadline and records its events.
-func (r *rig) load(req messages.Request) (loaderworker.LoadReport, error, []string) {
+func (r *rig) load(req messages.Request) (loaderworker.LoadReport, []string, error) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ev := &events{}
 	rep, err := r.prov.Load(ctx, req, ev)
-	return rep, err, ev.all()
+	return rep, ev.all(), err
 }
 
 // events records progress events.
