@@ -2,7 +2,7 @@
 GO       ?= go
 RACE_PKGS = ./stepworker/... ./loaderworker ./coordinator/... ./osworker/... ./devlab ./e2e
 
-.PHONY: help run deps test test-short bench build vet fmt
+.PHONY: help run deps test test-short bench build vet lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ build: ## build bin/loadpool
 
 vet: ## go vet
 	$(GO) vet ./...
+
+lint: ## staticcheck (fetched through the module proxy, pinned)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
