@@ -64,10 +64,16 @@ func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 	t.Helper()
 	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: devlab.TestSigner(t),
 		events: &eventLog{}}
-	sub, err := h.Wire.Conn().Subscribe(Subjects.Events(), h.events.add)
+	// A synchronous subscription on the connection that also fetches the
+	// results: the worker publishes a step's events before its result on
+	// one connection, so by the time a result is read here its events
+	// wait in this subscription's queue (an asynchronous callback could
+	// still be behind).
+	sub, err := h.Wire.Conn().SubscribeSync(Subjects.Events())
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.events.sub = sub
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	h.startLoader()
 	if profiles == "" {
@@ -167,22 +173,29 @@ func (h *Harness) Want(res messages.Result, o messages.Outcome) {
 
 type eventLog struct {
 	mu  sync.Mutex
+	sub *nats.Subscription
 	all []messages.Event
 }
 
-func (l *eventLog) add(m *nats.Msg) {
-	var e messages.Event
-	if json.Unmarshal(m.Data, &e) != nil {
-		return
+// drainLocked moves what the subscription holds into the log.
+func (l *eventLog) drainLocked() {
+	n, _, _ := l.sub.Pending()
+	for range n {
+		m, err := l.sub.NextMsg(time.Second)
+		if err != nil {
+			return
+		}
+		var e messages.Event
+		if json.Unmarshal(m.Data, &e) == nil {
+			l.all = append(l.all, e)
+		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all = append(l.all, e)
 }
 
 func (l *eventLog) of(job string) []messages.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.drainLocked()
 	var out []messages.Event
 	for _, e := range l.all {
 		if e.JobID == job {
