@@ -248,7 +248,13 @@ func (s *Server) nodeCommand(w http.ResponseWriter, method, nr, res string, body
 			cgiError(w, http.StatusNotFound, "Missed Action.")
 			return
 		}
-		s.forNodes(w, nr, func(n *node) (any, error) { return nil, c.put(n, body) })
+		s.forNodes(w, nr, func(n *node) (any, error) {
+			if err := c.put(n, body); err != nil {
+				return nil, err
+			}
+			n.record(res, body)
+			return nil, nil
+		})
 	default:
 		cgiError(w, http.StatusMethodNotAllowed, "Unsupported method: "+method+".")
 	}

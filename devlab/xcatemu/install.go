@@ -16,17 +16,25 @@ const (
 	StatusFailed      = "failed"
 )
 
-// startSequence (re)starts what a node does after power on, boot or reset:
-// an install when its bootstate is "install ...", a plain boot of the
-// installed OS when it is "boot" and an OS is on disk, nothing otherwise
-// (the node sits at the network boot prompt). The caller holds s.mu.
+// startSequence (re)starts what a node does after power on, boot or reset.
+// A node booting from the network (the firmware's first device, or a
+// pending nextboot net, which this boot uses up) installs when its
+// bootstate is "install ...", boots the OS on its disk when it is "boot",
+// and otherwise sits at the network boot prompt. A Behavior.DiskFirst node
+// without nextboot net boots the OS on its disk whatever its bootstate, or
+// sits when the disk is empty. The caller holds s.mu.
 func (s *Server) startSequence(n *node) {
 	s.stopSequence(n)
 	if s.closed {
 		return
 	}
-	install := strings.HasPrefix(n.bootstate, "install ")
-	if !install && (n.bootstate != "boot" || n.attrs["provmethod"] == "") {
+	net := !n.behavior.DiskFirst || n.netOnce
+	if n.netOnce {
+		n.netOnce, n.nextboot = false, "boot override inactive"
+	}
+	n.from = map[bool]string{true: "network", false: "disk"}[net]
+	install := net && strings.HasPrefix(n.bootstate, "install ")
+	if !install && (n.disk == "" || net && n.bootstate != "boot") {
 		return
 	}
 	fail := false
@@ -98,6 +106,7 @@ func (s *Server) enterPhase(n *node, status string) bool {
 	s.setStatus(n, status)
 	if status == StatusBooting {
 		n.bootstate = "boot" // nodeset <n> next, from post.xcat.ng
+		n.disk = n.attrs["provmethod"]
 	}
 	if status != StatusBooted && status != StatusFailed {
 		return false
@@ -108,7 +117,7 @@ func (s *Server) enterPhase(n *node, status string) bool {
 		n.counted = false
 	}
 	if hook := s.cfg.OnBooted; hook != nil && status == StatusBooted {
-		name, img := n.name, n.attrs["provmethod"]
+		name, img := n.name, n.disk
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -3,6 +3,7 @@ package xcatemu
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,6 +24,12 @@ type Behavior struct {
 	// DropTokensAt: every token is dropped when the node reaches this
 	// status (a token lost mid-install).
 	DropTokensAt string
+	// DiskFirst: the node's firmware boots from its disk first, so a power
+	// on, boot or reset starts an install only when nextboot net was set
+	// since the last bootstate change; otherwise it boots the OS on its
+	// disk (status powering-on -> booted, bootstate unchanged) or, with an
+	// empty disk, does nothing.
+	DiskFirst bool
 }
 
 // node is one nodelist row with what the other tables say about it.
@@ -32,6 +39,10 @@ type node struct {
 	bootstate string
 	power     string
 	nextboot  string
+	netOnce   bool     // a one-time network boot is pending (nextboot net since the last bootstate)
+	disk      string   // the osimage whose OS is on the disk ("" empty)
+	from      string   // what the last power on booted from: "network" or "disk"
+	history   []string // the PUT commands served, oldest first (at most maxHistory)
 	behavior  Behavior
 	failOnce  bool
 	seq       chan struct{} // closed to stop the running status sequence
@@ -41,7 +52,16 @@ type node struct {
 // NodeState is what a test can read about a node.
 type NodeState struct {
 	Status, StatusTime, Bootstate, Power, Provmethod, NextBoot string
+	// BootedFrom is what the last power on, boot or reset booted from:
+	// "network" or "disk" ("" before any).
+	BootedFrom string
+	// History is the PUT commands the node served, oldest first, as
+	// "<resource> <key>=<value>" ("bootstate osimage=img", "nextboot
+	// order=net", "power action=boot"); at most the last 64.
+	History []string
 }
+
+const maxHistory = 64
 
 // AddNode defines a node (or replaces its attributes). attrs are lsdef
 // attributes ("mac", "groups", "mgt", "status", ...); a node starts
@@ -62,6 +82,9 @@ func (s *Server) AddNode(name string, attrs map[string]string) {
 	if p := attrs["power"]; p != "" {
 		n.power = p
 		delete(n.attrs, "power")
+	}
+	if pm := attrs["provmethod"]; pm != "" {
+		n.disk = pm // a node defined as running an image has it on disk
 	}
 }
 
@@ -88,7 +111,8 @@ func (s *Server) Node(name string) (NodeState, error) {
 	var st NodeState
 	err := s.withNode(name, func(n *node) {
 		st = NodeState{Status: n.attrs["status"], StatusTime: n.attrs["statustime"], Bootstate: n.bootstate,
-			Power: n.power, Provmethod: n.attrs["provmethod"], NextBoot: n.nextboot}
+			Power: n.power, Provmethod: n.attrs["provmethod"], NextBoot: n.nextboot,
+			BootedFrom: n.from, History: slices.Clone(n.history)}
 	})
 	return st, err
 }
@@ -144,8 +168,12 @@ func (n *node) nodestat() string {
 	return n.bootstate
 }
 
-// putBootstate is nodeset: action first, then the (one) other key.
+// putBootstate is nodeset: action first, then the (one) other key. It
+// cancels a pending one-time network boot (see Behavior.DiskFirst).
 func (s *Server) putBootstate(n *node, body map[string]any) error {
+	if n.netOnce {
+		n.netOnce, n.nextboot = false, "boot override inactive"
+	}
 	if v, ok := body["action"].(string); ok && v != "" {
 		return s.nodeset(n, v)
 	}
@@ -224,6 +252,8 @@ func (s *Server) putPower(n *node, body map[string]any) error {
 	return nil
 }
 
+// putNextboot is rsetboot: a one-time boot device, used by the next power
+// on, boot or reset.
 func putNextboot(n *node, body map[string]any) error {
 	order, _ := body["order"].(string)
 	names := map[string]string{"net": "Network", "hd": "Hard Drive", "cd": "CD/DVD", "def": "boot override inactive", "setup": "BIOS Setup"}
@@ -231,11 +261,27 @@ func putNextboot(n *node, body map[string]any) error {
 	if !ok {
 		return fmt.Errorf("%s: Error: Unsupported boot device %q", n.name, order)
 	}
-	n.nextboot = v
+	n.nextboot, n.netOnce = v, order == "net"
 	return nil
 }
 
-// putProvision is rinstall: nodeset, then power boot.
+// bmc reports whether rinstall runs rsetboot net for the node.
+func (n *node) bmc() bool { return n.attrs["mgt"] == "ipmi" || n.attrs["mgt"] == "openbmc" }
+
+// record appends a served PUT to the node's history; the caller holds s.mu.
+func (n *node) record(res string, body map[string]any) {
+	var kv []string
+	for _, k := range sortedKeys(body) {
+		kv = append(kv, k+"="+attrString(body[k]))
+	}
+	n.history = append(n.history, res+" "+strings.Join(kv, ","))
+	if len(n.history) > maxHistory {
+		n.history = slices.Delete(n.history, 0, len(n.history)-maxHistory)
+	}
+}
+
+// putProvision is rinstall: nodeset, rsetboot net for ipmi and openbmc
+// nodes, then power boot.
 func (s *Server) putProvision(n *node, body map[string]any) error {
 	arg, _ := body["action"].(string)
 	if arg == "" {
@@ -245,7 +291,9 @@ func (s *Server) putProvision(n *node, body map[string]any) error {
 	if err := s.nodeset(n, arg); err != nil {
 		return err
 	}
-	n.nextboot = "Network"
+	if n.bmc() {
+		n.nextboot, n.netOnce = "Network", true
+	}
 	return s.putPower(n, map[string]any{"action": "boot"})
 }
 
