@@ -12,7 +12,10 @@
 // (FailTask), synchronous call faults (FailCall, FailCallWith), expired
 // sessions (DropSessions) and hanging calls (Options.CallDelay); slow
 // tasks are the simulator's package-global TaskDelay (tests that set it
-// must not run in parallel). VM, PowerState and ExtraConfig read what
+// must not run in parallel). BeforeCall runs a test's hook before the
+// next call of a SOAP method is served (the call waits for it), so a
+// fault can be timed to a point in a client's work, e.g. the session
+// dropped while a task wait is in progress. VM, PowerState and ExtraConfig read what
 // vCenter says of a VM, found by its exact name.
 //
 // What it does not model (see the govmomi reference): linked clones are

@@ -34,6 +34,16 @@ func (s *Sim) FailCall(method, object string, ft simulator.FaultType, count int)
 	})
 }
 
+// BeforeCall makes the simulator call f once, before it serves the next
+// call of the SOAP method (e.g. "CloneVM_Task", "WaitForUpdatesEx") by
+// any client; that call waits for f to return, and is then served with
+// the session it arrived with. f may call BeforeCall (to hook a later
+// call) and the Sim's methods, e.g. DropSessions to end a session while
+// a client waits for a task. Hooks are not removed by ClearFaults.
+func (s *Sim) BeforeCall(method string, f func()) {
+	s.hooks.addBefore(method, f)
+}
+
 // ClearFaults removes every injected fault.
 func (s *Sim) ClearFaults() {
 	s.Model.Service.ClearFaultRules()

@@ -29,7 +29,14 @@ type hooks struct {
 
 	mu     sync.Mutex
 	faults []*taskFault
+	before []callHook
 	nshot  atomic.Int64
+}
+
+// callHook runs f before the next call of method is served.
+type callHook struct {
+	method string
+	f      func()
 }
 
 // taskFault makes the next count calls of method on objects named object
@@ -57,6 +64,9 @@ func (h *hooks) wait() { h.calls.Wait() }
 // served the hook puts an override of the VM there, which puts the VM
 // back when it serves the call.
 func (h *hooks) handle(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	if f := h.takeBefore(m.Name); f != nil {
+		f()
+	}
 	vm, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachine)
 	if !ok {
 		return nil, nil
@@ -73,6 +83,25 @@ func (h *hooks) addFault(f *taskFault) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.faults = append(h.faults, f)
+}
+
+func (h *hooks) addBefore(method string, f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.before = append(h.before, callHook{method: method, f: f})
+}
+
+// takeBefore removes and returns the first hook for method (nil: none).
+func (h *hooks) takeBefore(method string) func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, c := range h.before {
+		if c.method == method {
+			h.before = append(h.before[:i], h.before[i+1:]...)
+			return c.f
+		}
+	}
+	return nil
 }
 
 func (h *hooks) takeFault(method, name string) types.BaseMethodFault {

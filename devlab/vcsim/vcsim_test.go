@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 	"go.uber.org/goleak"
 )
@@ -166,5 +167,46 @@ func TestDropSessions(t *testing.T) {
 	active, aerr := c.SessionManager.SessionIsActive(t.Context())
 	if err == nil && aerr == nil && active {
 		t.Fatal("the client's session is still active")
+	}
+}
+
+// TestBeforeCall: the hook runs once, before the call is served; the call
+// it held is served with the session it arrived with even though the hook
+// ended that session, and the client's next call is refused.
+func TestBeforeCall(t *testing.T) {
+	t.Parallel()
+	s := Test(t, Options{Images: []string{}, PersistentVMs: []string{"vm-1"}})
+	c, err := login(t, s, s.User, s.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := s.VM(t.Context(), "vm-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := object.NewVirtualMachine(c.Client, admin.Reference())
+	type drop struct {
+		n   int
+		err error
+	}
+	ran := make(chan drop, 2)
+	s.BeforeCall("PowerOnVM_Task", func() {
+		n, err := s.DropSessions(context.Background())
+		ran <- drop{n, err}
+	})
+	if _, err := mine.PowerOn(t.Context()); err != nil {
+		t.Fatalf("the held call was not served: %v", err)
+	}
+	if _, err := mine.PowerOff(t.Context()); !fault.Is(err, &types.NotAuthenticated{}) {
+		t.Fatalf("the next call after the hook dropped the session: %v, want NotAuthenticated", err)
+	}
+	if _, err := admin.PowerOn(t.Context()); err != nil { // no hook any more
+		t.Fatal(err)
+	}
+	if len(ran) != 1 {
+		t.Fatalf("the hook ran %d times, want once", len(ran))
+	}
+	if d := <-ran; d.err != nil || d.n != 1 {
+		t.Fatalf("DropSessions in the hook = %d, %v; want the client's one session", d.n, d.err)
 	}
 }
