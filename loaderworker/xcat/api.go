@@ -66,6 +66,12 @@ func (c *client) power(ctx context.Context, node, action string) error {
 		map[string]string{"action": action}, nil)
 }
 
+// setNextboot is rsetboot <device>, a one-time boot device ("net").
+func (c *client) setNextboot(ctx context.Context, node, device string) error {
+	return c.call(ctx, "nextboot "+device, node, http.MethodPut, nodePath(node, "nextboot"),
+		map[string]string{"order": device}, nil)
+}
+
 // powerState is rpower stat: "on", "off" or "unknown". Python-agent BMCs
 // may answer {"node":{"on":""}} instead of {"node":{"power":"on"}}.
 func (c *client) powerState(ctx context.Context, node string) (string, error) {

@@ -5,9 +5,18 @@
 // Load: check that the osimage exists (fail if not) and that the node has a
 // MAC; under reload "if-needed", skip a node that already runs this osimage
 // (provmethod), is booted, has bootstate boot and power on; otherwise set
-// the boot state (PUT bootstate {"osimage":...}), power it with boot, and
-// poll status, statustime and bootstate every Config.Poll until status
-// booted (ready, Reloaded) or failed (retry). It answers ready when xCAT
+// the boot state (PUT bootstate {"osimage":...}), check that it reads back
+// as an install state, set the next boot to the network (PUT nextboot
+// {"order":"net"}, rsetboot net, as rinstall does) when the node's mgt is
+// ipmi or openbmc (firmware that boots its disk first would start the old
+// OS; sent last before power because BMCs drop the one-time flag after
+// 60 s), power it with boot, and poll status, statustime and bootstate
+// every Config.Poll until status booted (ready, Reloaded) or failed
+// (retry). From attempt 2 on (messages.Request.Attempt), the node is
+// powered off before the boot state is set, so the boot is a cold start
+// (a full power cycle, VCL-style) rather than a reset; an event says so.
+// Booted with the boot state still "install ..." means the node booted
+// the OS on its disk and never installed: retry. It answers ready when xCAT
 // says the install finished, not when the OS answers: that is the OS
 // worker's job. Two timeouts, VCL's, bound the watch and answer retry with
 // a detail naming which one ran out and the last status: the stall timeout
@@ -37,8 +46,12 @@
 // loaderworker.Config.Concurrency limits one process.
 //
 // Not done: diskless images are watched like diskful ones (netbooting is a
-// status change like any other); PUT /nodes/{n}/nextboot (rsetboot net)
-// is not sent, so nodes whose firmware does not boot from the network first
-// need it set in xCAT; a node whose status never updates (site.nodestatus
-// off) is not declared ready from its boot state alone: it stalls to retry.
+// status change like any other); nextboot net is sent only to mgt ipmi and
+// openbmc (as rinstall does), so a redfish, kvm or other node whose
+// firmware does not boot from the network first needs its boot order set
+// outside xCAT (such a node is seen booting its old OS: retry); the cold
+// start does not wait for power stat to read off before the boot (rpower
+// off answers once done); a node whose status never updates
+// (site.nodestatus off) is not declared ready from its boot state alone:
+// it stalls to retry.
 package xcat

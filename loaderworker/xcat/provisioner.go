@@ -48,7 +48,7 @@ func (p *Provisioner) load(ctx context.Context, req messages.Request, prog stepw
 	if pm == "" {
 		return loaderworker.LoadReport{}, fmt.Errorf("%w: osimage %s has no provmethod: set osimage.provmethod to install, netboot or statelite", ErrNodeConfig, img)
 	}
-	before, err := p.c.nodeAttrs(ctx, node, "status", "statustime", "mac", "provmethod")
+	before, err := p.c.nodeAttrs(ctx, node, "status", "statustime", "mac", "provmethod", "mgt")
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
@@ -60,7 +60,7 @@ func (p *Provisioner) load(ctx context.Context, req messages.Request, prog stepw
 			return rep, err
 		}
 	}
-	if err := p.start(ctx, node, img, before["status"], prog); err != nil {
+	if err := p.start(ctx, req, before, prog); err != nil {
 		return loaderworker.LoadReport{}, err
 	}
 	return p.watch(ctx, req, prog, before)
@@ -87,9 +87,18 @@ func (p *Provisioner) skip(ctx context.Context, node, img, status string) (loade
 		Detail: fmt.Sprintf("skipped the reload: node %s already runs osimage %s (status %s, bootstate boot, power on)", node, img, status)}, true, nil
 }
 
-// start points the node at img and powers it with boot.
-func (p *Provisioner) start(ctx context.Context, node, img, status string, prog stepworker.Progress) error {
-	prog.Event(fmt.Sprintf("xCAT: setting node %s's boot state to osimage %s (status %q)", node, img, status))
+// start points the node at img and powers it with boot. A BMC-managed
+// node gets nextboot net between the two; from attempt 2 on, the node is
+// powered off first, so the boot is a cold start.
+func (p *Provisioner) start(ctx context.Context, req messages.Request, before map[string]string, prog stepworker.Progress) error {
+	node, img := req.Computer.Name, req.Image.Name
+	if req.Attempt >= 2 {
+		prog.Event(fmt.Sprintf("xCAT: attempt %d: powering node %s off first, so that the power boot below is a cold start (a full power cycle, not a reset)", req.Attempt, node))
+		if err := p.c.power(ctx, node, "off"); err != nil {
+			return err
+		}
+	}
+	prog.Event(fmt.Sprintf("xCAT: setting node %s's boot state to osimage %s (status %q)", node, img, before["status"]))
 	if err := p.c.setBootstate(ctx, node, img); err != nil {
 		return err
 	}
@@ -101,9 +110,21 @@ func (p *Provisioner) start(ctx context.Context, node, img, status string, prog 
 		// xCAT drops nodeset's warnings: powering now would boot the old OS.
 		return fmt.Errorf("xCAT nodeset osimage=%s left node %s with bootstate %q, not an install state; nothing was powered", img, node, bs)
 	}
+	if mgt := before["mgt"]; bmcManaged(mgt) {
+		// rinstall's rsetboot net: firmware that boots its disk first
+		// would otherwise start the old OS. Set after nodeset, which can
+		// take minutes, because BMCs drop the one-time flag after 60 s.
+		prog.Event(fmt.Sprintf("xCAT: node %s is BMC-managed (mgt %s): setting its next boot to the network (rsetboot net)", node, mgt))
+		if err := p.c.setNextboot(ctx, node, "net"); err != nil {
+			return err
+		}
+	}
 	prog.Event(fmt.Sprintf("xCAT: node %s boot state is %q; powering it with boot", node, bs))
 	return p.c.power(ctx, node, "boot")
 }
+
+// bmcManaged: the nodes rinstall sends rsetboot net to.
+func bmcManaged(mgt string) bool { return mgt == "ipmi" || mgt == "openbmc" }
 
 // Power performs a power action: reset is done as rpower boot, because an
 // IPMI reset does nothing to a node that is off.

@@ -3,6 +3,7 @@ package xcat
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/loadpool/loadpool/loaderworker"
@@ -24,7 +25,8 @@ type seen struct {
 }
 
 // watch polls the node until booted (ready), failed (retry) or a timeout
-// (retry). Any change of status or boot state counts as progress and
+// (retry); booted with the boot state still "install ..." is the old OS
+// booted from disk (retry). Any change of status or boot state counts as progress and
 // resets the stall timer; a failed read does not end the watch (the
 // timeouts bound it) but is named in the timeout's detail.
 func (p *Provisioner) watch(ctx context.Context, req messages.Request, prog stepworker.Progress, before map[string]string) (loaderworker.LoadReport, error) {
@@ -49,6 +51,9 @@ func (p *Provisioner) watch(ctx context.Context, req messages.Request, prog step
 			moved = moved || now.status != last.status || now.statustime != last.statustime
 			prog.Event(fmt.Sprintf("xCAT: node %s status %q, bootstate %q (%v since power boot)", node, now.status, now.bootstate, time.Since(start).Round(100*time.Millisecond)))
 			last, lastChange, lastErr = now, time.Now(), nil
+		}
+		if moved && last.status == "booted" && strings.HasPrefix(last.bootstate, "install ") {
+			return loaderworker.LoadReport{}, fmt.Errorf("xCAT node %s reported status booted but its bootstate is still %q: the install never ran, the node booted the OS on its disk; make its firmware boot from the network first (loadpool sends nextboot net only to mgt ipmi and openbmc)", node, last.bootstate)
 		}
 		if moved && last.status == "booted" {
 			return loaderworker.LoadReport{Reloaded: true,
