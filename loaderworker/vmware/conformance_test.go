@@ -99,6 +99,15 @@ func TestAbortCancelsTheTask(t *testing.T) {
 // cloneTask is the info of the simulator's clone task; nil when none.
 func cloneTask(t *testing.T, r *rig, admin *govmomi.Client) *types.TaskInfo {
 	t.Helper()
+	if tasks := cloneTasks(t, r, admin); len(tasks) > 0 {
+		return &tasks[0]
+	}
+	return nil
+}
+
+// cloneTasks is the info of every clone task the simulator ran.
+func cloneTasks(t *testing.T, r *rig, admin *govmomi.Client) []types.TaskInfo {
+	t.Helper()
 	var refs []types.ManagedObjectReference
 	for _, task := range r.sim.Model.Map().AllReference("Task") {
 		refs = append(refs, task.Reference())
@@ -107,12 +116,13 @@ func cloneTask(t *testing.T, r *rig, admin *govmomi.Client) *types.TaskInfo {
 	if err := admin.Retrieve(t.Context(), refs, []string{"info"}, &tasks); err != nil {
 		t.Fatal(err)
 	}
+	var out []types.TaskInfo
 	for _, task := range tasks {
 		if task.Info.DescriptionId == "VirtualMachine.cloneVm" {
-			return &task.Info
+			out = append(out, task.Info)
 		}
 	}
-	return nil
+	return out
 }
 
 // poll waits (30s at most) until cond holds.

@@ -4,7 +4,10 @@
 //
 // One Provisioner holds one vCenter session for the whole process; when
 // vCenter drops it (NotAuthenticated) the next call logs in again once and
-// is repeated. There is never a login per job. Every vSphere call has its
+// is repeated; a task wait it interrupts logs in again once and goes on
+// waiting on the same task (a long clone survives a session timeout).
+// Calls on a task wait's property collector are never repeated, as the
+// collector dies with its session. There is never a login per job. Every vSphere call has its
 // own deadline (Config.CallTimeout); a task wait is bounded by
 // Config.TaskTimeout and reports progress through the step's Progress.
 // The datacenter, folder, resource pool and datastore are resolved once

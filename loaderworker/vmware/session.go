@@ -69,12 +69,17 @@ type relogin struct {
 	logins  int    // successful re-logins
 }
 
-// RoundTrip implements soap.RoundTripper.
+// RoundTrip implements soap.RoundTripper. A refused call on a property
+// collector or filter is not repeated: those die with their session, so
+// it answers a *sessionLost for the caller to start over (see renew).
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	gen, tries := r.state()
 	err := r.call(ctx, req, res)
 	if !retriable(req) || !fault.Is(err, &types.NotAuthenticated{}) && !(err == nil && missingAuth(res)) {
 		return err
+	}
+	if sessionScoped(req) {
+		return &sessionLost{gen: gen, tries: tries, err: err}
 	}
 	if lerr := r.login(ctx, gen, tries); lerr != nil {
 		return lerr
@@ -97,6 +102,24 @@ func (r *relogin) state() (gen, tries uint64) {
 	defer r.mu.Unlock()
 	return r.gen, r.tries
 }
+
+// renew logs in again after a call was refused with lost (once for all
+// the calls refused together, as login says).
+func (r *relogin) renew(ctx context.Context, lost *sessionLost) error {
+	return r.login(ctx, lost.gen, lost.tries)
+}
+
+// sessionLost: vCenter refused a call on an object of the session (a
+// property collector or filter) because the session is gone, and the
+// object with it. The session generation and login attempts seen when
+// the call began let renew log in once for all such calls.
+type sessionLost struct {
+	gen, tries uint64
+	err        error
+}
+
+func (e *sessionLost) Error() string { return "the vSphere session was lost: " + e.err.Error() }
+func (e *sessionLost) Unwrap() error { return e.err }
 
 // login logs in again, once for all the calls that were refused
 // together: unless another call renewed the session since this one
@@ -141,6 +164,19 @@ func retriable(req soap.HasFault) bool {
 		return false
 	}
 	return true
+}
+
+// sessionScoped: calls on a property collector or filter that the
+// session created (a task wait's); after a re-login they would only find
+// nothing.
+func sessionScoped(req soap.HasFault) bool {
+	switch req.(type) {
+	case *methods.WaitForUpdatesExBody, *methods.WaitForUpdatesBody, *methods.CheckForUpdatesBody,
+		*methods.CancelWaitForUpdatesBody, *methods.CreateFilterBody, *methods.DestroyPropertyFilterBody,
+		*methods.DestroyPropertyCollectorBody:
+		return true
+	}
+	return false
 }
 
 // longPoll: property-collector waits that legitimately block for as long

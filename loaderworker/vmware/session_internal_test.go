@@ -2,6 +2,7 @@ package vmware
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/url"
@@ -124,5 +125,38 @@ func TestTaskProgress(t *testing.T) {
 	want := []string{"cloning: 25%", "cloning: 60%", "cloning: 99%"}
 	if !slices.Equal(rec.msgs, want) {
 		t.Fatalf("events %q, want %q", rec.msgs, want)
+	}
+}
+
+// TestSessionScopedCallsAreNotRepeated: a refused call on a property
+// collector or filter (dead with its session) answers *sessionLost
+// without a login; renew then logs in once for all such calls.
+func TestSessionScopedCallsAreNotRepeated(t *testing.T) {
+	t.Parallel()
+	const calls = 3
+	vc := &vcenter{n: calls, all: make(chan struct{})}
+	r := &relogin{inner: vc, user: url.UserPassword("vcl", "pw"), timeout: time.Minute,
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	losts := make([]*sessionLost, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
+			err := r.RoundTrip(t.Context(), &methods.WaitForUpdatesExBody{}, &methods.WaitForUpdatesExBody{})
+			if !errors.As(err, &losts[i]) || !fault.Is(err, &types.NotAuthenticated{}) {
+				t.Errorf("call %d: %v, want a lost session", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() || vc.logins != 0 {
+		t.Fatalf("logins = %d, want none before renew", vc.logins)
+	}
+	for i, lost := range losts {
+		if err := r.renew(t.Context(), lost); err != nil {
+			t.Fatalf("renew %d: %v", i, err)
+		}
+	}
+	if vc.logins != 1 || r.Logins() != 1 {
+		t.Fatalf("logins = %d (counted %d), want 1 for %d waits", vc.logins, r.Logins(), calls)
 	}
 }

@@ -2,6 +2,7 @@ package vmware
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -142,20 +143,22 @@ func gone(err error) error {
 }
 
 // wait waits for task within TaskTimeout and reports its progress as
-// "what: n%" events (every 25 points) when pr is set. When the wait ends
-// early (the step was aborted, the worker stops, the task deadline
-// passed) the task is cancelled in vCenter rather than left running.
+// "what: n%" events (every 25 points) when pr is set. When vCenter drops
+// the session during the wait, it logs in again once and waits on the
+// same task (its moref outlives the session). When the wait ends early
+// (the step was aborted, the worker stops, the task deadline passed) the
+// task is cancelled in vCenter rather than left running.
 func (p *Provisioner) wait(ctx context.Context, task *object.Task, what string, pr stepworker.Progress) (*types.TaskInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.TaskTimeout)
 	defer cancel()
-	var info *types.TaskInfo
-	var err error
-	if pr == nil {
-		info, err = task.WaitForResult(ctx)
-	} else {
-		s := newSink(what, pr)
-		info, err = task.WaitForResult(ctx, s)
-		s.wg.Wait()
+	s := newSink(what, pr)
+	info, err := s.wait(ctx, task)
+	var lost *sessionLost
+	if errors.As(err, &lost) && ctx.Err() == nil {
+		p.log.Info("vSphere session was lost during a task wait; waiting on the task again", "task", task.Reference().Value)
+		if err = p.rt.renew(ctx, lost); err == nil {
+			info, err = s.wait(ctx, task)
+		}
 	}
 	if err == nil && (info == nil || info.State != types.TaskInfoStateSuccess) {
 		// govmomi answers a cancelled wait with no error and the task
@@ -172,24 +175,34 @@ func (p *Provisioner) wait(ctx context.Context, task *object.Task, what string, 
 	return info, err
 }
 
-// sink forwards task progress to a Progress.
+// sink forwards task progress to a Progress (none when pr is nil).
 type sink struct {
 	what string
 	pr   stepworker.Progress
+	last int // the last percentage reported
 	wg   sync.WaitGroup
 }
 
 func newSink(what string, pr stepworker.Progress) *sink { return &sink{what: what, pr: pr} }
 
+// wait is one wait for task's result; waits on one sink run one after the
+// other.
+func (s *sink) wait(ctx context.Context, task *object.Task) (*types.TaskInfo, error) {
+	if s.pr == nil {
+		return task.WaitForResult(ctx)
+	}
+	defer s.wg.Wait()
+	return task.WaitForResult(ctx, s)
+}
+
 // Sink implements progress.Sinker; the task waiter closes the channel.
 func (s *sink) Sink() chan<- progress.Report {
 	ch := make(chan progress.Report)
 	s.wg.Go(func() {
-		last := 0
 		for r := range ch {
 			pct := int(r.Percentage())
-			if pct >= last+25 && pct < 100 {
-				last = pct
+			if pct >= s.last+25 && pct < 100 {
+				s.last = pct
 				s.pr.Event(fmt.Sprintf("%s: %d%%", s.what, pct))
 			}
 		}
