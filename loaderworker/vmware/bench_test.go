@@ -70,10 +70,10 @@ func BenchmarkWorker(b *testing.B) {
 				for i := range n {
 					req := request(fmt.Sprintf("vm-%d", i), "ubuntu-22.04", "", messages.ReloadAlways)
 					req.Attempt = attempt
-					w.publish(req)
+					w.Publish(req)
 				}
 				for range n {
-					if res := w.next(); res.Outcome != messages.OutcomeReady {
+					if res := w.Result(resultTimeout); res.Outcome != messages.OutcomeReady {
 						b.Fatalf("%s: %s", res.Outcome, res.Detail)
 					}
 				}

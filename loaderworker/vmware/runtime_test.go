@@ -4,106 +4,84 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/loadpool/loadpool/devlab/vcsim"
 	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 )
 
-var subj = messages.Subjects{Prefix: "vcl"}
+// resultTimeout bounds the wait for one load's result.
+const resultTimeout = time.Minute
 
-// wire is a NATS server with the streams, a loader worker for r's
-// provisioner, a reader of results and a recorder of events.
+// wire is steptest's wire with a loader worker for r's provisioner and a
+// reader of events.
 type wire struct {
+	*steptest.Wire
 	t      testing.TB
-	js     jetstream.JetStream
-	res    jetstream.Consumer
-	mu     sync.Mutex
-	events []string
+	events *nats.Subscription
 }
 
 func newWire(t testing.TB, r *rig, concurrency int) *wire {
 	t.Helper()
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
+	w := &wire{Wire: steptest.New(t), t: t}
+	// Synchronous, on the connection that also reads the results: the
+	// worker publishes a job's events before its result on one
+	// connection, so once a result is read its events are queued here.
+	sub, err := w.Conn().SubscribeSync(steptest.Subjects.Events())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	w := &wire{t: t, js: js}
-	if w.res, err = js.CreateConsumer(ctx, subj.ResultStream(), jetstream.ConsumerConfig{Durable: "test", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
-		t.Fatal(err)
-	}
-	sub, err := nc.Subscribe(subj.Events(), w.record)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w.events = sub
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	lw, err := loaderworker.New(embednats.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "vmware",
+	lw, err := loaderworker.New(embednats.Connect(t, w.URL()), loaderworker.Config{Subjects: steptest.Subjects, Name: "vmware",
 		Concurrency: concurrency, MaxAckPending: 2 * concurrency, Grace: 5 * time.Second, Logger: quiet}, r.p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lw.Start(ctx); err != nil {
+	if err := lw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(lw.Stop)
 	return w
 }
 
-func (w *wire) record(m *nats.Msg) {
-	var ev messages.Event
-	if json.Unmarshal(m.Data, &ev) == nil {
-		w.mu.Lock()
-		w.events = append(w.events, ev.Message)
-		w.mu.Unlock()
-	}
-}
-
 // load sends a request and waits for its result.
 func (w *wire) load(req messages.Request) messages.Result {
 	w.t.Helper()
-	w.publish(req)
-	res := w.next()
+	w.Publish(req)
+	res := w.Result(resultTimeout)
 	if res.JobID != req.JobID || res.Attempt != req.Attempt {
 		w.t.Fatalf("result for %s/%d, want %s/%d", res.JobID, res.Attempt, req.JobID, req.Attempt)
 	}
 	return res
 }
 
-func (w *wire) publish(req messages.Request) {
+// eventText is every event's message received so far, one a line.
+func (w *wire) eventText() string {
 	w.t.Helper()
-	if _, err := w.js.Publish(context.Background(), subj.LoadRequest("vmware"), messages.Encode(req)); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// next waits for the next result.
-func (w *wire) next() messages.Result {
-	w.t.Helper()
-	msg, err := w.res.Next(jetstream.FetchMaxWait(time.Minute))
-	if err != nil {
-		w.t.Fatalf("no result: %v", err)
-	}
-	_ = msg.Ack()
-	res, err := messages.DecodeResult(msg.Data())
+	n, _, err := w.events.Pending()
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return res
+	var all []string
+	for range n {
+		m, err := w.events.NextMsg(time.Second)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		var ev messages.Event
+		if json.Unmarshal(m.Data, &ev) == nil {
+			all = append(all, ev.Message)
+		}
+	}
+	return strings.Join(all, "\n")
 }
 
 // TestRuntimeSessionLossAndPasswordChange: through the loader runtime, a
@@ -139,9 +117,7 @@ func TestRuntimeSessionLossAndPasswordChange(t *testing.T) {
 	if n := r.p.Relogins(); n != 2 {
 		t.Fatalf("re-logins = %d, want 2 (one per dropped session that was renewed)", n)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	all := strings.Join(w.events, "\n")
+	all := w.eventText()
 	for _, want := range []string{"cloning ubuntu-22.04 to vm-1", "powering on vm-1"} {
 		if !strings.Contains(all, want) {
 			t.Fatalf("no event says %q; events:\n%s", want, all)
