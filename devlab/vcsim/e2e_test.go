@@ -2,8 +2,6 @@ package vcsim_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log"
@@ -12,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
@@ -96,15 +92,9 @@ func newLab(t *testing.T) *lab {
 	srv := embednats.Test(t)
 	nc := embednats.Connect(t, srv.URL())
 	subj := messages.Subjects{Prefix: "vcl"}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := devlab.TestSigner(t)
 	l := &lab{client: coordinator.NewClient(nc, subj)}
+	var err error
 	l.computer, err = devlab.NewComputer(devlab.Config{Name: "vmvc-01", Shell: &devlab.Linux{},
 		Authorized: signer.PublicKey(), BootDelay: 20 * time.Millisecond, Logger: quiet})
 	if err != nil {
