@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,27 +14,9 @@ import (
 	"github.com/loadpool/loadpool/embednats"
 )
 
-// syncBuf is a bytes.Buffer safe for a command's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut syncBuf
+	var out, errOut steptest.Buffer
 	code := run(ctx, args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -135,8 +116,8 @@ func TestAllWithClientCommands(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var allErr syncBuf
-	go func() { done <- run(ctx, []string{"all"}, &syncBuf{}, &allErr) }()
+	var allErr steptest.Buffer
+	go func() { done <- run(ctx, []string{"all"}, &steptest.Buffer{}, &allErr) }()
 	t.Cleanup(func() {
 		stop()
 		if code := <-done; code != 0 {
@@ -184,7 +165,7 @@ func TestAllWithClientCommands(t *testing.T) {
 	}
 }
 
-func waitServing(t *testing.T, ctx context.Context, done chan int, errOut *syncBuf) {
+func waitServing(t *testing.T, ctx context.Context, done chan int, errOut *steptest.Buffer) {
 	t.Helper()
 	for {
 		select {

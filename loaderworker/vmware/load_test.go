@@ -3,6 +3,7 @@ package vmware_test
 import (
 	"context"
 	"errors"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -345,29 +346,11 @@ func TestCallDeadline(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestNoSecretsInLogs: connecting, renewing the session and failing to
 // log in never write the password.
 func TestNoSecretsInLogs(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs steptest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r := newRig(t, vcsim.Options{}, func(c *vmware.Config) { c.Logger = log })
 	if _, err := r.sim.DropSessions(t.Context()); err != nil {

@@ -1,8 +1,8 @@
 package xcat
 
 import (
-	"bytes"
 	"context"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -38,7 +38,7 @@ type rig struct {
 	t    *testing.T
 	emu  *xcatemu.Server
 	prov *Provisioner
-	logs *syncBuffer
+	logs *steptest.Buffer
 }
 
 type rigOpt struct {
@@ -66,7 +66,7 @@ func newRig(t *testing.T, o rigOpt) *rig {
 	if err := os.WriteFile(ca, emu.CACertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &steptest.Buffer{}
 	cfg := Config{URL: emu.URL(), User: testUser, Password: testPass, CAFile: ca,
 		Poll: 20 * time.Millisecond, MinStall: time.Second, MinOverall: 4 * time.Second,
 		CallTimeout: 5 * time.Second, Backoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Tries: 3,
@@ -115,21 +115,4 @@ func (e *events) all() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]string(nil), e.msgs...)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
