@@ -36,7 +36,23 @@ type Computer struct {
 	// Address is host or host:port the OS worker connects to; empty means
 	// Name, port 22.
 	Address string `json:"address,omitempty"`
+	// HostKey is the computer's SSH host key in authorized_keys form
+	// ("ssh-ed25519 AAAA..."), pinned at enrolment or learned after the
+	// first load that reimaged it. Only the inventory sets it.
+	HostKey string `json:"host_key,omitempty"`
+	// Control is how OS workers reach the computer: "ssh" (default) or
+	// "qga" (the QEMU guest agent).
+	Control string `json:"control,omitempty"`
+	// Attributes is provisioner-specific placement (a vSphere inventory
+	// path, an xCAT node name, a libvirt domain's memory): strings only.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
+
+// Control methods.
+const (
+	ControlSSH = "ssh"
+	ControlQGA = "qga"
+)
 
 // Image is what a job loads onto the computer.
 type Image struct {
