@@ -1,5 +1,8 @@
 # loadpool — `make help` lists the targets.
 GO       ?= go
+# The demo (loadpool dev) and its simulators are linked only with -tags dev;
+# tests, vet and lint see those files too. `make build` is the product.
+export GOFLAGS = -tags=dev
 RACE_PKGS = ./stepworker/... ./loaderworker ./coordinator/... ./osworker/... ./devlab ./e2e
 
 .PHONY: help run deps test test-short bench build vet lint fmt
@@ -8,7 +11,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 run: ## the demo: everything in one process with simulated computers (loadpool dev)
-	$(GO) run ./cmd/loadpool dev
+	$(GO) run -tags dev ./cmd/loadpool dev
 
 deps: ## install what the tests need beyond Go (openssh-server for the real-sshd test)
 	@bash .ci/deps
@@ -24,8 +27,8 @@ test-short: ## all tests once, without the -race pass
 bench: ## benchmarks (figures for the notes)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-build: ## build bin/loadpool
-	$(GO) build -o bin/loadpool ./cmd/loadpool
+build: ## build bin/loadpool, the product (no demo, no simulators)
+	GOFLAGS= $(GO) build -o bin/loadpool ./cmd/loadpool
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,14 +18,14 @@ import (
 // coordinator's throughput of whole jobs (submit, 2 dispatches, 2 results,
 // 3 events, lock and release) on one embedded NATS node.
 func BenchmarkJobs(b *testing.B) {
-	srv := embednats.Test(b)
-	nc := embednats.Connect(b, srv.URL())
+	srv := natstest.New(b)
+	nc := natstest.Connect(b, srv.URL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, name := range []string{"a", "b"} {
-		c, err := New(embednats.Connect(b, srv.URL()), Config{Subjects: subj, Name: name, Logger: testLogger()})
+		c, err := New(natstest.Connect(b, srv.URL()), Config{Subjects: subj, Name: name, Logger: testLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/internal/poll"
+
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -18,7 +20,7 @@ func TestClusterNodeLoss(t *testing.T) {
 		t.Skip("three-node cluster")
 	}
 	t.Parallel()
-	cl := embednats.TestCluster(t)
+	cl := natstest.NewCluster(t)
 	e := &env{t: t, url: cl.URLs(), replicas: 3}
 	e.nc = e.connect()
 	var err error
@@ -59,7 +61,7 @@ func (e *env) submitRetry(s messages.JobSpec) {
 			e.t.Logf("last submit error: %v", err)
 		}
 	}()
-	eventuallyWithin(e.t, clusterPatience, "submit of "+s.ID, func() bool {
+	poll.Within(e.t, clusterPatience, "submit of "+s.ID, func() bool {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err = e.cl.Submit(c, s)
@@ -69,7 +71,7 @@ func (e *env) submitRetry(s messages.JobSpec) {
 
 func (e *env) waitStateRetry(id, state string) {
 	e.t.Helper()
-	eventuallyWithin(e.t, clusterPatience, id+" in state "+state, func() bool {
+	poll.Within(e.t, clusterPatience, id+" in state "+state, func() bool {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		r, err := e.cl.Get(c, id)

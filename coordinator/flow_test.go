@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/nats-io/nats.go"
 )
@@ -40,7 +42,7 @@ func TestHappyPath(t *testing.T) {
 	if got := loader.attempts("job-1"); !slices.Equal(got, []int{1}) {
 		t.Errorf("load attempts = %v", got)
 	}
-	eventually(t, "the computer to be released", func() bool { return e.lockHolder("vm-001") == "" })
+	poll.Until(t, "the computer to be released", func() bool { return e.lockHolder("vm-001") == "" })
 
 	var states []string
 	for {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
+	"github.com/loadpool/loadpool/internal/poll"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
@@ -50,8 +52,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
+	srv := natstest.New(t)
+	nc := natstest.Connect(t, srv.URL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ func (e *env) connect() *nats.Conn {
 	if e.url == "" {
 		e.url = e.srv.URL()
 	}
-	return embednats.Connect(e.t, e.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return natstest.Connect(e.t, e.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 }
 
 // coordinator starts a coordinator on its own connection; it is stopped
@@ -119,26 +121,6 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// eventually polls cond until it holds, failing the test after 30s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	eventuallyWithin(t, 30*time.Second, what, cond)
-}
-
-// eventuallyWithin polls cond until it holds, failing the test after d.
-func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // waitState waits until job id is in state and returns its record.
 func (e *env) waitState(id, state string) messages.JobRecord {
 	e.t.Helper()
@@ -149,7 +131,7 @@ func (e *env) waitState(id, state string) messages.JobRecord {
 			e.t.Logf("job %s: last record %+v, last error %v", id, rec, err)
 		}
 	}()
-	eventually(e.t, fmt.Sprintf("job %s in state %s", id, state), func() bool {
+	poll.Until(e.t, fmt.Sprintf("job %s in state %s", id, state), func() bool {
 		rec, err = e.cl.Get(ctx(e.t), id)
 		return err == nil && rec.State == state
 	})
@@ -190,7 +172,7 @@ func (e *env) lockHolder(computer string) string {
 // drained waits until the coordinators hold no unprocessed result.
 func (e *env) drained() {
 	e.t.Helper()
-	eventually(e.t, "the result consumer to be drained", func() bool {
+	poll.Until(e.t, "the result consumer to be drained", func() bool {
 		c, err := e.js.Consumer(ctx(e.t), subj.ResultStream(), subj.ResultConsumer())
 		if err != nil {
 			return false

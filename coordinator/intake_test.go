@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/messages"
 )
 
@@ -50,7 +52,7 @@ func TestSubmitIdempotentAndLocks(t *testing.T) {
 
 	close(release)
 	e.waitState("res-1", messages.StateReady)
-	eventually(t, "vm-017 released", func() bool { return e.lockHolder("vm-017") == "" })
+	poll.Until(t, "vm-017 released", func() bool { return e.lockHolder("vm-017") == "" })
 	e.submit(spec("res-2", "vm-017"))
 	e.waitState("res-2", messages.StateReady)
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/messages"
 )
 
@@ -91,6 +93,6 @@ func TestSweeperRepairs(t *testing.T) {
 		t.Errorf("history = %v", got)
 	}
 	for _, computer := range []string{"vm-q", "vm-e", "vm-o"} {
-		eventually(t, computer+" to be freed", func() bool { return e.lockHolder(computer) == "" })
+		poll.Until(t, computer+" to be freed", func() bool { return e.lockHolder(computer) == "" })
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/messages"
 )
 
@@ -29,12 +31,12 @@ func TestJobRetention(t *testing.T) {
 	if !listed() {
 		t.Fatal("the ready job is not listed")
 	}
-	eventuallyWithin(t, 20*time.Second, "the record to expire", func() bool {
+	poll.Within(t, 20*time.Second, "the record to expire", func() bool {
 		_, err := e.cl.Get(ctx(t), "job-old")
 		var api *APIError
 		return errors.As(err, &api) && api.Code == 404
 	})
-	eventuallyWithin(t, 20*time.Second, "the index to forget the job", func() bool { return !listed() })
+	poll.Within(t, 20*time.Second, "the index to forget the job", func() bool { return !listed() })
 }
 
 func TestJobRetentionTooShort(t *testing.T) {

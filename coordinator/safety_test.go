@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/messages"
 )
 
@@ -84,7 +86,7 @@ func TestMaxDeliveries(t *testing.T) {
 	if got := loader.attempts("job-md"); len(got) != 1 || got[0] != 2 {
 		t.Errorf("worker finished attempts %v, want [2]", got)
 	}
-	eventually(t, "the undeliverable request to leave VCL_LOAD", func() bool {
+	poll.Until(t, "the undeliverable request to leave VCL_LOAD", func() bool {
 		st, err := e.js.Stream(ctx(t), subj.LoadStream())
 		if err != nil {
 			return false

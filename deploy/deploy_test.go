@@ -271,18 +271,6 @@ func (c *roleConn) noViolations(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds, with a deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
-	}
-}
-
 func jobSpec(id, computer, provisioner, addr string) messages.JobSpec {
 	return messages.JobSpec{ID: id, MaxAttempts: 1,
 		Computer: messages.Computer{Name: computer, Provisioner: provisioner, Type: messages.TypeVirtualMachine, Address: addr},

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/messages"
 	"golang.org/x/crypto/ssh"
@@ -256,7 +258,7 @@ func TestBinaryWithExampleEnv(t *testing.T) {
 	}
 
 	startUnit(t, bin, "loadpool-coordinator.service", "", env("coordinator", "coordinator"))
-	eventually(t, "the coordinator to serve", func() bool { _, err := client("client", "status"); return err == nil })
+	poll.Until(t, "the coordinator to serve", func() bool { _, err := client("client", "status"); return err == nil })
 	startUnit(t, bin, "loadpool-loader@.service", "lab", env("loader-lab", "loader", "LOADPOOL_LAB_INVENTORY="+files["inventory"]))
 	startUnit(t, bin, "loadpool-os@.service", "linux", env("os-linux", "os", "LOADPOOL_SSH_KEY="+files["key"],
 		"LOADPOOL_PROFILES="+files["profiles"], "LOADPOOL_DATA_DIR="+dir))

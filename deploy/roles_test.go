@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/loaderworker"
@@ -171,7 +173,7 @@ func undeliverable(t *testing.T, ctx context.Context, conns map[string]*roleConn
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the undeliverable request to leave VCL_LOAD", func() bool {
+	poll.Until(t, "the undeliverable request to leave VCL_LOAD", func() bool {
 		st, err := mjs.Stream(ctx, subj.LoadStream())
 		return err == nil && st.CachedInfo().State.Msgs == 0
 	})
@@ -198,7 +200,7 @@ func canceled(t *testing.T, ctx context.Context, cl *coordinator.Client) {
 func waitEnded(t *testing.T, ctx context.Context, cl *coordinator.Client, id string) messages.JobRecord {
 	t.Helper()
 	var rec messages.JobRecord
-	eventually(t, "job "+id+" to end", func() bool {
+	poll.Until(t, "job "+id+" to end", func() bool {
 		var err error
 		rec, err = cl.Get(ctx, id)
 		return err == nil && messages.Terminal(rec.State)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/loaderworker"
@@ -46,7 +48,7 @@ func TestClusterFromConfigs(t *testing.T) {
 		}, &logs[i])
 		nodes, urls = append(nodes, s), append(urls, s.ClientURL())
 	}
-	eventually(t, "a meta leader that sees three JetStream peers", func() bool {
+	poll.Until(t, "a meta leader that sees three JetStream peers", func() bool {
 		for _, s := range nodes { // only the meta leader answers
 			if len(s.JetStreamClusterPeers()) >= 3 {
 				return true
@@ -117,7 +119,7 @@ func TestPinnedLoader(t *testing.T) {
 	if _, err := cl.Submit(ctx, jobSpec("pinned", "vm-p", "sim", "")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the pinned loader's load to end ready", func() bool {
+	poll.Until(t, "the pinned loader's load to end ready", func() bool {
 		rec, err := cl.Get(ctx, "pinned")
 		return err == nil && rec.State == messages.StatePostloading
 	})
@@ -184,7 +186,7 @@ func rogueRoute(t *testing.T, port int, log *violationLog) {
 	startConf(t, "nats-cluster-1.conf", func(o *server.Options) {
 		o.ServerName, o.Cluster.Host, o.Cluster.Port, o.Routes = "rogue", "127.0.0.1", -1, []*url.URL{u}
 	})
-	eventually(t, "the cluster to refuse a route with a wrong password", func() bool {
+	poll.Until(t, "the cluster to refuse a route with a wrong password", func() bool {
 		log.mu.Lock()
 		defer log.mu.Unlock()
 		for _, l := range log.lines {

@@ -8,20 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"golang.org/x/crypto/ssh"
 )
-
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // bounded poll of a condition
-	}
-}
 
 func refused(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -54,7 +46,7 @@ func run(t *testing.T, c *devlab.Computer, s ssh.Signer, cmd string) (string, er
 
 func TestComputerPowerAndBoot(t *testing.T) {
 	t.Parallel()
-	s := devlab.TestSigner(t)
+	s := labtest.Signer(t)
 	c, err := devlab.NewComputer(devlab.Config{Name: "c1", Shell: &devlab.Linux{}, Authorized: s.PublicKey(), BootDelay: 30 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +61,7 @@ func TestComputerPowerAndBoot(t *testing.T) {
 	if err := c.Boot("img-a"); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "up", c.Answering)
+	poll.Until(t, "up", c.Answering)
 	if out, err := run(t, c, s, "echo hi"); err != nil || out != "hi\n" {
 		t.Fatalf("echo = %q, %v", out, err)
 	}
@@ -77,7 +69,7 @@ func TestComputerPowerAndBoot(t *testing.T) {
 	if err := c.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "up after reset", c.Answering)
+	poll.Until(t, "up after reset", c.Answering)
 	if !bytes.Equal(k1.Marshal(), c.HostKey().Marshal()) {
 		t.Fatal("a power reset must keep the host key")
 	}
@@ -87,7 +79,7 @@ func TestComputerPowerAndBoot(t *testing.T) {
 	if bytes.Equal(k1.Marshal(), c.HostKey().Marshal()) {
 		t.Fatal("a reimage must make a new host key")
 	}
-	until(t, "up after reimage", c.Answering)
+	poll.Until(t, "up after reimage", c.Answering)
 	st := c.Snapshot()
 	if st.Image != "img-b" || st.Boots != 3 {
 		t.Fatalf("state %+v", st)
@@ -104,7 +96,7 @@ func TestComputerPowerAndBoot(t *testing.T) {
 
 func TestComputerModes(t *testing.T) {
 	t.Parallel()
-	s := devlab.TestSigner(t)
+	s := labtest.Signer(t)
 	tests := []struct {
 		name string
 		cfg  devlab.Config
@@ -119,14 +111,14 @@ func TestComputerModes(t *testing.T) {
 			}},
 		{name: "accept then close", cfg: devlab.Config{Flaky: devlab.ModeAcceptClose, FlakyFor: time.Hour},
 			want: func(t *testing.T, c *devlab.Computer) {
-				until(t, "listening", func() bool { return !refused(c.Addr()) })
+				poll.Until(t, "listening", func() bool { return !refused(c.Addr()) })
 				if _, err := run(t, c, s, "echo"); err == nil {
 					t.Fatal("handshake succeeded while sshd is flaky")
 				}
 			}},
 		{name: "silent", cfg: devlab.Config{Flaky: devlab.ModeSilent, FlakyFor: time.Hour},
 			want: func(t *testing.T, c *devlab.Computer) {
-				until(t, "listening", func() bool { return !refused(c.Addr()) })
+				poll.Until(t, "listening", func() bool { return !refused(c.Addr()) })
 				conn, err := net.Dial("tcp", c.Addr())
 				if err != nil {
 					t.Fatal(err)
@@ -145,11 +137,11 @@ func TestComputerModes(t *testing.T) {
 				if err := c.Reset(); err != nil {
 					t.Fatal(err)
 				}
-				until(t, "up after reset", c.Answering)
+				poll.Until(t, "up after reset", c.Answering)
 			}},
 		{name: "wrong client key", want: func(t *testing.T, c *devlab.Computer) {
-			until(t, "up", c.Answering)
-			if _, err := run(t, c, devlab.TestSigner(t), "echo"); err == nil {
+			poll.Until(t, "up", c.Answering)
+			if _, err := run(t, c, labtest.Signer(t), "echo"); err == nil {
 				t.Fatal("an unauthorized key logged in")
 			}
 		}},
@@ -182,7 +174,7 @@ func isTimeout(err error) bool {
 
 func TestLab(t *testing.T) {
 	t.Parallel()
-	s := devlab.TestSigner(t)
+	s := labtest.Signer(t)
 	lab, err := devlab.NewLab(20, "lab", devlab.Config{Authorized: s.PublicKey()}, func() devlab.Shell { return &devlab.Linux{} })
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +190,7 @@ func TestLab(t *testing.T) {
 	if err := lab.BootAll("img"); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "all up", func() bool { return lab.Answering() == 20 })
+	poll.Until(t, "all up", func() bool { return lab.Answering() == 20 })
 	if _, err := devlab.NewLab(0, "x", devlab.Config{}, nil); err == nil {
 		t.Fatal("NewLab(0) must fail")
 	}
@@ -206,7 +198,7 @@ func TestLab(t *testing.T) {
 
 func TestComputerResetDropsSessions(t *testing.T) {
 	t.Parallel()
-	s := devlab.TestSigner(t)
+	s := labtest.Signer(t)
 	c, err := devlab.NewComputer(devlab.Config{Name: "c2", Shell: &devlab.Linux{Starting: time.Hour}, Authorized: s.PublicKey()})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +207,7 @@ func TestComputerResetDropsSessions(t *testing.T) {
 	if err := c.Boot("img"); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "up", c.Answering)
+	poll.Until(t, "up", c.Answering)
 	cl, err := ssh.Dial("tcp", c.Addr(), &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(s)},
 		HostKeyCallback: ssh.FixedHostKey(c.HostKey()), Timeout: 2 * time.Second})
 	if err != nil {
@@ -228,7 +220,7 @@ func TestComputerResetDropsSessions(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Run("systemctl is-system-running --wait") }() // blocks for an hour
-	until(t, "command received", func() bool { return len(c.Commands()) == 1 })
+	poll.Until(t, "command received", func() bool { return len(c.Commands()) == 1 })
 	c.HangBoots(1)
 	if err := c.Reset(); err != nil {
 		t.Fatal(err)

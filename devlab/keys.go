@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"testing"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -21,16 +20,6 @@ func NewSigner() (ssh.Signer, error) {
 		return nil, err
 	}
 	return ssh.NewSignerFromKey(priv)
-}
-
-// TestSigner is NewSigner for a test: it fails the test on error.
-func TestSigner(tb testing.TB) ssh.Signer {
-	tb.Helper()
-	s, err := NewSigner()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
 }
 
 // WriteKey makes a new ed25519 client key, writes its private half to path

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"golang.org/x/crypto/ssh"
 )
 
 // NewSigner makes a new ed25519 key each time.
 func TestNewSigner(t *testing.T) {
 	t.Parallel()
-	a, b := devlab.TestSigner(t), devlab.TestSigner(t)
+	a, b := labtest.Signer(t), labtest.Signer(t)
 	if a.PublicKey().Type() != ssh.KeyAlgoED25519 {
 		t.Fatalf("key type %s, want ed25519", a.PublicKey().Type())
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/devlab/labtest"
+
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/loaderworker/provisionertest"
 	"github.com/loadpool/loadpool/messages"
@@ -13,7 +15,7 @@ import (
 // The simulated provisioner passes the provisioner conformance suite.
 func TestSimConformance(t *testing.T) {
 	provisionertest.Run(t, func(t *testing.T) provisionertest.Fixture {
-		c, err := devlab.NewComputer(devlab.Config{Name: "sim-01", Shell: &devlab.Linux{}, Authorized: devlab.TestSigner(t).PublicKey(), BootDelay: time.Millisecond})
+		c, err := devlab.NewComputer(devlab.Config{Name: "sim-01", Shell: &devlab.Linux{}, Authorized: labtest.Signer(t).PublicKey(), BootDelay: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +42,7 @@ func TestSimConformance(t *testing.T) {
 
 func TestSimLoadReimages(t *testing.T) {
 	t.Parallel()
-	c, err := devlab.NewComputer(devlab.Config{Name: "sim-02", Shell: &devlab.Linux{}, Authorized: devlab.TestSigner(t).PublicKey()})
+	c, err := devlab.NewComputer(devlab.Config{Name: "sim-02", Shell: &devlab.Linux{}, Authorized: labtest.Signer(t).PublicKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

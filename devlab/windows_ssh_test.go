@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -14,7 +17,7 @@ import (
 // statuses of reg.exe.
 func TestWindowsOverSSH(t *testing.T) {
 	t.Parallel()
-	s := devlab.TestSigner(t)
+	s := labtest.Signer(t)
 	c, err := devlab.NewWindowsComputer(devlab.Config{Name: "win-ssh", Authorized: s.PublicKey()}, &devlab.Windows{Version: "7"})
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +26,7 @@ func TestWindowsOverSSH(t *testing.T) {
 	if err := c.Boot("win7"); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "SSH up", c.Answering)
+	poll.Until(t, "SSH up", c.Answering)
 	cl, err := ssh.Dial("tcp", c.Addr(), &ssh.ClientConfig{User: "Administrator", Auth: []ssh.AuthMethod{ssh.PublicKeys(s)},
 		HostKeyCallback: ssh.FixedHostKey(c.HostKey()), Timeout: 2 * time.Second})
 	if err != nil {

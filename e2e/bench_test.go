@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
@@ -16,7 +16,7 @@ import (
 // ready with instant workers on one embedded server: the coordinator's and
 // the runtimes' own cost per job. Reports jobs/s.
 func BenchmarkPipeline(b *testing.B) {
-	srv := embednats.Test(b)
+	srv := natstest.New(b)
 	p := newPipeline(b, srv.URL(), &loaderworker.Fake{}, options{concurrency: 64})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -31,7 +31,7 @@ func BenchmarkPipeline(b *testing.B) {
 // reports the coordinator-side goroutines and heap per job in flight (the
 // coordinator keeps no goroutine, timer or subscription per job).
 func BenchmarkJobsInFlight(b *testing.B) {
-	srv := embednats.Test(b)
+	srv := natstest.New(b)
 	release := make(chan struct{})
 	started := make(chan struct{}, b.N)
 	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, _ stepworker.Progress) (loaderworker.LoadReport, error) {

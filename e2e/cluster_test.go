@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
@@ -18,7 +18,7 @@ func TestClusterNodeDiesMidJob(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test")
 	}
-	cl := embednats.TestCluster(t)
+	cl := natstest.NewCluster(t)
 	release := make(chan struct{})
 	started := make(chan struct{}, 100)
 	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
@@ -18,7 +18,7 @@ import (
 // post-load in its history.
 func TestLoaderKilledMidLoadJobFinishes(t *testing.T) {
 	t.Parallel()
-	srv := embednats.Test(t)
+	srv := natstest.New(t)
 	const ackWait = time.Second
 	started := make(chan struct{})
 	var calls atomic.Int32

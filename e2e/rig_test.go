@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/coordinator"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
@@ -40,7 +40,7 @@ type options struct {
 
 func connect(tb testing.TB, url string) *nats.Conn {
 	tb.Helper()
-	return embednats.Connect(tb, url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	return natstest.Connect(tb, url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 }
 
 // newCoordinatorOnly starts a coordinator and returns a client of it.

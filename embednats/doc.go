@@ -4,5 +4,5 @@
 // three-node cluster on loopback).
 //
 // Start blocks until the server accepts clients (or fails); Shutdown waits
-// for it to stop. Test and TestCluster register their own cleanup.
+// for it to stop. Tests start it through natstest, which registers the cleanup.
 package embednats

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker/steptest"
@@ -46,7 +46,7 @@ func request(job string, attempt int) messages.Request {
 // connection, stopped when the test ends.
 func (r *rig) worker(f loaderworker.Provisioner, mut func(*loaderworker.Config)) (*loaderworker.Worker, *nats.Conn) {
 	r.t.Helper()
-	nc := embednats.Connect(r.t, r.URL())
+	nc := natstest.Connect(r.t, r.URL())
 	cfg := loaderworker.Config{Subjects: subj, Name: "fake", Concurrency: 4, Grace: 5 * time.Second}
 	if mut != nil {
 		mut(&cfg)
@@ -64,14 +64,3 @@ func (r *rig) worker(f loaderworker.Provisioner, mut func(*loaderworker.Config))
 
 // pending is the number of load requests not yet acked or terminated.
 func (r *rig) pending() uint64 { return r.Pending(subj.LoadStream()) }
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

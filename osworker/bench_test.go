@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
@@ -37,7 +38,7 @@ func (nopProgress) Event(string) {}
 // of them poll, and the goroutines per wait. Run with -benchtime=1x.
 func BenchmarkWaitForAnswer1000(b *testing.B) {
 	const n = 1000
-	client := devlab.TestSigner(b)
+	client := labtest.Signer(b)
 	for range b.N {
 		lab, err := devlab.NewLab(n, "bench", devlab.Config{Authorized: client.PublicKey(), BootDelay: 3 * time.Second},
 			func() devlab.Shell { return &devlab.Linux{} })

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/nats-io/nats.go"
@@ -14,8 +14,8 @@ import (
 
 func TestNATSPower(t *testing.T) {
 	t.Parallel()
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
+	srv := natstest.New(t)
+	nc := natstest.Connect(t, srv.URL())
 	subj := messages.Subjects{}
 	got := make(chan messages.PowerRequest, 1)
 	sub, err := nc.Subscribe(subj.Power("lab"), func(m *nats.Msg) {

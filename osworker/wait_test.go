@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
@@ -49,7 +50,7 @@ type rig struct {
 
 func newRig(t *testing.T, cfg devlab.Config, p messages.WaitProfile) *rig {
 	t.Helper()
-	client := devlab.TestSigner(t)
+	client := labtest.Signer(t)
 	if cfg.Shell == nil {
 		cfg.Shell = &devlab.Linux{}
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,8 +16,8 @@ import (
 // the configuration.
 func TestTopologyEnsure(t *testing.T) {
 	t.Parallel()
-	srv := embednats.Test(t)
-	js, err := jetstream.New(embednats.Connect(t, srv.URL()))
+	srv := natstest.New(t)
+	js, err := jetstream.New(natstest.Connect(t, srv.URL()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +60,8 @@ func TestTopologyEnsure(t *testing.T) {
 
 func TestPoolConsumer(t *testing.T) {
 	t.Parallel()
-	srv := embednats.Test(t)
-	js, err := jetstream.New(embednats.Connect(t, srv.URL()))
+	srv := natstest.New(t)
+	js, err := jetstream.New(natstest.Connect(t, srv.URL()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/loadpool/loadpool/stepworker/steptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/stepworker/steptest"
 )
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
@@ -19,38 +19,6 @@ func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, str
 	var out, errOut steptest.Buffer
 	code := run(ctx, args, &out, &errOut)
 	return code, out.String(), errOut.String()
-}
-
-// The demo through the binary's own wiring: submit -> load -> post-load ->
-// ready (and the retry and fail samples end as they should).
-func TestDevDemo(t *testing.T) {
-	t.Setenv("LOADPOOL_LOG_FORMAT", "json")
-	t.Setenv("LOADPOOL_LOG_LEVEL", "warn")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	code, out, errOut := runCmd(t, ctx, "dev", "--exit-after-samples", "--nats-port", "0", "--boot-delay", "50ms", "--computers", "3")
-	if code != 0 {
-		t.Fatalf("dev exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	for _, want := range []string{
-		"sample demo-linux ended ready after 1 attempt(s): as expected",
-		"sample demo-retry ended ready after 2 attempt(s): as expected",
-		"sample demo-fail ended failed after 1 attempt(s): as expected",
-		"sample demo-lab ended ready after 1 attempt(s): as expected",
-		"sample demo-vmware ended ready after 1 attempt(s): as expected",
-		"sample demo-xcat ended ready after 1 attempt(s): as expected",
-		"sample demo-snapshot ended ready after 1 attempt(s): as expected",
-		"reverted vmsnap-01",
-		"sample demo-win7 ended ready after 1 attempt(s): as expected",
-		"IMAGE_STATE_COMPLETE",
-		"cloned ubuntu-24.04 to vmvc-01",
-		`status "booted"`,
-		"profile linux",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q\n%s", want, out)
-		}
-	}
 }
 
 func TestUsageErrors(t *testing.T) {

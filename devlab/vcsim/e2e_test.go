@@ -13,8 +13,10 @@ import (
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/devlab/vcsim"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/devlab/vcsim/vcsimtest"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/loaderworker/vmware"
 	"github.com/loadpool/loadpool/messages"
@@ -89,10 +91,10 @@ func (l *lab) power(img string) {
 
 func newLab(t *testing.T) *lab {
 	ctx := context.Background()
-	srv := embednats.Test(t)
-	nc := embednats.Connect(t, srv.URL())
+	srv := natstest.New(t)
+	nc := natstest.Connect(t, srv.URL())
 	subj := messages.Subjects{Prefix: "vcl"}
-	signer := devlab.TestSigner(t)
+	signer := labtest.Signer(t)
 	l := &lab{client: coordinator.NewClient(nc, subj)}
 	var err error
 	l.computer, err = devlab.NewComputer(devlab.Config{Name: "vmvc-01", Shell: &devlab.Linux{},
@@ -103,7 +105,7 @@ func newLab(t *testing.T) *lab {
 	t.Cleanup(l.computer.Close)
 
 	var sim atomic.Pointer[vcsim.Sim]
-	s := vcsim.Test(t, vcsim.Options{Images: []string{"ubuntu-24.04"}, PersistentVMs: []string{"vmvc-01"},
+	s := vcsimtest.Start(t, vcsim.Options{Images: []string{"ubuntu-24.04"}, PersistentVMs: []string{"vmvc-01"},
 		OnPowerOn: func(vm string) {
 			if s := sim.Load(); s != nil && vm == l.computer.Name() {
 				tags, err := s.ExtraConfig(context.Background(), vm)

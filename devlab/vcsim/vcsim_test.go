@@ -38,7 +38,7 @@ func login(t *testing.T, s *Sim, user, pass string) (*govmomi.Client, error) {
 
 func TestCredentialsAreEnforced(t *testing.T) {
 	t.Parallel()
-	s := Test(t, Options{})
+	s := startSim(t, Options{})
 	for _, tc := range []struct {
 		name, user, pass string
 		ok               bool
@@ -61,7 +61,7 @@ func TestCredentialsAreEnforced(t *testing.T) {
 
 func TestInventory(t *testing.T) {
 	t.Parallel()
-	s := Test(t, Options{PersistentVMs: []string{"vm-1"}})
+	s := startSim(t, Options{PersistentVMs: []string{"vm-1"}})
 	c, err := login(t, s, s.User, s.Password)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestInventory(t *testing.T) {
 func TestPowerOnHook(t *testing.T) {
 	t.Parallel()
 	booted := make(chan string, 4)
-	s := Test(t, Options{Images: []string{}, PersistentVMs: []string{"vm-2"}, OnPowerOn: func(vm string) { booted <- vm }})
+	s := startSim(t, Options{Images: []string{}, PersistentVMs: []string{"vm-2"}, OnPowerOn: func(vm string) { booted <- vm }})
 	vm, err := s.VM(t.Context(), "vm-2")
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestPowerOnHook(t *testing.T) {
 
 func TestFailTask(t *testing.T) {
 	t.Parallel()
-	s := Test(t, Options{Images: []string{}, PersistentVMs: []string{"vm-3"}})
+	s := startSim(t, Options{Images: []string{}, PersistentVMs: []string{"vm-3"}})
 	s.FailTask("PowerOnVM_Task", "vm-3", &types.GenericVmConfigFault{Reason: "disk locked"}, 1)
 	vm, err := s.VM(t.Context(), "vm-3")
 	if err != nil {
@@ -154,7 +154,7 @@ func TestFailTask(t *testing.T) {
 
 func TestDropSessions(t *testing.T) {
 	t.Parallel()
-	s := Test(t, Options{Images: []string{}})
+	s := startSim(t, Options{Images: []string{}})
 	c, err := login(t, s, s.User, s.Password)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestDropSessions(t *testing.T) {
 // ended that session, and the client's next call is refused.
 func TestBeforeCall(t *testing.T) {
 	t.Parallel()
-	s := Test(t, Options{Images: []string{}, PersistentVMs: []string{"vm-1"}})
+	s := startSim(t, Options{Images: []string{}, PersistentVMs: []string{"vm-1"}})
 	c, err := login(t, s, s.User, s.Password)
 	if err != nil {
 		t.Fatal(err)
@@ -209,4 +209,16 @@ func TestBeforeCall(t *testing.T) {
 	if d := <-ran; d.err != nil || d.n != 1 {
 		t.Fatalf("DropSessions in the hook = %d, %v; want the client's one session", d.n, d.err)
 	}
+}
+
+// startSim is vcsimtest.Start for this package's own tests (which cannot
+// import vcsimtest: it imports vcsim).
+func startSim(tb testing.TB, opts Options) *Sim {
+	tb.Helper()
+	s, err := Start(context.Background(), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
 }

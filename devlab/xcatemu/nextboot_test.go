@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/loadpool/loadpool/internal/poll"
 )
 
 // TestDiskFirst: a disk-first node installs only when nextboot net was set
@@ -55,7 +57,7 @@ func TestDiskFirst(t *testing.T) {
 				}
 				want = append(want, p.history())
 			}
-			waitFor(t, 5*time.Second, c.status, func() bool { st, _ := e.s.Node("cn01"); return st.Status == c.status })
+			poll.Within(t, 5*time.Second, c.status, func() bool { st, _ := e.s.Node("cn01"); return st.Status == c.status })
 			st, _ := e.s.Node("cn01")
 			if _, maxSeen := e.s.Installs(); (maxSeen > 0) != c.installs {
 				t.Errorf("installs seen: %d, want an install: %v", maxSeen, c.installs)
@@ -82,7 +84,7 @@ func TestNetFirstIgnoresNextboot(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Config{})
 	e.install()
-	waitFor(t, 5*time.Second, "booted", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusBooted })
+	poll.Within(t, 5*time.Second, "booted", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusBooted })
 	st, _ := e.s.Node("cn01")
 	if _, maxSeen := e.s.Installs(); maxSeen != 1 || st.BootedFrom != "network" {
 		t.Errorf("installs %d, booted from %q; want 1 install from the network", maxSeen, st.BootedFrom)

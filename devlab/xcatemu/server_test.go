@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"go.uber.org/goleak"
 )
 
@@ -215,7 +217,7 @@ func TestTokens(t *testing.T) {
 func TestTokenExpiresAndNever(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Config{TokenLifetime: time.Second})
-	waitFor(t, 5*time.Second, "the token to expire", func() bool {
+	poll.Within(t, 5*time.Second, "the token to expire", func() bool {
 		code, _ := e.do("GET", "/nodes", "", true)
 		return code == 401
 	})
@@ -272,7 +274,7 @@ func TestInstallSequence(t *testing.T) {
 	if st, _ := e.s.Node("cn01"); st.Status != StatusPoweringOn || st.Power != "on" {
 		t.Errorf("after power boot: %+v, want powering-on and on", st)
 	}
-	waitFor(t, 5*time.Second, "booted", func() bool {
+	poll.Within(t, 5*time.Second, "booted", func() bool {
 		st, _ := e.s.Node("cn01")
 		mu.Lock()
 		defer mu.Unlock()
@@ -321,14 +323,14 @@ func TestBehaviors(t *testing.T) {
 			e := newEnv(t, Config{})
 			c.setup(e.s)
 			e.install()
-			waitFor(t, 5*time.Second, c.final, func() bool { st, _ := e.s.Node("cn01"); return st.Status == c.final })
+			poll.Within(t, 5*time.Second, c.final, func() bool { st, _ := e.s.Node("cn01"); return st.Status == c.final })
 			if now, _ := e.s.Installs(); now != c.running {
 				t.Errorf("installs running at %s: %d, want %d", c.final, now, c.running)
 			}
 			if c.stable {
 				return
 			}
-			waitFor(t, 5*time.Second, "installing again", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusInstalling })
+			poll.Within(t, 5*time.Second, "installing again", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusInstalling })
 		})
 	}
 	t.Run("fail once then works", func(t *testing.T) {
@@ -336,16 +338,16 @@ func TestBehaviors(t *testing.T) {
 		e := newEnv(t, Config{})
 		_ = e.s.FailNextInstall("cn01")
 		e.install()
-		waitFor(t, 5*time.Second, "failed", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusFailed })
+		poll.Within(t, 5*time.Second, "failed", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusFailed })
 		e.install()
-		waitFor(t, 5*time.Second, "booted", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusBooted })
+		poll.Within(t, 5*time.Second, "booted", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusBooted })
 	})
 	t.Run("drop tokens at booting", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, Config{})
 		_ = e.s.SetBehavior("cn01", Behavior{DropTokensAt: StatusBooting})
 		e.install()
-		waitFor(t, 5*time.Second, "the token to be dropped", func() bool { code, _ := e.do("GET", "/nodes", "", true); return code == 401 })
+		poll.Within(t, 5*time.Second, "the token to be dropped", func() bool { code, _ := e.do("GET", "/nodes", "", true); return code == 401 })
 	})
 }
 
@@ -369,20 +371,8 @@ func TestPowerSemantics(t *testing.T) {
 			t.Errorf("after %s: power %s status %s, want %s %s", s.action, st.Power, st.Status, s.power, s.status)
 		}
 	}
-	waitFor(t, 5*time.Second, "a reboot of the installed OS to reach booted", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusBooted })
+	poll.Within(t, 5*time.Second, "a reboot of the installed OS to reach booted", func() bool { st, _ := e.s.Node("cn01"); return st.Status == StatusBooted })
 	if now, _ := e.s.Installs(); now != 0 {
 		t.Errorf("a reboot counted as an install")
-	}
-}
-
-// waitFor polls cond until it holds or d runs out.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker/steptest"
@@ -80,7 +80,7 @@ func newRig(t *testing.T, f Fixture) *rig {
 
 func (r *rig) start(ackWait time.Duration) {
 	r.t.Helper()
-	nc := embednats.Connect(r.t, r.URL())
+	nc := natstest.Connect(r.t, r.URL())
 	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: r.f.Name, Concurrency: 2, AckWait: ackWait, Grace: 5 * time.Second}, r.f.Provisioner)
 	if err != nil {
 		r.t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -80,7 +82,7 @@ func TestAbortCancelsTheTask(t *testing.T) {
 		_, err := r.p.Load(ctx, request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{})
 		done <- err
 	}()
-	poll(t, func() bool { // the clone runs
+	poll.Until(t, "the condition", func() bool { // the clone runs
 		info := cloneTask(t, r, admin)
 		return info != nil && info.State == types.TaskInfoStateRunning
 	})
@@ -93,7 +95,7 @@ func TestAbortCancelsTheTask(t *testing.T) {
 	}
 	// The simulator finishes the work of a cancelled task anyway: wait
 	// for it, so that nothing writes to the datastore after the test.
-	poll(t, func() bool { _, err := r.sim.VM(t.Context(), "vm-1"); return err == nil })
+	poll.Until(t, "the condition", func() bool { _, err := r.sim.VM(t.Context(), "vm-1"); return err == nil })
 }
 
 // cloneTask is the info of the simulator's clone task; nil when none.
@@ -123,16 +125,4 @@ func cloneTasks(t *testing.T, r *rig, admin *govmomi.Client) []types.TaskInfo {
 		}
 	}
 	return out
-}
-
-// poll waits (30s at most) until cond holds.
-func poll(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

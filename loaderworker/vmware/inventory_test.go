@@ -5,14 +5,14 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/vmware/govmomi"
-	"github.com/vmware/govmomi/find"
-	"github.com/vmware/govmomi/object"
-
 	"github.com/loadpool/loadpool/devlab/vcsim"
+	"github.com/loadpool/loadpool/devlab/vcsim/vcsimtest"
 	"github.com/loadpool/loadpool/loaderworker/vmware"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
 )
 
 // TestInventoryCache: the folder (with the datacenter, pool and datastore)
@@ -20,7 +20,7 @@ import (
 // deleted the load answers retry and the next load resolves it again.
 func TestInventoryCache(t *testing.T) {
 	t.Parallel()
-	sim := vcsim.Test(t, vcsim.Options{})
+	sim := vcsimtest.Start(t, vcsim.Options{})
 	admin := adminClient(t, sim)
 	root, err := find.NewFinder(admin.Client).Folder(t.Context(), vcsim.Folder)
 	if err != nil {

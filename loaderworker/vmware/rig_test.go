@@ -9,11 +9,11 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/loadpool/loadpool/devlab/vcsim"
+	"github.com/loadpool/loadpool/devlab/vcsim/vcsimtest"
 	"github.com/loadpool/loadpool/loaderworker/vmware"
 	"github.com/loadpool/loadpool/messages"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -33,7 +33,7 @@ type rig struct {
 
 func newRig(t testing.TB, opts vcsim.Options, tweak ...func(*vmware.Config)) *rig {
 	t.Helper()
-	sim := vcsim.Test(t, opts)
+	sim := vcsimtest.Start(t, opts)
 	cfg := sim.VMwareConfig()
 	cfg.Logger = quiet
 	for _, f := range tweak {

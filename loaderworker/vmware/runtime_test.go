@@ -7,14 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/loadpool/loadpool/devlab/vcsim"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker/steptest"
+	"github.com/nats-io/nats.go"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // resultTimeout bounds the wait for one load's result.
@@ -40,7 +39,7 @@ func newWire(t testing.TB, r *rig, concurrency int) *wire {
 	}
 	w.events = sub
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	lw, err := loaderworker.New(embednats.Connect(t, w.URL()), loaderworker.Config{Subjects: steptest.Subjects, Name: "vmware",
+	lw, err := loaderworker.New(natstest.Connect(t, w.URL()), loaderworker.Config{Subjects: steptest.Subjects, Name: "vmware",
 		Concurrency: concurrency, MaxAckPending: 2 * concurrency, Grace: 5 * time.Second, Logger: quiet}, r.p)
 	if err != nil {
 		t.Fatal(err)

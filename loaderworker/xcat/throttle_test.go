@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker/steptest"
@@ -21,7 +21,7 @@ func TestThrottle(t *testing.T) {
 	wire := steptest.New(t)
 	ctx := context.Background()
 	for range 2 {
-		w, err := loaderworker.New(embednats.Connect(t, wire.URL()), loaderworker.Config{
+		w, err := loaderworker.New(natstest.Connect(t, wire.URL()), loaderworker.Config{
 			Subjects: steptest.Subjects, Name: Name, Concurrency: 8, MaxAckPending: limit, Grace: 5 * time.Second, Logger: r.prov.log,
 		}, r.prov)
 		if err != nil {

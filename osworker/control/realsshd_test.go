@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/devlab/sshd"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
@@ -100,7 +100,7 @@ func TestRealSSHDRunCancel(t *testing.T) {
 func TestRealSSHDRefusals(t *testing.T) {
 	t.Parallel()
 	srv := sshd.Start(t, sshd.Options{})
-	other := devlab.TestSigner(t)
+	other := labtest.Signer(t)
 	tests := []struct {
 		name     string
 		signer   ssh.Signer

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
@@ -32,19 +35,8 @@ func upComputer(t *testing.T, client ssh.Signer, sh devlab.Shell) *devlab.Comput
 	if err := c.Boot("img-1"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "computer answers", c.Answering)
+	poll.Until(t, "computer answers", c.Answering)
 	return c
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // bounded poll of a condition
-	}
 }
 
 func dialer(t *testing.T, s ssh.Signer, store control.HostKeyStore, timeout time.Duration) *control.SSHDialer {
@@ -74,7 +66,7 @@ func TestDialDeadlineCoversHandshake(t *testing.T) {
 			hold <- c
 		}
 	}()
-	d := dialer(t, devlab.TestSigner(t), &control.MemHostKeys{}, 300*time.Millisecond)
+	d := dialer(t, labtest.Signer(t), &control.MemHostKeys{}, 300*time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
 		_, err := d.Dial(context.Background(), control.Target{Address: ln.Addr().String(), Computer: "silent"})
@@ -97,13 +89,13 @@ func TestDialDeadlineCoversHandshake(t *testing.T) {
 
 func TestDialErrors(t *testing.T) {
 	t.Parallel()
-	client := devlab.TestSigner(t)
+	client := labtest.Signer(t)
 	c := upComputer(t, client, nil)
 	off, err := devlab.NewComputer(devlab.Config{Name: "off", Shell: &devlab.Linux{}, Authorized: client.PublicKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := devlab.TestSigner(t)
+	other := labtest.Signer(t)
 	tests := []struct {
 		name       string
 		signer     ssh.Signer
@@ -171,7 +163,7 @@ func TestDialErrors(t *testing.T) {
 
 func TestRunExitAndCancel(t *testing.T) {
 	t.Parallel()
-	client := devlab.TestSigner(t)
+	client := labtest.Signer(t)
 	c := upComputer(t, client, &devlab.Linux{Starting: time.Hour})
 	d := dialer(t, client, &control.MemHostKeys{}, 5*time.Second)
 	conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1"})
@@ -212,7 +204,7 @@ func kvStore(t *testing.T) *control.KVHostKeys {
 
 func TestTrustOnFirstUse(t *testing.T) {
 	t.Parallel()
-	client := devlab.TestSigner(t)
+	client := labtest.Signer(t)
 	c := upComputer(t, client, nil)
 	store := kvStore(t)
 	d := dialer(t, client, store, 5*time.Second)
@@ -239,7 +231,7 @@ func TestTrustOnFirstUse(t *testing.T) {
 	if err := c.Boot("img-2"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "computer answers", c.Answering)
+	poll.Until(t, "computer answers", c.Answering)
 	err = dial("job-1", 1, true)
 	var mm *control.HostKeyMismatchError
 	if !stepworker.IsPermanent(err) || !errors.As(err, &mm) {
@@ -264,7 +256,7 @@ func TestTrustOnFirstUse(t *testing.T) {
 
 func TestNoRecordWithoutReloadRecords(t *testing.T) {
 	t.Parallel()
-	client := devlab.TestSigner(t)
+	client := labtest.Signer(t)
 	c := upComputer(t, client, nil)
 	store := &control.MemHostKeys{}
 	d := dialer(t, client, store, 5*time.Second)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/devlab"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
@@ -56,7 +56,7 @@ func runWorker1000(b *testing.B, n int) {
 	defer lab.Close()
 	sd, _ := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: 30 * time.Second})
 	d := &countingDialer{Dialer: sd}
-	w, err := osworker.New(embednats.Connect(b, wire.URL()), osworker.Config{Subjects: steptest.Subjects, Concurrency: n, MaxAckPending: n,
+	w, err := osworker.New(natstest.Connect(b, wire.URL()), osworker.Config{Subjects: steptest.Subjects, Concurrency: n, MaxAckPending: n,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Second,
 		Profiles: []byte(`[{"family": "linux", "set": {"initial_delay": "10ms", "poll": "500ms", "answer_timeout": "2m", "ready_timeout": "2m"}}]`)},
 		linux.Module{}, d)

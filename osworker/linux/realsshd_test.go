@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/devlab/sshd"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
@@ -54,7 +54,7 @@ type realRig struct {
 func newRealRig(t *testing.T, client ssh.Signer) *realRig {
 	t.Helper()
 	wire := steptest.New(t)
-	w, err := osworker.New(embednats.Connect(t, wire.URL()), osworker.Config{Subjects: realSubjects, WorkerID: "realsshd/1",
+	w, err := osworker.New(natstest.Connect(t, wire.URL()), osworker.Config{Subjects: realSubjects, WorkerID: "realsshd/1",
 		Concurrency: 2, Grace: 5 * time.Second, Signer: client, DialTimeout: 15 * time.Second,
 		Profiles: []byte(realProfiles), Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, linux.Module{}, nil)
 	if err != nil {

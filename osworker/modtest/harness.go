@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/devlab"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/devlab/labtest"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
@@ -62,7 +63,7 @@ type Harness struct {
 // module's family when profiles is empty).
 func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 	t.Helper()
-	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: devlab.TestSigner(t),
+	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: labtest.Signer(t),
 		events: &eventLog{}}
 	// A synchronous subscription on the connection that also fetches the
 	// results: the worker publishes a step's events before its result on
@@ -84,7 +85,7 @@ func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 }
 
 func (h *Harness) startLoader() {
-	nc := embednats.Connect(h.T, h.Wire.URL())
+	nc := natstest.Connect(h.T, h.Wire.URL())
 	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: Subjects, Name: devlab.SimName, Concurrency: 4, Grace: time.Second, Logger: quiet}, h.Sim)
 	if err != nil {
 		h.T.Fatal(err)
@@ -96,7 +97,7 @@ func (h *Harness) startLoader() {
 }
 
 func (h *Harness) startWorker(profiles string) {
-	nc := embednats.Connect(h.T, h.Wire.URL())
+	nc := natstest.Connect(h.T, h.Wire.URL())
 	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, WorkerID: "modtest/1", Concurrency: 8,
 		Grace: time.Second, Signer: h.Client, DialTimeout: time.Second, Profiles: []byte(profiles),
 		PowerTimeout: 10 * time.Second, Logger: quiet}, h.F.Module, nil)

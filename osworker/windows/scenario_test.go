@@ -11,7 +11,8 @@ import (
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/devlab/labtest"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
@@ -70,9 +71,9 @@ type lab struct {
 
 func newLab(t *testing.T, images ...string) *lab {
 	t.Helper()
-	srv := embednats.Test(t)
+	srv := natstest.New(t)
 	subj := messages.Subjects{Prefix: "vcl"}
-	co, err := coordinator.New(embednats.Connect(t, srv.URL()), coordinator.Config{Subjects: subj, Name: "coordinator/test"})
+	co, err := coordinator.New(natstest.Connect(t, srv.URL()), coordinator.Config{Subjects: subj, Name: "coordinator/test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +81,9 @@ func newLab(t *testing.T, images ...string) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(co.Stop)
-	l := &lab{sim: devlab.NewSim(images...), mod: &recording{}, key: devlab.TestSigner(t),
-		client: coordinator.NewClient(embednats.Connect(t, srv.URL()), subj)}
-	lw, err := loaderworker.New(embednats.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: devlab.SimName, Concurrency: 4, Grace: time.Second}, l.sim)
+	l := &lab{sim: devlab.NewSim(images...), mod: &recording{}, key: labtest.Signer(t),
+		client: coordinator.NewClient(natstest.Connect(t, srv.URL()), subj)}
+	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: devlab.SimName, Concurrency: 4, Grace: time.Second}, l.sim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func newLab(t *testing.T, images ...string) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(lw.Stop)
-	ow, err := osworker.New(embednats.Connect(t, srv.URL()), osworker.Config{Subjects: subj, WorkerID: "os/test", Concurrency: 4,
+	ow, err := osworker.New(natstest.Connect(t, srv.URL()), osworker.Config{Subjects: subj, WorkerID: "os/test", Concurrency: 4,
 		Grace: time.Second, Signer: l.key, DialTimeout: 300 * time.Millisecond, PowerTimeout: 10 * time.Second}, l.mod, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
@@ -31,8 +32,8 @@ type Wire struct {
 // New starts the server, creates the streams and the results consumer.
 func New(tb testing.TB) *Wire {
 	tb.Helper()
-	srv := embednats.Test(tb)
-	nc := embednats.Connect(tb, srv.URL())
+	srv := natstest.New(tb)
+	nc := natstest.Connect(tb, srv.URL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		tb.Fatal(err)

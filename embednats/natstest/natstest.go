@@ -1,23 +1,29 @@
-package embednats
+// Package natstest starts the real nats-server for tests, embedded in the
+// test process on random loopback ports with JetStream in the test's
+// temporary directory: one node (New) or a three-node cluster
+// (NewCluster). Each registers its own cleanup.
+package natstest
 
 import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/embednats"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Test starts a one-node server with JetStream in t.TempDir() on a random
+// New starts a one-node server with JetStream in t.TempDir() on a random
 // loopback port and shuts it down when the test ends.
-func Test(tb testing.TB) *Server {
+func New(tb testing.TB) *embednats.Server {
 	tb.Helper()
-	s, err := Start(Config{Port: -1, StoreDir: tb.TempDir()})
+	s, err := embednats.Start(embednats.Config{Port: -1, StoreDir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -39,9 +45,9 @@ func Connect(tb testing.TB, url string, opts ...nats.Option) *nats.Conn {
 
 // Cluster is a three-node cluster on loopback.
 type Cluster struct {
-	Nodes []*Server
+	Nodes []*embednats.Server
 	mu    sync.Mutex
-	cfgs  []Config
+	cfgs  []embednats.Config
 }
 
 // URLs is a comma-separated list of every node's client URL.
@@ -68,36 +74,36 @@ func (c *Cluster) Restart(tb testing.TB, i int) {
 	tb.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, err := Start(c.cfgs[i])
+	s, err := embednats.Start(c.cfgs[i])
 	if err != nil {
 		tb.Fatal(err)
 	}
 	c.Nodes[i] = s
 }
 
-// TestCluster starts a three-node JetStream cluster on loopback and waits
+// NewCluster starts a three-node JetStream cluster on loopback and waits
 // until JetStream has a meta leader.
-func TestCluster(tb testing.TB) *Cluster {
+func NewCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	c := &Cluster{Nodes: make([]*Server, 3)}
+	c := &Cluster{Nodes: make([]*embednats.Server, 3)}
 	client := make([]int, 3)
 	routes := make([]int, 3)
 	for i := range 3 {
 		var err error
-		if client[i], err = FreePort(); err != nil {
+		if client[i], err = embednats.FreePort(); err != nil {
 			tb.Fatal(err)
 		}
-		if routes[i], err = FreePort(); err != nil {
+		if routes[i], err = embednats.FreePort(); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	var rs []string
 	for _, p := range routes {
-		rs = append(rs, routeURL(p))
+		rs = append(rs, "nats://127.0.0.1:"+strconv.Itoa(p))
 	}
 	base := tb.TempDir()
 	for i := range 3 {
-		c.cfgs = append(c.cfgs, Config{
+		c.cfgs = append(c.cfgs, embednats.Config{
 			Port: client[i], StoreDir: filepath.Join(base, fmt.Sprint(i)),
 			Name: fmt.Sprintf("n%d", i), ClusterName: "loadpool-test",
 			ClusterPort: routes[i], Routes: rs,
@@ -106,7 +112,7 @@ func TestCluster(tb testing.TB) *Cluster {
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i := range 3 {
-		wg.Go(func() { c.Nodes[i], errs[i] = Start(c.cfgs[i]) })
+		wg.Go(func() { c.Nodes[i], errs[i] = embednats.Start(c.cfgs[i]) })
 	}
 	wg.Wait()
 	tb.Cleanup(func() {
