@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -91,14 +90,6 @@ func request(rec messages.JobRecord, step string) messages.Request {
 	return r
 }
 
-// pool is the provisioner or OS family that runs step for rec.
-func pool(spec messages.JobSpec, step string) string {
-	if step == messages.StepPostload {
-		return spec.Image.OSFamily
-	}
-	return spec.Computer.Provisioner
-}
-
 func requestID(r messages.Request) string {
 	return fmt.Sprintf("%s.%d.%s", r.JobID, r.Attempt, r.Step)
 }
@@ -123,7 +114,7 @@ func describe(res messages.Result, after messages.JobRecord) string {
 // dispatch publishes a step request to its pool, deduplicated by a
 // Msg-Id so that re-publishing after a crash sends nothing twice.
 func (c *Coordinator) dispatch(ctx context.Context, spec messages.JobSpec, req messages.Request) error {
-	p := pool(spec, req.Step)
+	p := spec.Pool(req.Step)
 	if err := c.ensurePool(ctx, req.Step, p); err != nil {
 		return err
 	}
@@ -148,8 +139,7 @@ func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	pc := stepworker.PoolConsumer{Subjects: c.sub, Step: step, Pool: p,
-		AckWait: c.cfg.AckWait, MaxDeliver: c.cfg.MaxDeliver, MaxAckPending: c.cfg.MaxAckPending}
+	pc := c.cfg.Settings.Consumer(c.sub, step, p)
 	if _, err := pc.Ensure(ctx, c.js, false); err != nil {
 		return fmt.Errorf("pool consumer for %s %s: %w", step, p, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -29,22 +29,20 @@ const (
 // Config configures a Coordinator. Zero values take the defaults.
 type Config struct {
 	Subjects messages.Subjects
-	// Replicas of the streams and KV buckets (1 single node, 3 cluster).
-	Replicas int
 	// StepCap is the generous safety cap of one step (default 4h).
 	StepCap time.Duration
 	// SweepInterval is how often the one sweeper checks caps; default
 	// min(StepCap/10, 1m), at least 100ms.
 	SweepInterval time.Duration
-	// Settings of a pool's consumer when the coordinator is the first to
-	// create it (stepworker.PoolConsumer); zero: its defaults.
-	AckWait       time.Duration
-	MaxDeliver    int
-	MaxAckPending int
-	// Concurrency bounds the requests and results this process handles at
+	// Settings are the pools' (package pool): the consumer settings a
+	// pool's consumer gets when the coordinator is the first to create it,
+	// and the replicas of the streams and KV buckets (1 single node, 3
+	// cluster). The per-process worker fields are not used.
+	Settings pool.Config
+	// Handlers bounds the requests and results this process handles at
 	// once (default 64); one job's changes stay serialized by the
 	// compare-and-set.
-	Concurrency int
+	Handlers int
 	// JobRetention is how long a job record stays in KV after its last
 	// change (default 30 days; at least twice StepCap, so a live job,
 	// changed at least once per step, never expires). It applies when the
@@ -69,12 +67,10 @@ func (c Config) withDefaults() Config {
 		c.SweepInterval = min(c.StepCap/10, time.Minute)
 	}
 	c.SweepInterval = max(c.SweepInterval, 100*time.Millisecond)
-	if c.Concurrency <= 0 {
-		c.Concurrency = 64
+	if c.Handlers <= 0 {
+		c.Handlers = 64
 	}
-	if c.Replicas < 1 {
-		c.Replicas = 1
-	}
+	c.Settings = c.Settings.WithDefaults()
 	if c.Name == "" {
 		host, _ := os.Hostname()
 		c.Name = fmt.Sprintf("%s/%d", host, os.Getpid())
@@ -143,7 +139,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
 		index: newIndex(), pools: map[string]bool{},
-		slots: make(chan struct{}, cfg.Concurrency),
+		slots: make(chan struct{}, cfg.Handlers),
 	}, nil
 }
 
@@ -172,7 +168,7 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := untilPlaced(sctx, func() error {
-		return (stepworker.Topology{Subjects: c.sub, Replicas: c.cfg.Replicas}).Ensure(sctx, c.js)
+		return (pool.Topology{Subjects: c.sub, Replicas: c.cfg.Settings.Replicas}).Ensure(sctx, c.js)
 	})
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
@@ -243,7 +239,7 @@ func (c *Coordinator) bucket(ctx context.Context, name, desc string, ttl time.Du
 	// inside nats-server 2.15.2).
 	kv, err := c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Description: desc, History: 1,
-		Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
+		Storage: jetstream.FileStorage, Replicas: c.cfg.Settings.Replicas,
 		TTL: ttl, LimitMarkerTTL: marker,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {

@@ -17,7 +17,7 @@
 // dispatches, with Msg-Id <job>.<attempt>.<step>. A crash in between
 // redelivers the result; it is then a duplicate of the record's last step
 // and its effects (dispatch, event, lock release) are repeated, which
-// JetStream deduplicates (within stepworker.DuplicateWindow). Submit
+// JetStream deduplicates (within pool.DuplicateWindow). Submit
 // dispatches load(1) before it marks the job loading; a queued job counts
 // as waiting for that load, so an early result is applied, not lost.
 // Duplicate and stale results (older attempt, another step, an ended or

@@ -14,7 +14,7 @@ import (
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/internal/poll"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
@@ -80,8 +80,8 @@ func (e *env) coordinator(cfg Config) *Coordinator {
 func (e *env) coordinatorWith(cfg Config, prepare func(*Coordinator)) *Coordinator {
 	e.t.Helper()
 	cfg.Subjects = subj
-	if cfg.Replicas == 0 {
-		cfg.Replicas = e.replicas
+	if cfg.Settings.Replicas == 0 {
+		cfg.Settings.Replicas = e.replicas
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
@@ -205,7 +205,7 @@ type fakeWorker struct {
 	js     jetstream.JetStream
 }
 
-func (e *env) worker(step, pool string, answer func(messages.Request) reply) *fakeWorker {
+func (e *env) worker(step, name string, answer func(messages.Request) reply) *fakeWorker {
 	e.t.Helper()
 	nc := e.connect()
 	js, err := jetstream.New(nc)
@@ -215,7 +215,7 @@ func (e *env) worker(step, pool string, answer func(messages.Request) reply) *fa
 	// The streams are the coordinator's (started first): updating them here
 	// while it creates a pool consumer trips a data race inside
 	// nats-server 2.15.2 (fileStore.UpdateConfig vs ConsumerStore).
-	cons, err := stepworker.PoolConsumer{Subjects: subj, Step: step, Pool: pool}.Ensure(ctx(e.t), js, false)
+	cons, err := pool.Consumer{Subjects: subj, Step: step, Pool: name}.Ensure(ctx(e.t), js, false)
 	if err != nil {
 		e.t.Fatal(err)
 	}

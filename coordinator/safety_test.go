@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/internal/poll"
 
 	"github.com/loadpool/loadpool/messages"
@@ -66,7 +68,7 @@ func TestStepCap(t *testing.T) {
 func TestMaxDeliveries(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.coordinator(Config{MaxDeliver: 2, AckWait: time.Second})
+	e.coordinator(Config{Settings: pool.Config{MaxDeliver: 2, AckWait: time.Second}})
 	e.submit(spec("job-md", "vm-md")) // the coordinator creates the pool consumer
 	loader := e.worker(messages.StepLoad, "vmware", func(r messages.Request) reply {
 		if r.Attempt == 1 {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/internal/poll"
 
 	"github.com/loadpool/loadpool/coordinator"
@@ -41,8 +43,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	for _, r := range roles {
 		conns[r] = connectAs(t, addr, r)
 	}
-	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord",
-		AckWait: time.Second, MaxDeliver: 2, Logger: quiet})
+	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord", Logger: quiet, Settings: pool.Config{AckWait: time.Second, MaxDeliver: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) 
 	comp.HangBoots(1)
 	sim := devlab.NewSim("ubuntu-24.04")
 	sim.Add(comp)
-	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Grace: time.Second, Logger: quiet}, sim)
+	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Logger: quiet, Settings: pool.Config{Grace: time.Second}}, sim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +103,7 @@ func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) 
 	}
 	t.Cleanup(lw.Stop)
 	profiles := fmt.Sprintf(`[{"family": %q, "set": %s}]`, linux.Family, modtest.TinyProfile)
-	ow, err := osworker.New(osNC, osworker.Config{Subjects: subj, SSHUser: "root", Signer: signer,
-		DialTimeout: 5 * time.Second, PowerTimeout: 10 * time.Second, Grace: time.Second, Profiles: []byte(profiles), Logger: quiet}, linux.Module{}, nil)
+	ow, err := osworker.New(osNC, osworker.Config{Subjects: subj, SSHUser: "root", Signer: signer, DialTimeout: 5 * time.Second, PowerTimeout: 10 * time.Second, Profiles: []byte(profiles), Logger: quiet, Settings: pool.Config{Grace: time.Second}}, linux.Module{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

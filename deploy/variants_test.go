@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/internal/poll"
 
 	"github.com/loadpool/loadpool/coordinator"
@@ -59,7 +61,7 @@ func TestClusterFromConfigs(t *testing.T) {
 	all := strings.Join(urls, ",")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	coord, err := coordinator.New(connectAs(t, all, "coordinator").Conn, coordinator.Config{Subjects: subj, Replicas: 3, Logger: quiet})
+	coord, err := coordinator.New(connectAs(t, all, "coordinator").Conn, coordinator.Config{Subjects: subj, Logger: quiet, Settings: pool.Config{Replicas: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,7 @@ func TestPinnedLoader(t *testing.T) {
 	}
 	t.Cleanup(coord.Stop)
 	pinned := connectUser(t, addr, "loader-sim", os.Getenv(passwordVar("loader")))
-	lw, err := loaderworker.New(pinned.Conn, loaderworker.Config{Subjects: subj, Name: "sim", Grace: time.Second, Logger: quiet}, &loaderworker.Fake{})
+	lw, err := loaderworker.New(pinned.Conn, loaderworker.Config{Subjects: subj, Name: "sim", Logger: quiet, Settings: pool.Config{Grace: time.Second}}, &loaderworker.Fake{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // SimName is the provisioner token of the simulated provisioner.
@@ -73,13 +75,13 @@ func (s *Sim) lookup(name string) (*Computer, error) {
 	defer s.mu.Unlock()
 	c, ok := s.computers[name]
 	if !ok {
-		return nil, stepworker.Permanent(fmt.Errorf("simulated provisioner has no computer named %s", name))
+		return nil, outcome.Permanent(fmt.Errorf("simulated provisioner has no computer named %s", name))
 	}
 	return c, nil
 }
 
 // Load reimages the computer with the image and powers it on.
-func (s *Sim) Load(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+func (s *Sim) Load(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 	c, err := s.lookup(req.Computer.Name)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
@@ -94,7 +96,7 @@ func (s *Sim) Load(ctx context.Context, req messages.Request, p stepworker.Progr
 	s.slow = 0
 	s.mu.Unlock()
 	if !known {
-		return loaderworker.LoadReport{}, stepworker.Permanent(fmt.Errorf("image %s is not in the simulated provisioner's catalog (%v)", req.Image.Name, s.catalog()))
+		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("image %s is not in the simulated provisioner's catalog (%v)", req.Image.Name, s.catalog()))
 	}
 	if fault {
 		return loaderworker.LoadReport{}, errors.New("simulated transient fault: the datastore is busy")

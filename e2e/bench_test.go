@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // BenchmarkPipeline pushes b.N jobs through submit -> load -> post-load ->
@@ -34,7 +35,7 @@ func BenchmarkJobsInFlight(b *testing.B) {
 	srv := natstest.New(b)
 	release := make(chan struct{})
 	started := make(chan struct{}, b.N)
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, _ stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, _ progress.Progress) (loaderworker.LoadReport, error) {
 		started <- struct{}{}
 		select {
 		case <-release:

@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // Invariant 1 on a three-node cluster: a node dies while jobs are in
@@ -21,7 +22,7 @@ func TestClusterNodeDiesMidJob(t *testing.T) {
 	cl := natstest.NewCluster(t)
 	release := make(chan struct{})
 	started := make(chan struct{}, 100)
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		started <- struct{}{}
 		select {
 		case <-release:

@@ -6,10 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // A loader killed in the middle of a load (its NATS connection gone, its
@@ -22,7 +24,7 @@ func TestLoaderKilledMidLoadJobFinishes(t *testing.T) {
 	const ackWait = time.Second
 	started := make(chan struct{})
 	var calls atomic.Int32
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		if calls.Add(1) == 1 {
 			close(started)
 			<-ctx.Done() // the doomed loader hangs until its runtime gives up
@@ -31,7 +33,7 @@ func TestLoaderKilledMidLoadJobFinishes(t *testing.T) {
 		return loaderworker.LoadReport{Detail: "loaded by the survivor", Reloaded: true}, nil
 	}}
 	doomedNC := connect(t, srv.URL())
-	doomed, err := loaderworker.New(doomedNC, loaderworker.Config{Subjects: subj, Name: "fake", AckWait: ackWait, WorkerID: "doomed", Logger: quiet}, f)
+	doomed, err := loaderworker.New(doomedNC, loaderworker.Config{Subjects: subj, Name: "fake", Logger: quiet, Settings: pool.Config{AckWait: ackWait, WorkerID: "doomed"}}, f)
 	if err != nil {
 		t.Fatal(err)
 	}

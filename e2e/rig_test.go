@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
@@ -52,7 +55,7 @@ func newCoordinatorOnly(tb testing.TB, url string, ackWait time.Duration) *coord
 
 func startCoordinator(tb testing.TB, url string, o options) {
 	tb.Helper()
-	co, err := coordinator.New(connect(tb, url), coordinator.Config{Subjects: subj, Replicas: o.replicas, AckWait: o.ackWait, Logger: quiet})
+	co, err := coordinator.New(connect(tb, url), coordinator.Config{Subjects: subj, Logger: quiet, Settings: pool.Config{Replicas: o.replicas, AckWait: o.ackWait}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -67,8 +70,7 @@ func newPipeline(tb testing.TB, url string, f *loaderworker.Fake, o options) *pi
 	ctx := context.Background()
 	o.concurrency = max(o.concurrency, 8)
 	startCoordinator(tb, url, o)
-	lw, err := loaderworker.New(connect(tb, url), loaderworker.Config{Subjects: subj, Name: "fake",
-		Concurrency: o.concurrency, AckWait: o.ackWait, Grace: time.Second, Replicas: o.replicas, Logger: quiet}, f)
+	lw, err := loaderworker.New(connect(tb, url), loaderworker.Config{Subjects: subj, Name: "fake", Logger: quiet, Settings: pool.Config{Concurrency: o.concurrency, AckWait: o.ackWait, Grace: time.Second, Replicas: o.replicas}}, f)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,12 +80,11 @@ func newPipeline(tb testing.TB, url string, f *loaderworker.Fake, o options) *pi
 	tb.Cleanup(lw.Stop)
 	h := o.postload
 	if h == nil {
-		h = func(ctx context.Context, req messages.Request, p stepworker.Progress) (stepworker.Report, error) {
+		h = func(ctx context.Context, req messages.Request, p progress.Progress) (stepworker.Report, error) {
 			return stepworker.Report{Detail: "configured " + req.Computer.Name}, nil
 		}
 	}
-	ow, err := stepworker.New(connect(tb, url), stepworker.Config{Subjects: subj, Step: messages.StepPostload,
-		Pool: "linux", Concurrency: o.concurrency, AckWait: o.ackWait, Grace: time.Second, Replicas: o.replicas, Logger: quiet}, h)
+	ow, err := stepworker.New(connect(tb, url), stepworker.Config{Subjects: subj, Step: messages.StepPostload, Pool: "linux", Logger: quiet, Settings: pool.Config{Concurrency: o.concurrency, AckWait: o.ackWait, Grace: time.Second, Replicas: o.replicas}}, h)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"sync"
 
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 var _ Provisioner = (*Fake)(nil)
@@ -14,7 +15,7 @@ var _ Provisioner = (*Fake)(nil)
 // coordinator: LoadFunc decides each load (nil: ready, reloaded); every
 // request is recorded.
 type Fake struct {
-	LoadFunc  func(ctx context.Context, req messages.Request, p stepworker.Progress) (LoadReport, error)
+	LoadFunc  func(ctx context.Context, req messages.Request, p progress.Progress) (LoadReport, error)
 	PowerFunc func(ctx context.Context, req messages.PowerRequest) (messages.PowerReply, error)
 
 	mu    sync.Mutex
@@ -23,7 +24,7 @@ type Fake struct {
 }
 
 // Load records req and runs LoadFunc.
-func (f *Fake) Load(ctx context.Context, req messages.Request, p stepworker.Progress) (LoadReport, error) {
+func (f *Fake) Load(ctx context.Context, req messages.Request, p progress.Progress) (LoadReport, error) {
 	f.mu.Lock()
 	f.loads = append(f.loads, req)
 	fn := f.LoadFunc

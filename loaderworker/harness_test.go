@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
@@ -47,7 +49,7 @@ func request(job string, attempt int) messages.Request {
 func (r *rig) worker(f loaderworker.Provisioner, mut func(*loaderworker.Config)) (*loaderworker.Worker, *nats.Conn) {
 	r.t.Helper()
 	nc := natstest.Connect(r.t, r.URL())
-	cfg := loaderworker.Config{Subjects: subj, Name: "fake", Concurrency: 4, Grace: 5 * time.Second}
+	cfg := loaderworker.Config{Subjects: subj, Name: "fake", Settings: pool.Config{Concurrency: 4, Grace: 5 * time.Second}}
 	if mut != nil {
 		mut(&cfg)
 	}

@@ -7,6 +7,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+	"github.com/loadpool/loadpool/progress"
+
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
@@ -17,19 +22,14 @@ import (
 type Config struct {
 	Subjects messages.Subjects
 	// Name is the provisioner's token: the pool this worker serves.
-	Name     string
-	WorkerID string
-	// Concurrency is this process's limit; MaxAckPending the pool-wide
-	// limit (xCAT's throttle); AckWait the lease; MaxDeliver the
-	// deliveries before the coordinator turns the request into a retry.
-	Concurrency    int
-	MaxAckPending  int
-	AckWait        time.Duration
-	MaxDeliver     int
+	Name string
+	// Settings are the pool's (package pool; Settings.MaxAckPending is the
+	// pool-wide limit, xCAT's throttle). UpdateConsumer applies them to an
+	// existing consumer.
+	Settings       pool.Config
 	UpdateConsumer bool
-	Grace          time.Duration
-	Replicas       int
-	// PowerTimeout bounds one power action (default 2m).
+	// PowerTimeout bounds one power action (default
+	// messages.DefaultPowerTimeout).
 	PowerTimeout time.Duration
 	// PowerConcurrency bounds power actions at once (default 16).
 	PowerConcurrency int
@@ -56,23 +56,18 @@ func New(nc *nats.Conn, cfg Config, prov Provisioner) (*Worker, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.PowerTimeout <= 0 {
-		cfg.PowerTimeout = 2 * time.Minute
+		cfg.PowerTimeout = messages.DefaultPowerTimeout
 	}
 	if cfg.PowerConcurrency <= 0 {
 		cfg.PowerConcurrency = 16
 	}
 	w := &Worker{cfg: cfg, nc: nc, prov: prov, log: cfg.Logger.With("provisioner", cfg.Name)}
-	rt, err := stepworker.New(nc, stepworker.Config{
-		Subjects: cfg.Subjects, Step: messages.StepLoad, Pool: cfg.Name, WorkerID: cfg.WorkerID,
-		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
-		MaxAckPending: cfg.MaxAckPending, UpdateConsumer: cfg.UpdateConsumer, Grace: cfg.Grace,
-		Replicas: cfg.Replicas, Logger: cfg.Logger,
-	}, w.load)
+	rt, err := stepworker.New(nc, stepworker.Config{Subjects: cfg.Subjects, Step: messages.StepLoad, Pool: cfg.Name, UpdateConsumer: cfg.UpdateConsumer, Logger: cfg.Logger, Settings: cfg.Settings}, w.load)
 	if err != nil {
 		return nil, fmt.Errorf("loaderworker: %w", err)
 	}
 	w.rt = rt
-	w.cfg.WorkerID = rt.Config().WorkerID
+	w.cfg.Settings = rt.Config().Settings
 	w.sem = make(chan struct{}, cfg.PowerConcurrency)
 	return w, nil
 }
@@ -112,9 +107,9 @@ func (w *Worker) Stop() {
 }
 
 // WorkerID is the id this worker reports in results.
-func (w *Worker) WorkerID() string { return w.cfg.WorkerID }
+func (w *Worker) WorkerID() string { return w.cfg.Settings.WorkerID }
 
-func (w *Worker) load(ctx context.Context, req messages.Request, p stepworker.Progress) (stepworker.Report, error) {
+func (w *Worker) load(ctx context.Context, req messages.Request, p progress.Progress) (stepworker.Report, error) {
 	rep, err := w.prov.Load(ctx, req, p)
 	out := stepworker.Report{Detail: rep.Detail}
 	if err == nil {
@@ -160,14 +155,14 @@ func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 	rep, err := w.prov.Power(ctx, req)
 	if err != nil {
 		code := 503
-		if stepworker.IsPermanent(err) {
+		if outcome.IsPermanent(err) {
 			code = 400
 		}
 		log.Warn("power action failed", "err", err)
 		respondError(r, code, err.Error())
 		return
 	}
-	rep.Worker = w.cfg.WorkerID
+	rep.Worker = w.cfg.Settings.WorkerID
 	if rep.Computer == "" {
 		rep.Computer = req.Computer.Name
 	}
@@ -183,7 +178,7 @@ func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 
 func (w *Worker) event(req messages.PowerRequest, msg string) {
 	ev := messages.Event{JobID: req.JobID, Time: time.Now().UTC(), Attempt: req.Attempt,
-		Step: messages.StepPostload, Source: w.cfg.WorkerID, Message: msg, State: messages.StatePostloading}
+		Step: messages.StepPostload, Source: w.cfg.Settings.WorkerID, Message: msg, State: messages.StatePostloading}
 	_ = w.nc.Publish(w.cfg.Subjects.Event(req.JobID), messages.Encode(ev))
 }
 

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/internal/poll"
 
 	"github.com/loadpool/loadpool/loaderworker"
@@ -22,18 +25,18 @@ func TestOutcomes(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
-		load    func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error)
+		load    func(context.Context, messages.Request, progress.Progress) (loaderworker.LoadReport, error)
 		outcome messages.Outcome
 		detail  string
 	}{
 		{"ready", nil, messages.OutcomeReady, "loaded ubuntu-24.04"},
-		{"transient error is retry", func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error) {
+		{"transient error is retry", func(context.Context, messages.Request, progress.Progress) (loaderworker.LoadReport, error) {
 			return loaderworker.LoadReport{}, errors.New("datastore busy")
 		}, messages.OutcomeRetry, "datastore busy"},
-		{"permanent error is fail", func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error) {
-			return loaderworker.LoadReport{}, stepworker.Permanent(errors.New("template not found"))
+		{"permanent error is fail", func(context.Context, messages.Request, progress.Progress) (loaderworker.LoadReport, error) {
+			return loaderworker.LoadReport{}, outcome.Permanent(errors.New("template not found"))
 		}, messages.OutcomeFail, "template not found"},
-		{"panic is retry", func(context.Context, messages.Request, stepworker.Progress) (loaderworker.LoadReport, error) {
+		{"panic is retry", func(context.Context, messages.Request, progress.Progress) (loaderworker.LoadReport, error) {
 			panic("boom")
 		}, messages.OutcomeRetry, "crashed"},
 	}
@@ -67,7 +70,7 @@ func TestLeaseKeptDuringSlowLoad(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	const ackWait = 600 * time.Millisecond
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		p.Event("cloning")
 		select { // the slow task itself, not test synchronisation
 		case <-time.After(4 * ackWait):
@@ -76,8 +79,8 @@ func TestLeaseKeptDuringSlowLoad(t *testing.T) {
 		}
 		return loaderworker.LoadReport{Detail: "cloned", Reloaded: true}, nil
 	}}
-	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait })
-	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait }) // a second worker that must not get it
+	r.worker(f, func(c *loaderworker.Config) { c.Settings.AckWait = ackWait })
+	r.worker(f, func(c *loaderworker.Config) { c.Settings.AckWait = ackWait }) // a second worker that must not get it
 	r.Publish(request("job-slow", 1))
 	if res := r.Result(resultWait); res.Outcome != messages.OutcomeReady {
 		t.Fatalf("got %+v", res)
@@ -98,7 +101,7 @@ func TestKilledLoaderRequestRedelivered(t *testing.T) {
 	started := make(chan struct{})
 	var calls atomic.Int32
 	var firstCause atomic.Value
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		if calls.Add(1) == 1 {
 			close(started)
 			<-ctx.Done() // hangs until the runtime gives the work up
@@ -107,11 +110,11 @@ func TestKilledLoaderRequestRedelivered(t *testing.T) {
 		}
 		return loaderworker.LoadReport{Detail: "loaded by the survivor", Reloaded: true}, nil
 	}}
-	_, nc1 := r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait; c.WorkerID = "doomed" })
+	_, nc1 := r.worker(f, func(c *loaderworker.Config) { c.Settings.AckWait = ackWait; c.Settings.WorkerID = "doomed" })
 	r.Publish(request("job-k", 1))
 	<-started
 	nc1.Close() // the process is gone from NATS' point of view
-	r.worker(f, func(c *loaderworker.Config) { c.AckWait = ackWait; c.WorkerID = "survivor" })
+	r.worker(f, func(c *loaderworker.Config) { c.Settings.AckWait = ackWait; c.Settings.WorkerID = "survivor" })
 	res := r.Result(resultWait)
 	if res.Worker != "survivor" || res.Outcome != messages.OutcomeReady {
 		t.Fatalf("got %+v, want ready from survivor", res)
@@ -128,7 +131,7 @@ func TestAbortStopsTheStep(t *testing.T) {
 	r := newRig(t)
 	started := make(chan struct{})
 	cause := make(chan error, 1)
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		close(started)
 		<-ctx.Done()
 		cause <- context.Cause(ctx)
@@ -161,7 +164,7 @@ func TestStopReturnsWorkToThePool(t *testing.T) {
 	r := newRig(t)
 	started := make(chan struct{}, 2)
 	var calls atomic.Int32
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		if calls.Add(1) == 1 {
 			started <- struct{}{}
 			<-ctx.Done()
@@ -169,7 +172,7 @@ func TestStopReturnsWorkToThePool(t *testing.T) {
 		}
 		return loaderworker.LoadReport{Detail: "second worker", Reloaded: true}, nil
 	}}
-	w1, _ := r.worker(f, func(c *loaderworker.Config) { c.Grace = 100 * time.Millisecond })
+	w1, _ := r.worker(f, func(c *loaderworker.Config) { c.Settings.Grace = 100 * time.Millisecond })
 	r.Publish(request("job-s", 1))
 	<-started
 	w1.Stop()
@@ -217,7 +220,7 @@ func TestPowerEndpoint(t *testing.T) {
 	r := newRig(t)
 	f := &loaderworker.Fake{PowerFunc: func(ctx context.Context, req messages.PowerRequest) (messages.PowerReply, error) {
 		if req.Computer.Name == "gone" {
-			return messages.PowerReply{}, stepworker.Permanent(fmt.Errorf("no VM named gone"))
+			return messages.PowerReply{}, outcome.Permanent(fmt.Errorf("no VM named gone"))
 		}
 		return messages.PowerReply{State: "on", Detail: "reset done"}, nil
 	}}
@@ -263,12 +266,12 @@ func TestStatusEndpoint(t *testing.T) {
 	r := newRig(t)
 	started := make(chan struct{})
 	release := make(chan struct{})
-	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p stepworker.Progress) (loaderworker.LoadReport, error) {
+	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		close(started)
 		<-release
 		return loaderworker.LoadReport{Detail: "loaded", Reloaded: true}, nil
 	}}
-	w, _ := r.worker(f, func(c *loaderworker.Config) { c.Concurrency = 3 })
+	w, _ := r.worker(f, func(c *loaderworker.Config) { c.Settings.Concurrency = 3 })
 	r.Publish(request("job-st", 1))
 	<-started
 	msg, err := r.Conn().Request(subj.Status(messages.StepLoad, "fake"), nil, 10*time.Second)

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
-	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
 )
 
@@ -22,7 +24,7 @@ type Module interface {
 	// attempt factor are applied by the runtime afterwards.
 	Profile(req messages.Request) messages.WaitProfile
 	// PostLoad waits for the computer and configures it. Its error is
-	// classified by stepworker.OutcomeOf: nil ready, Permanent fail,
+	// classified by outcome.Of: nil ready, Permanent fail,
 	// anything else retry. detail is the human sentence of a success.
 	PostLoad(ctx context.Context, req messages.Request, env *Env) (detail string, err error)
 }
@@ -46,7 +48,7 @@ type Env struct {
 	// Profile is the effective wait profile: built-in, then the operator's
 	// file, then image.wait_profile, then ForAttempt(req.Attempt).
 	Profile  messages.WaitProfile
-	Progress stepworker.Progress
+	Progress progress.Progress
 	// Dialer and Target reach the computer (Dial combines them).
 	Dialer control.Dialer
 	Target control.Target
@@ -91,17 +93,17 @@ func (e *Env) clock() Clock {
 func EffectiveProfile(m Module, ov Overrides, req messages.Request) (messages.WaitProfile, error) {
 	p, err := ov.Apply(m.Profile(req), req.Image, req.Computer.Type)
 	if err != nil {
-		return p, stepworker.Permanent(err)
+		return p, outcome.Permanent(err)
 	}
 	if raw := req.Image.WaitProfile; len(raw) > 0 && string(raw) != "null" {
 		np, err := messages.DecodeProfileOverride(raw, p)
 		if err != nil {
-			return p, stepworker.Permanent(fmt.Errorf("image.wait_profile: %w", err))
+			return p, outcome.Permanent(fmt.Errorf("image.wait_profile: %w", err))
 		}
 		p = np
 	}
 	if err := p.Validate(); err != nil {
-		return p, stepworker.Permanent(fmt.Errorf("wait profile %s: %w", p.Name, err))
+		return p, outcome.Permanent(fmt.Errorf("wait profile %s: %w", p.Name, err))
 	}
 	return p.ForAttempt(req.Attempt), nil
 }

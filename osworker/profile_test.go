@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 func TestDefaultProfileTable(t *testing.T) {
@@ -122,7 +123,7 @@ func TestEffectiveProfile(t *testing.T) {
 			t.Parallel()
 			p, err := osworker.EffectiveProfile(fixedModule{}, ov, request(tc.attempt, tc.img))
 			if tc.errField != "" {
-				if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), tc.errField) || !strings.Contains(err.Error(), "image.wait_profile") {
+				if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), tc.errField) || !strings.Contains(err.Error(), "image.wait_profile") {
 					t.Fatalf("err = %v, want a permanent error naming image.wait_profile %s", err, tc.errField)
 				}
 				return

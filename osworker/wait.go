@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // ProbeCommand is the trivial command WaitForAnswer runs; the computer
@@ -121,7 +122,7 @@ func answerPhase(ctx context.Context, env *Env, delay, timeout time.Duration) (c
 			env.Event("%s answers SSH", env.Target.Computer)
 			return conn, nil, nil
 		}
-		if stepworker.IsPermanent(err) || ctx.Err() != nil {
+		if outcome.IsPermanent(err) || ctx.Err() != nil {
 			return nil, nil, stopErr(ctx, err)
 		}
 		last = err
@@ -217,7 +218,7 @@ func WaitUntil(ctx context.Context, env *Env, desc string, check CheckFunc) erro
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		if err != nil && stepworker.IsPermanent(err) {
+		if err != nil && outcome.IsPermanent(err) {
 			return err
 		}
 		if done && err == nil {

@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
-	"github.com/loadpool/loadpool/stepworker"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -129,7 +130,7 @@ func TestWaitForAnswer(t *testing.T) {
 				conn.Close()
 				return
 			}
-			if !osworker.IsTimeout(err) || stepworker.OutcomeOf(err) != messages.OutcomeRetry {
+			if !osworker.IsTimeout(err) || outcome.Of(err) != messages.OutcomeRetry {
 				t.Fatalf("err = %v, want a timeout answering retry", err)
 			}
 			for _, d := range tc.detail {
@@ -150,7 +151,7 @@ func TestWaitForAnswerHostKeyMismatchFailsAtOnce(t *testing.T) {
 	}
 	_, err := osworker.WaitForAnswer(context.Background(), r.env, messages.Request{JobID: "j", Attempt: 1})
 	var mm *control.HostKeyMismatchError
-	if !errors.As(err, &mm) || stepworker.OutcomeOf(err) != messages.OutcomeFail || r.resetCount() != 0 {
+	if !errors.As(err, &mm) || outcome.Of(err) != messages.OutcomeFail || r.resetCount() != 0 {
 		t.Fatalf("err = %v (resets %d), want a mismatch answering fail without reset", err, r.resetCount())
 	}
 }
@@ -172,8 +173,8 @@ func TestWaitUntil(t *testing.T) {
 			want: osworker.IsTimeout, mention: `no progress for 50ms (last state "stuck"`},
 		{name: "ready timeout", states: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z"}, doneAt: -1,
 			want: osworker.IsTimeout, mention: "not done within 600ms"},
-		{name: "permanent fails at once", states: []string{"a"}, doneAt: -1, err: stepworker.Permanent(errBoom),
-			want: func(err error) bool { return errors.Is(err, errBoom) && stepworker.IsPermanent(err) }},
+		{name: "permanent fails at once", states: []string{"a"}, doneAt: -1, err: outcome.Permanent(errBoom),
+			want: func(err error) bool { return errors.Is(err, errBoom) && outcome.IsPermanent(err) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

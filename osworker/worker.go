@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/loadpool/loadpool/progress"
+
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
@@ -16,25 +20,12 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// DefaultPowerTimeout bounds one power request to the loader.
-const DefaultPowerTimeout = 2 * time.Minute
-
 // Config configures a Worker; cmd/loadpool fills it from LOADPOOL_*.
 type Config struct {
 	Subjects messages.Subjects
-	// WorkerID names this process in results and events (default host/pid).
-	WorkerID string
-	// Concurrency is this process's limit on steps at once.
-	Concurrency int
-	// Pool consumer settings (zero: stepworker's defaults).
-	AckWait       time.Duration
-	MaxDeliver    int
-	MaxAckPending int
-	// Grace is how long Stop lets running steps finish.
-	Grace time.Duration
-	// Replicas of the streams and of the host keys bucket, if this worker
-	// creates them (1 on one node, 3 on a cluster).
-	Replicas int
+	// Settings are the pool's (package pool); Settings.Replicas also
+	// applies to the host keys bucket if this worker creates it.
+	Settings pool.Config
 	// SSHUser, Signer and DialTimeout build the SSH dialer when New is
 	// given a nil Dialer.
 	SSHUser     string
@@ -46,7 +37,8 @@ type Config struct {
 	// HostKeys keeps trust-on-first-use host keys; nil: the NATS KV
 	// bucket Subjects.HostKeysBucket() (created by Start).
 	HostKeys control.HostKeyStore
-	// PowerTimeout bounds a power request (default 2m).
+	// PowerTimeout bounds a power request (default
+	// messages.DefaultPowerTimeout).
 	PowerTimeout time.Duration
 	// Clock is the wait helpers' time source (nil: real time).
 	Clock  Clock
@@ -82,16 +74,11 @@ func New(nc *nats.Conn, cfg Config, m Module, dialer control.Dialer) (*Worker, e
 		cfg.Logger = slog.Default()
 	}
 	if cfg.PowerTimeout <= 0 {
-		cfg.PowerTimeout = DefaultPowerTimeout
+		cfg.PowerTimeout = messages.DefaultPowerTimeout
 	}
 	w := &Worker{nc: nc, cfg: cfg, m: m, dialer: dialer, ov: ov,
 		log: cfg.Logger.With("family", m.Family())}
-	rt, err := stepworker.New(nc, stepworker.Config{
-		Subjects: cfg.Subjects, Step: messages.StepPostload, Pool: m.Family(),
-		WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
-		MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending, Grace: cfg.Grace,
-		Replicas: cfg.Replicas, Logger: cfg.Logger,
-	}, w.Handle)
+	rt, err := stepworker.New(nc, stepworker.Config{Subjects: cfg.Subjects, Step: messages.StepPostload, Pool: m.Family(), Logger: cfg.Logger, Settings: cfg.Settings}, w.Handle)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +122,7 @@ func (w *Worker) ensureDialer(ctx context.Context) error {
 		}
 		kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if w.cfg.HostKeys, err = control.NewKVHostKeys(kctx, js, w.cfg.Subjects, w.cfg.Replicas); err != nil {
+		if w.cfg.HostKeys, err = control.NewKVHostKeys(kctx, js, w.cfg.Subjects, w.cfg.Settings.Replicas); err != nil {
 			return err
 		}
 	}
@@ -162,7 +149,7 @@ func (w *Worker) Stop() {
 
 // Handle is the step handler: effective profile, Env, module.PostLoad.
 // The profile goes into the result (Report.Profile).
-func (w *Worker) Handle(ctx context.Context, req messages.Request, p stepworker.Progress) (stepworker.Report, error) {
+func (w *Worker) Handle(ctx context.Context, req messages.Request, p progress.Progress) (stepworker.Report, error) {
 	prof, err := EffectiveProfile(w.m, w.ov, req)
 	if err != nil {
 		return stepworker.Report{Reason: "bad-profile"}, err

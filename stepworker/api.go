@@ -3,17 +3,11 @@ package stepworker
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/pool"
+	"github.com/loadpool/loadpool/progress"
 )
-
-// Progress reports what a running step is doing: each call publishes an
-// event on vcl.event.<job_id> (and is logged). The lease is kept by the
-// runtime on its own; reporting is for people.
-type Progress interface {
-	Event(msg string)
-}
 
 // Report is what a handler says about its step besides the outcome.
 type Report struct {
@@ -27,10 +21,11 @@ type Report struct {
 	Profile  *messages.WaitProfile
 }
 
-// Handler runs one step. Its error decides the outcome (OutcomeOf). When
+// Handler runs one step. Its error decides the outcome (outcome.Of) and,
+// unless Report.Reason is set, the result's reason (outcome.Reason). When
 // ctx is cancelled with ErrShutdown, ErrAborted or ErrLeaseLost, whatever
 // it returns is discarded.
-type Handler func(ctx context.Context, req messages.Request, p Progress) (Report, error)
+type Handler func(ctx context.Context, req messages.Request, p progress.Progress) (Report, error)
 
 // Config configures a Runtime.
 type Config struct {
@@ -39,20 +34,12 @@ type Config struct {
 	// provisioner or OS family whose requests this runtime takes.
 	Step string
 	Pool string
-	// WorkerID names this process in results and events (default host/pid).
-	WorkerID string
-	// Concurrency is this process's limit on steps at once (default 8).
-	Concurrency int
-	// Consumer settings (lease, deliveries, pool-wide limit); zero values
-	// take the defaults of PoolConsumer. UpdateConsumer applies them to an
-	// existing consumer.
-	AckWait        time.Duration
-	MaxDeliver     int
-	MaxAckPending  int
+	// Settings are the pool's consumer settings and this process's own
+	// (worker id, concurrency, grace, replicas); zero fields take the
+	// defaults of package pool. UpdateConsumer applies the consumer
+	// settings to an existing consumer (an operator changing the pool-wide
+	// limit).
+	Settings       pool.Config
 	UpdateConsumer bool
-	// Grace is how long Stop lets running steps finish (default 30s).
-	Grace time.Duration
-	// Replicas of the streams, if this worker is the first to create them.
-	Replicas int
-	Logger   *slog.Logger
+	Logger         *slog.Logger
 }

@@ -2,8 +2,6 @@ package stepworker
 
 import (
 	"errors"
-
-	"github.com/loadpool/loadpool/messages"
 )
 
 // Causes with which the runtime cancels a step's context, so a handler (and
@@ -20,38 +18,3 @@ var (
 	// without reporting.
 	ErrLeaseLost = errors.New("lease on the request lost")
 )
-
-// permanent marks an error that reloading the image will not fix.
-type permanent struct{ err error }
-
-func (p *permanent) Error() string { return p.err.Error() }
-func (p *permanent) Unwrap() error { return p.err }
-
-// Permanent wraps err so that the step answers "fail" (loading again will
-// not help). A nil err stays nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanent{err}
-}
-
-// IsPermanent reports whether err (or anything it wraps) was marked
-// Permanent.
-func IsPermanent(err error) bool {
-	var p *permanent
-	return errors.As(err, &p)
-}
-
-// OutcomeOf maps a handler's error onto the tri-state reply, in one place:
-// nil is ready, Permanent is fail, anything else is retry.
-func OutcomeOf(err error) messages.Outcome {
-	switch {
-	case err == nil:
-		return messages.OutcomeReady
-	case IsPermanent(err):
-		return messages.OutcomeFail
-	default:
-		return messages.OutcomeRetry
-	}
-}

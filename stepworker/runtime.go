@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -57,18 +57,10 @@ func New(nc *nats.Conn, cfg Config, h Handler) (*Runtime, error) {
 	if err := messages.ValidToken("pool", cfg.Pool); err != nil {
 		return nil, fmt.Errorf("stepworker: %w", err)
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 8
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("stepworker: %w", err)
 	}
-	if cfg.AckWait <= 0 {
-		cfg.AckWait = DefaultAckWait
-	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = 30 * time.Second
-	}
-	if cfg.WorkerID == "" {
-		cfg.WorkerID = DefaultWorkerID()
-	}
+	cfg.Settings = cfg.Settings.WithDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -78,19 +70,10 @@ func New(nc *nats.Conn, cfg Config, h Handler) (*Runtime, error) {
 	}
 	return &Runtime{
 		nc: nc, js: js, cfg: cfg, h: h,
-		log:     cfg.Logger.With("step", cfg.Step, "pool", cfg.Pool, "worker", cfg.WorkerID),
-		sem:     make(chan struct{}, cfg.Concurrency),
+		log:     cfg.Logger.With("step", cfg.Step, "pool", cfg.Pool, "worker", cfg.Settings.WorkerID),
+		sem:     make(chan struct{}, cfg.Settings.Concurrency),
 		running: map[*task]struct{}{},
 	}, nil
-}
-
-// DefaultWorkerID is host/pid.
-func DefaultWorkerID() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		h = "worker"
-	}
-	return fmt.Sprintf("%s/%d", h, os.Getpid())
 }
 
 // Config returns the effective configuration (defaults filled).
@@ -105,15 +88,15 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if err := r.ensure(ctx); err != nil {
 		return err
 	}
-	cons, err := PoolConsumer{
+	cons, err := pool.Consumer{
 		Subjects: r.cfg.Subjects, Step: r.cfg.Step, Pool: r.cfg.Pool,
-		AckWait: r.cfg.AckWait, MaxDeliver: r.cfg.MaxDeliver, MaxAckPending: r.cfg.MaxAckPending,
+		AckWait: r.cfg.Settings.AckWait, MaxDeliver: r.cfg.Settings.MaxDeliver, MaxAckPending: r.cfg.Settings.MaxAckPending,
 	}.Ensure(ctx, r.js, r.cfg.UpdateConsumer)
 	if err != nil {
 		return fmt.Errorf("stepworker: %w", err)
 	}
 	if info, err := cons.Info(ctx); err == nil && info.Config.AckWait > 0 {
-		r.cfg.AckWait = info.Config.AckWait // the pool's lease is the consumer's, whoever made it
+		r.cfg.Settings.AckWait = info.Config.AckWait // the pool's lease is the consumer's, whoever made it
 	}
 	r.abortSub, err = r.nc.Subscribe(r.cfg.Subjects.AbortAll(), r.onAbort)
 	if err != nil {
@@ -127,7 +110,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	r.keeper.Add(1)
 	go r.keepLeases()
 	go r.fetchLoop(fetchCtx, cons)
-	r.log.Info("worker started", "concurrency", r.cfg.Concurrency, "ack_wait", r.cfg.AckWait)
+	r.log.Info("worker started", "concurrency", r.cfg.Settings.Concurrency, "ack_wait", r.cfg.Settings.AckWait)
 	return nil
 }
 
@@ -136,7 +119,7 @@ func (r *Runtime) ensure(ctx context.Context) error {
 	if _, err := r.js.Stream(ctx, s.RequestStream(r.cfg.Step)); err == nil {
 		return nil
 	}
-	if err := (Topology{Subjects: s, Replicas: r.cfg.Replicas}).Ensure(ctx, r.js); err != nil {
+	if err := (pool.Topology{Subjects: s, Replicas: r.cfg.Settings.Replicas}).Ensure(ctx, r.js); err != nil {
 		return fmt.Errorf("stepworker: %w", err)
 	}
 	return nil
@@ -161,7 +144,7 @@ func (r *Runtime) Stop() {
 		<-r.fetchDone
 		done := make(chan struct{})
 		go func() { r.tasks.Wait(); close(done) }()
-		t := time.NewTimer(r.cfg.Grace)
+		t := time.NewTimer(r.cfg.Settings.Grace)
 		select {
 		case <-done:
 			t.Stop()

@@ -7,8 +7,8 @@ import (
 
 // Status says what this worker process is doing.
 func (r *Runtime) Status() messages.WorkerStatus {
-	return messages.WorkerStatus{Worker: r.cfg.WorkerID, Step: r.cfg.Step, Pool: r.cfg.Pool,
-		Running: r.Running(), Concurrency: r.cfg.Concurrency}
+	return messages.WorkerStatus{Worker: r.cfg.Settings.WorkerID, Step: r.cfg.Step, Pool: r.cfg.Pool,
+		Running: r.Running(), Concurrency: r.cfg.Settings.Concurrency}
 }
 
 // AddStatusEndpoint adds the endpoint "status" (Subjects.Status) to svc:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/outcome"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -61,7 +62,7 @@ func (r *Runtime) run(ctx context.Context, req messages.Request, t *task) (rep R
 			err = fmt.Errorf("the %s worker crashed on this request (%v); another attempt may work", req.Step, p)
 		}
 	}()
-	return r.h(ctx, req, &progress{r: r, req: req})
+	return r.h(ctx, req, &eventer{r: r, req: req})
 }
 
 // accept decodes and checks a delivery. A request that cannot be decoded
@@ -78,7 +79,7 @@ func (r *Runtime) accept(msg jetstream.Msg) (messages.Request, bool) {
 	r.log.Warn("rejected request", "subject", msg.Subject(), "err", err)
 	if messages.ValidJobID("job_id", req.JobID) == nil && req.Attempt > 0 {
 		req.Step = r.cfg.Step
-		res := r.result(req, Report{Reason: "bad-request"}, Permanent(fmt.Errorf("bad %s request: %v", r.cfg.Step, err)), time.Now().UTC())
+		res := r.result(req, Report{Reason: outcome.ReasonBadRequest}, outcome.Permanent(fmt.Errorf("bad %s request: %v", r.cfg.Step, err)), time.Now().UTC())
 		r.report(msg, res, r.log.With("job", req.JobID))
 		return req, false
 	}
@@ -90,12 +91,8 @@ func (r *Runtime) belongs(req messages.Request) error {
 	if req.Step != r.cfg.Step {
 		return fmt.Errorf("step is %q but this is a %s worker", req.Step, r.cfg.Step)
 	}
-	pool := req.Computer.Provisioner
-	if r.cfg.Step == messages.StepPostload {
-		pool = req.Image.OSFamily
-	}
-	if pool != r.cfg.Pool {
-		return fmt.Errorf("request is for pool %q but this worker serves %q", pool, r.cfg.Pool)
+	if p := req.Pool(); p != r.cfg.Pool {
+		return fmt.Errorf("request is for pool %q but this worker serves %q", p, r.cfg.Pool)
 	}
 	return nil
 }
@@ -108,9 +105,13 @@ func (r *Runtime) result(req messages.Request, rep Report, err error, started ti
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && !req.Deadline.IsZero() && time.Now().After(req.Deadline) {
 		detail = "the coordinator's safety cap for this step ran out: " + detail
 	}
+	reason := rep.Reason
+	if err != nil && reason == "" {
+		reason = outcome.Reason(err)
+	}
 	return messages.Result{
-		JobID: req.JobID, Attempt: req.Attempt, Step: req.Step, Outcome: OutcomeOf(err),
-		Detail: detail, Reason: rep.Reason, Worker: r.cfg.WorkerID,
+		JobID: req.JobID, Attempt: req.Attempt, Step: req.Step, Outcome: outcome.Of(err),
+		Detail: detail, Reason: reason, Worker: r.cfg.Settings.WorkerID,
 		Started: started, Finished: time.Now().UTC(), Reloaded: rep.Reloaded, Profile: rep.Profile,
 	}
 }
@@ -175,7 +176,7 @@ func (r *Runtime) onAbort(m *nats.Msg) {
 // server can hand its request to another worker.
 func (r *Runtime) keepLeases() {
 	defer r.keeper.Done()
-	tick := time.NewTicker(r.cfg.AckWait / 3)
+	tick := time.NewTicker(r.cfg.Settings.AckWait / 3)
 	defer tick.Stop()
 	for {
 		select {
@@ -204,7 +205,7 @@ func (r *Runtime) renew() {
 			sent = append(sent, t)
 		}
 	}
-	flushed := r.nc.FlushTimeout(r.cfg.AckWait/4) == nil
+	flushed := r.nc.FlushTimeout(r.cfg.Settings.AckWait/4) == nil
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if flushed {
@@ -213,26 +214,26 @@ func (r *Runtime) renew() {
 		}
 	}
 	for _, t := range tasks {
-		if time.Since(t.lastRenew) > 2*r.cfg.AckWait/3 {
+		if time.Since(t.lastRenew) > 2*r.cfg.Settings.AckWait/3 {
 			t.cancel(ErrLeaseLost)
 		}
 	}
 }
 
-// progress publishes a running step's events.
-type progress struct {
+// eventer publishes a running step's events.
+type eventer struct {
 	r   *Runtime
 	req messages.Request
 }
 
-func (p *progress) Event(msg string) {
+func (p *eventer) Event(msg string) {
 	state := messages.StateLoading
 	if p.req.Step == messages.StepPostload {
 		state = messages.StatePostloading
 	}
 	ev := messages.Event{
 		JobID: p.req.JobID, Time: time.Now().UTC(), Attempt: p.req.Attempt, Step: p.req.Step,
-		Source: p.r.cfg.WorkerID, Message: msg, State: state,
+		Source: p.r.cfg.Settings.WorkerID, Message: msg, State: state,
 	}
 	p.r.log.Info(msg, "job", p.req.JobID, "attempt", p.req.Attempt)
 	if err := p.r.nc.Publish(p.r.cfg.Subjects.Event(p.req.JobID), messages.Encode(ev)); err != nil {

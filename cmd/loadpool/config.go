@@ -11,6 +11,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/lmittmann/tint"
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/pool"
 )
 
 // Config is every LOADPOOL_* setting the commands share. Provisioner- and
@@ -28,19 +29,16 @@ type Config struct {
 	NATSPort int    `envconfig:"NATS_PORT" default:"4222"`
 	DataDir  string `envconfig:"DATA_DIR" default:".loadpool"`
 
-	Prefix   string `envconfig:"PREFIX" default:"vcl"`
-	Replicas int    `envconfig:"REPLICAS" default:"1"`
+	Prefix string `envconfig:"PREFIX" default:"vcl"`
+
+	// The pools' settings, one set for every role (LOADPOOL_CONCURRENCY,
+	// _ACK_WAIT, _MAX_DELIVER, _MAX_ACK_PENDING, _GRACE, _REPLICAS,
+	// _WORKER_ID); unset means package pool's defaults.
+	pool.Config
 
 	// Coordinator.
 	StepCap      time.Duration `envconfig:"STEP_CAP" default:"4h"`
 	JobRetention time.Duration `envconfig:"JOB_RETENTION" default:"720h"`
-
-	// Workers (per process) and their pool consumers.
-	Concurrency   int           `envconfig:"CONCURRENCY" default:"8"`
-	MaxAckPending int           `envconfig:"MAX_ACK_PENDING"`
-	AckWait       time.Duration `envconfig:"ACK_WAIT" default:"30s"`
-	MaxDeliver    int           `envconfig:"MAX_DELIVER" default:"5"`
-	Grace         time.Duration `envconfig:"GRACE" default:"30s"`
 
 	// `all` runs these pools beside the coordinator.
 	Loaders    []string `envconfig:"LOADERS" default:"lab"`
@@ -66,11 +64,8 @@ func loadConfig() (Config, error) {
 			return c, err
 		}
 	}
-	if c.Replicas < 1 || c.Replicas > 5 {
-		return c, fmt.Errorf("LOADPOOL_REPLICAS must be 1 to 5, not %d", c.Replicas)
-	}
-	if c.Concurrency < 1 {
-		return c, fmt.Errorf("LOADPOOL_CONCURRENCY must be 1 or more, not %d", c.Concurrency)
+	if err := c.Config.Validate(); err != nil {
+		return c, err
 	}
 	if c.StepCap < time.Second {
 		return c, fmt.Errorf("LOADPOOL_STEP_CAP must be at least 1s, not %s", c.StepCap)

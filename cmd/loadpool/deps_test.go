@@ -20,6 +20,7 @@ func TestDependencyRules(t *testing.T) {
 		{"github.com/loadpool/loadpool/cmd/loadpool", []string{"testing", "github.com/loadpool/loadpool/devlab",
 			"github.com/vmware/govmomi/simulator", "github.com/loadpool/loadpool/embednats/natstest",
 			"github.com/loadpool/loadpool/stepworker/steptest", "github.com/loadpool/loadpool/internal/poll"}},
+		{"github.com/loadpool/loadpool/coordinator", []string{"github.com/loadpool/loadpool/stepworker"}},
 		{"github.com/loadpool/loadpool/loaderworker/...", []string{"golang.org/x/crypto/ssh", "github.com/vmware/govmomi/simulator"}},
 	}
 	for _, c := range cases {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/loaderworker"
@@ -180,8 +182,7 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 }
 
 func (d *devLab) startLoader(ctx context.Context, cfg Config, log *slog.Logger, name string, prov loaderworker.Provisioner) error {
-	w, err := loaderworker.New(d.nc, loaderworker.Config{Subjects: d.subj, Name: name, Concurrency: cfg.Concurrency,
-		AckWait: cfg.AckWait, Grace: 2 * time.Second, Logger: log.With("role", "loader")}, prov)
+	w, err := loaderworker.New(d.nc, loaderworker.Config{Subjects: d.subj, Name: name, Logger: log.With("role", "loader"), Settings: devSettings(cfg, 0)}, prov)
 	if err != nil {
 		return err
 	}
@@ -197,9 +198,7 @@ func (d *devLab) startOS(ctx context.Context, cfg Config, log *slog.Logger, m os
 	if m.Family() == windows.Family {
 		user = "Administrator"
 	}
-	w, err := osworker.New(d.nc, osworker.Config{Subjects: d.subj, Concurrency: max(cfg.Concurrency, 64),
-		AckWait: cfg.AckWait, Grace: 2 * time.Second, SSHUser: user, Signer: signer,
-		DialTimeout: 5 * time.Second, Logger: log.With("role", "os")}, m, nil)
+	w, err := osworker.New(d.nc, osworker.Config{Subjects: d.subj, SSHUser: user, Signer: signer, DialTimeout: 5 * time.Second, Logger: log.With("role", "os"), Settings: devSettings(cfg, 64)}, m, nil)
 	if err != nil {
 		return err
 	}
@@ -378,3 +377,12 @@ func waitEnded(ctx context.Context, cl *coordinator.Client, id string) (messages
 
 // quietLogger drops the simulated computers' own logs.
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// devSettings are the demo's pool settings: the environment's, a short
+// grace, and at least minConcurrency steps at once.
+func devSettings(cfg Config, minConcurrency int) pool.Config {
+	s := cfg.Config.WithDefaults()
+	s.Grace = 2 * time.Second
+	s.Concurrency = max(s.Concurrency, minConcurrency)
+	return s
+}

@@ -25,7 +25,7 @@ import (
 )
 
 // newProvisioner makes the provisioner named, from its LOADPOOL_* settings,
-// with its default pool-wide limit (0: stepworker's default).
+// with its default pool-wide limit (0: package pool's default).
 func newProvisioner(ctx context.Context, cfg Config, log *slog.Logger, name string) (loaderworker.Provisioner, int, error) {
 	switch name {
 	case lab.Name:
@@ -87,12 +87,7 @@ func startOS(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, f
 			return nil, fmt.Errorf("LOADPOOL_PROFILES: %v", err)
 		}
 	}
-	w, err := osworker.New(nc, osworker.Config{
-		Subjects: cfg.subjects(), Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
-		MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending, Grace: cfg.Grace, Replicas: cfg.Replicas,
-		SSHUser: env.User, Signer: signer, DialTimeout: env.DialTimeout, Profiles: profiles,
-		Logger: log.With("role", "os"),
-	}, m, nil)
+	w, err := osworker.New(nc, osworker.Config{Subjects: cfg.subjects(), SSHUser: env.User, Signer: signer, DialTimeout: env.DialTimeout, Profiles: profiles, Logger: log.With("role", "os"), Settings: cfg.Config}, m, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -43,11 +43,7 @@ func setup() (Config, *slog.Logger, error) {
 }
 
 func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
-	c, err := coordinator.New(nc, coordinator.Config{
-		Subjects: cfg.subjects(), Replicas: cfg.Replicas, StepCap: cfg.StepCap, JobRetention: cfg.JobRetention,
-		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending,
-		Logger: log.With("role", "coordinator"),
-	})
+	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Logger: log.With("role", "coordinator"), Settings: cfg.Config})
 	if err != nil {
 		return nil, err
 	}
@@ -63,14 +59,11 @@ func startLoader(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Con
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MaxAckPending > 0 {
-		pending = cfg.MaxAckPending
+	settings := cfg.Config
+	if settings.MaxAckPending == 0 {
+		settings.MaxAckPending = pending // the provisioner's own default
 	}
-	w, err := loaderworker.New(nc, loaderworker.Config{
-		Subjects: cfg.subjects(), Name: name, Concurrency: cfg.Concurrency, MaxAckPending: pending,
-		UpdateConsumer: cfg.MaxAckPending > 0, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
-		Grace: cfg.Grace, Replicas: cfg.Replicas, Logger: log.With("role", "loader"),
-	}, prov)
+	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: cfg.subjects(), Name: name, UpdateConsumer: cfg.MaxAckPending > 0, Logger: log.With("role", "loader"), Settings: settings}, prov)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/devlab/labtest"
@@ -128,13 +130,12 @@ func newLab(t *testing.T) *lab {
 		t.Fatal(err)
 	}
 	start(t, co.Start, co.Stop)
-	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: "vmware", Grace: time.Second, Logger: quiet}, prov)
+	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: "vmware", Logger: quiet, Settings: pool.Config{Grace: time.Second}}, prov)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start(t, lw.Start, lw.Stop)
-	ow, err := osworker.New(nc, osworker.Config{Subjects: subj, Grace: time.Second, SSHUser: "root", Signer: signer,
-		DialTimeout: 5 * time.Second, Logger: quiet}, linux.Module{}, nil)
+	ow, err := osworker.New(nc, osworker.Config{Subjects: subj, SSHUser: "root", Signer: signer, DialTimeout: 5 * time.Second, Logger: quiet, Settings: pool.Config{Grace: time.Second}}, linux.Module{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/loadpool/loadpool/outcome"
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // Name is the provisioner token of lab computers.
@@ -129,17 +131,17 @@ func (p *Provisioner) images(name string) ([]string, bool) {
 }
 
 // Load confirms the computer and its image.
-func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	c := req.Computer
 	if c.Type != messages.TypeLab {
-		return loaderworker.LoadReport{}, stepworker.Permanent(fmt.Errorf("%s is of type %q: the lab provisioner only serves computers of type %q", c.Name, c.Type, messages.TypeLab))
+		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("%s is of type %q: the lab provisioner only serves computers of type %q", c.Name, c.Type, messages.TypeLab))
 	}
 	images, ok := p.images(c.Name)
 	if !ok {
-		return loaderworker.LoadReport{}, stepworker.Permanent(fmt.Errorf("%s is not in the lab inventory: add it to the inventory file or use another provisioner", c.Name))
+		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("%s is not in the lab inventory: add it to the inventory file or use another provisioner", c.Name))
 	}
 	if !slices.Contains(images, req.Image.Name) {
-		return loaderworker.LoadReport{}, stepworker.Permanent(fmt.Errorf("lab computer %s does not have image %s (it has %s); lab computers are never reimaged", c.Name, req.Image.Name, strings.Join(images, ", ")))
+		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("lab computer %s does not have image %s (it has %s); lab computers are never reimaged", c.Name, req.Image.Name, strings.Join(images, ", ")))
 	}
 	pr.Event(fmt.Sprintf("lab computer %s has image %s: nothing to load", c.Name, req.Image.Name))
 	return loaderworker.LoadReport{Detail: fmt.Sprintf("lab computer %s already has %s (lab computers are never reimaged)", c.Name, req.Image.Name)}, nil
@@ -148,10 +150,10 @@ func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr stepwor
 // Power has nothing to act on: lab computers are not under loadpool's power control.
 func (p *Provisioner) Power(ctx context.Context, req messages.PowerRequest) (messages.PowerReply, error) {
 	if _, ok := p.images(req.Computer.Name); !ok {
-		return messages.PowerReply{}, stepworker.Permanent(fmt.Errorf("%s is not in the lab inventory", req.Computer.Name))
+		return messages.PowerReply{}, outcome.Permanent(fmt.Errorf("%s is not in the lab inventory", req.Computer.Name))
 	}
 	if req.Action == messages.PowerStatus {
 		return messages.PowerReply{State: "unknown", Detail: "lab computers have no remote power control"}, nil
 	}
-	return messages.PowerReply{}, stepworker.Permanent(fmt.Errorf("cannot %s lab computer %s: lab computers have no remote power control; ask someone in the lab", req.Action, req.Computer.Name))
+	return messages.PowerReply{}, outcome.Permanent(fmt.Errorf("cannot %s lab computer %s: lab computers have no remote power control; ask someone in the lab", req.Action, req.Computer.Name))
 }

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/loaderworker/lab"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 type events []string
@@ -42,7 +43,7 @@ func TestLoad(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var ev events
 			rep, err := p.Load(context.Background(), req(c.computer, c.typ, c.image), &ev)
-			if got := stepworker.OutcomeOf(err); got != c.outcome {
+			if got := outcome.Of(err); got != c.outcome {
 				t.Fatalf("outcome %s (%v), want %s", got, err, c.outcome)
 			}
 			text := rep.Detail
@@ -61,7 +62,7 @@ func TestLoad(t *testing.T) {
 	if err != nil || st.State != "unknown" {
 		t.Fatalf("status %+v %v", st, err)
 	}
-	if _, err := p.Power(context.Background(), messages.PowerRequest{Action: messages.PowerReset, Computer: req("lab-01", messages.TypeLab, "x").Computer}); !stepworker.IsPermanent(err) {
+	if _, err := p.Power(context.Background(), messages.PowerRequest{Action: messages.PowerReset, Computer: req("lab-01", messages.TypeLab, "x").Computer}); !outcome.IsPermanent(err) {
 		t.Fatalf("reset of a lab computer must fail permanently, got %v", err)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
@@ -81,7 +83,7 @@ func newRig(t *testing.T, f Fixture) *rig {
 func (r *rig) start(ackWait time.Duration) {
 	r.t.Helper()
 	nc := natstest.Connect(r.t, r.URL())
-	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: r.f.Name, Concurrency: 2, AckWait: ackWait, Grace: 5 * time.Second}, r.f.Provisioner)
+	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: subj, Name: r.f.Name, Settings: pool.Config{Concurrency: 2, AckWait: ackWait, Grace: 5 * time.Second}}, r.f.Provisioner)
 	if err != nil {
 		r.t.Fatal(err)
 	}

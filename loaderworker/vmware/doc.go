@@ -30,7 +30,7 @@
 // Outcomes are decided in one place (outcome): a missing template,
 // snapshot or VM, refused credentials, a missing privilege, an untrusted
 // certificate or a setting that names nothing are wrapped with
-// stepworker.Permanent and carry a sentence that says what to fix;
+// outcome.Permanent and carry a sentence that says what to fix;
 // everything else (network errors, task failures, busy hosts, InvalidState
 // races, deadlines) is returned as is, so the step answers retry.
 //

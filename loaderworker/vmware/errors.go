@@ -4,26 +4,25 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/loadpool/loadpool/outcome"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/loadpool/loadpool/stepworker"
 )
 
-// outcome decides, in this one place, what an error of a load, a power
-// action or a connect means: wrapped with stepworker.Permanent (the step
+// classify decides, in this one place, what an error of a load, a power
+// action or a connect means: wrapped with outcome.Permanent (the step
 // answers fail, with a sentence that says what to fix) when trying again
 // cannot help, or returned as is (retry) when it may: network errors,
 // task failures, busy hosts, InvalidState races, transient faults, a
 // deadline.
-func outcome(err error, user string) error {
+func classify(err error, user string) error {
 	if err == nil {
 		return nil
 	}
 	if sentence := explain(err, user); sentence != "" {
-		return stepworker.Permanent(&explained{sentence: sentence, err: err})
+		return outcome.Permanent(&explained{sentence: sentence, err: err})
 	}
 	return err
 }

@@ -5,11 +5,12 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab/vcsim"
 	"github.com/loadpool/loadpool/devlab/vcsim/vcsimtest"
 	"github.com/loadpool/loadpool/loaderworker/vmware"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -58,7 +59,7 @@ func TestInventoryCache(t *testing.T) {
 	if err := wait(folder.Destroy(t.Context())); err != nil {
 		t.Fatal(err)
 	}
-	if err := load(); err == nil || stepworker.IsPermanent(err) {
+	if err := load(); err == nil || outcome.IsPermanent(err) {
 		t.Fatalf("load into a deleted folder: %v, want retry", err)
 	}
 	if _, err := root.CreateFolder(t.Context(), "vcl"); err != nil {

@@ -4,27 +4,28 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // Load puts req.Image on the VM named req.Computer.Name and powers it on,
 // with the image's strategy or the configured one. With reload if-needed
 // a VM that is on and tagged with the image is left alone.
-func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	rep, err := p.load(ctx, req, pr)
 	if err != nil {
 		p.forget()
 	}
-	return rep, outcome(err, p.cfg.User)
+	return rep, classify(err, p.cfg.User)
 }
 
-func (p *Provisioner) load(ctx context.Context, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) load(ctx context.Context, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	strategy := req.Image.Strategy
 	if strategy == "" {
 		strategy = p.cfg.Strategy
@@ -85,7 +86,7 @@ func skipped(st vmState, req messages.Request) (loaderworker.LoadReport, bool) {
 
 // clone replaces the computer's VM (if any) with a clone of the image's
 // template. A missing template is found out before anything is destroyed.
-func (p *Provisioner) clone(ctx context.Context, inv *inventory, cur computerVM, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) clone(ctx context.Context, inv *inventory, cur computerVM, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	name, image := req.Computer.Name, req.Image.Name
 	src, st, err := p.template(ctx, inv, image)
 	if err != nil {
@@ -128,7 +129,7 @@ func (p *Provisioner) template(ctx context.Context, inv *inventory, image string
 
 // cloneTo clones src to a VM name in folder and waits for it.
 func (p *Provisioner) cloneTo(ctx context.Context, src *object.VirtualMachine, folder *object.Folder, name string,
-	spec types.VirtualMachineCloneSpec, pr stepworker.Progress) (*object.VirtualMachine, error) {
+	spec types.VirtualMachineCloneSpec, pr progress.Progress) (*object.VirtualMachine, error) {
 	task, err := src.Clone(ctx, folder, name, spec)
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func cloneSpec(inv *inventory, src vmState, image, job string) (types.VirtualMac
 }
 
 // revert puts the computer's persistent VM back to the image's snapshot.
-func (p *Provisioner) revert(ctx context.Context, cur computerVM, req messages.Request, pr stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) revert(ctx context.Context, cur computerVM, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	name, image, vm := req.Computer.Name, req.Image.Name, cur.vm
 	if vm == nil {
 		return loaderworker.LoadReport{}, &notFoundError{what: "virtual machine", name: name,
@@ -203,7 +204,7 @@ func (p *Provisioner) revert(ctx context.Context, cur computerVM, req messages.R
 }
 
 // start tags a freshly loaded VM and powers it on.
-func (p *Provisioner) start(ctx context.Context, vm *object.VirtualMachine, req messages.Request, pr stepworker.Progress) error {
+func (p *Provisioner) start(ctx context.Context, vm *object.VirtualMachine, req messages.Request, pr progress.Progress) error {
 	if err := p.tag(ctx, vm, req.Image.Name, req.JobID); err != nil {
 		return err
 	}

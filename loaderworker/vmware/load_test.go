@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab/vcsim"
 	"github.com/loadpool/loadpool/devlab/vcsim/vcsimtest"
 	"github.com/loadpool/loadpool/loaderworker/vmware"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 	"github.com/loadpool/loadpool/stepworker/steptest"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -145,7 +146,7 @@ func TestOutcomes(t *testing.T) {
 			if err == nil {
 				t.Fatal("the load succeeded")
 			}
-			if got := stepworker.IsPermanent(err); got != tc.permanent {
+			if got := outcome.IsPermanent(err); got != tc.permanent {
 				t.Fatalf("permanent = %v, want %v (%v)", got, tc.permanent, err)
 			}
 			if !strings.Contains(err.Error(), tc.says) {
@@ -165,7 +166,7 @@ func TestSnapshotStrategyNeedsTheVM(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, vcsim.Options{})
 	_, err := r.p.Load(t.Context(), request("vm-9", "ubuntu-22.04", vmware.StrategySnapshot, messages.ReloadAlways), &events{})
-	if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "vm-9"`) {
+	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "vm-9"`) {
 		t.Fatalf("err = %v, want a permanent error naming vm-9", err)
 	}
 }
@@ -205,7 +206,7 @@ func TestBadCredentials(t *testing.T) {
 	cfg.Logger = quiet
 	cfg.Password = "wrong"
 	_, err := vmware.New(context.Background(), cfg)
-	if !stepworker.IsPermanent(err) {
+	if !outcome.IsPermanent(err) {
 		t.Fatalf("err = %v, want permanent", err)
 	}
 	const want = "vCenter refused the login for user loadpool: check LOADPOOL_VSPHERE_USER"
@@ -224,7 +225,7 @@ func TestUntrustedCertificate(t *testing.T) {
 	cfg.Logger = quiet
 	cfg.Insecure = false
 	_, err := vmware.New(context.Background(), cfg)
-	if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), "LOADPOOL_VSPHERE_INSECURE") {
+	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "LOADPOOL_VSPHERE_INSECURE") {
 		t.Fatalf("err = %v, want permanent naming LOADPOOL_VSPHERE_INSECURE", err)
 	}
 }
@@ -246,7 +247,7 @@ func TestBadInventoryConfig(t *testing.T) {
 			cfg.Logger = quiet
 			tc.set(&cfg)
 			_, err := vmware.New(context.Background(), cfg)
-			if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), "fix "+tc.setting) {
+			if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "fix "+tc.setting) {
 				t.Fatalf("err = %v, want permanent saying fix %s", err, tc.setting)
 			}
 		})
@@ -303,7 +304,7 @@ func TestComputerNamedLikeATemplate(t *testing.T) {
 	r := newRig(t, vcsim.Options{})
 	for _, strategy := range []string{vmware.StrategyClone, vmware.StrategySnapshot} {
 		_, err := r.p.Load(t.Context(), request("win10-22h2", "ubuntu-22.04", strategy, messages.ReloadAlways), &events{})
-		if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), "computer win10-22h2 has the name of a template in vCenter") {
+		if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "computer win10-22h2 has the name of a template in vCenter") {
 			t.Fatalf("%s: err = %v, want a permanent refusal", strategy, err)
 		}
 	}
@@ -319,7 +320,7 @@ func TestCallDeadline(t *testing.T) {
 	r := newRig(t, vcsim.Options{CallDelay: map[string]time.Duration{"CloneVM_Task": 3 * time.Second}},
 		func(c *vmware.Config) { c.CallTimeout = time.Second })
 	_, err := r.p.Load(t.Context(), request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{})
-	if !errors.Is(err, context.DeadlineExceeded) || stepworker.IsPermanent(err) {
+	if !errors.Is(err, context.DeadlineExceeded) || outcome.IsPermanent(err) {
 		t.Fatalf("err = %v, want a deadline (retry)", err)
 	}
 }
@@ -361,7 +362,7 @@ func TestFailedRevertLeavesNoStaleTag(t *testing.T) {
 	}
 	r.sim.FailCall("RevertToSnapshot_Task", "*", simulator.FaultTypeInvalidState, 1)
 	_, err := r.p.Load(t.Context(), request("vm-1", "win10-22h2", vmware.StrategySnapshot, messages.ReloadAlways), &events{})
-	if err == nil || stepworker.IsPermanent(err) {
+	if err == nil || outcome.IsPermanent(err) {
 		t.Fatalf("err = %v, want retry", err)
 	}
 	if tags := r.tags(t, "vm-1"); tags[vmware.TagImage] != "" {

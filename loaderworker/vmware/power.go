@@ -23,7 +23,7 @@ func (p *Provisioner) Power(ctx context.Context, req messages.PowerRequest) (mes
 	if err != nil {
 		p.forget()
 	}
-	return reply, outcome(err, p.cfg.User)
+	return reply, classify(err, p.cfg.User)
 }
 
 func (p *Provisioner) power(ctx context.Context, req messages.PowerRequest, reply *messages.PowerReply) error {

@@ -4,9 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab/vcsim"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 func TestPower(t *testing.T) {
@@ -84,7 +85,7 @@ func TestPowerUnknownVM(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, vcsim.Options{Images: []string{}})
 	rep, err := r.p.Power(t.Context(), messages.PowerRequest{Computer: messages.Computer{Name: "vm-9"}, Action: messages.PowerStatus})
-	if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "vm-9"`) || rep.State != "unknown" {
+	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "vm-9"`) || rep.State != "unknown" {
 		t.Fatalf("reply %+v, err %v; want unknown and a permanent error naming vm-9", rep, err)
 	}
 }

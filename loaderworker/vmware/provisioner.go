@@ -26,7 +26,7 @@ var _ loaderworker.Provisioner = (*Provisioner)(nil)
 
 // New checks cfg, logs in to vCenter and resolves the configured
 // datacenter, folder, resource pool and datastore. Its error is wrapped
-// with stepworker.Permanent when starting again will not help (bad
+// with outcome.Permanent when starting again will not help (bad
 // credentials, a setting that names nothing), and says which setting to
 // fix.
 func New(ctx context.Context, cfg Config) (*Provisioner, error) {
@@ -36,12 +36,12 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	}
 	gc, rt, err := connect(ctx, cfg)
 	if err != nil {
-		return nil, outcome(err, cfg.User)
+		return nil, classify(err, cfg.User)
 	}
 	p := &Provisioner{cfg: cfg, log: cfg.Logger, client: gc, rt: rt}
 	if _, err := p.inventory(ctx); err != nil {
 		p.Close(ctx)
-		return nil, outcome(err, cfg.User)
+		return nil, classify(err, cfg.User)
 	}
 	p.log.Info("connected to vSphere", "url", redactURL(cfg.URL), "user", cfg.User, "strategy", cfg.Strategy)
 	return p, nil

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/devlab/vcsim"
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
@@ -39,8 +41,7 @@ func newWire(t testing.TB, r *rig, concurrency int) *wire {
 	}
 	w.events = sub
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	lw, err := loaderworker.New(natstest.Connect(t, w.URL()), loaderworker.Config{Subjects: steptest.Subjects, Name: "vmware",
-		Concurrency: concurrency, MaxAckPending: 2 * concurrency, Grace: 5 * time.Second, Logger: quiet}, r.p)
+	lw, err := loaderworker.New(natstest.Connect(t, w.URL()), loaderworker.Config{Subjects: steptest.Subjects, Name: "vmware", Logger: quiet, Settings: pool.Config{Concurrency: concurrency, MaxAckPending: 2 * concurrency, Grace: 5 * time.Second}}, r.p)
 	if err != nil {
 		t.Fatal(err)
 	}

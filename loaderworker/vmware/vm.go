@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/loadpool/loadpool/progress"
+	vprogress "github.com/vmware/govmomi/vim25/progress"
+
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // Tags: ExtraConfig keys that say what a VM runs.
@@ -94,7 +94,7 @@ func (p *Provisioner) tag(ctx context.Context, vm *object.VirtualMachine, image,
 }
 
 // powerOn starts vm; a VM that is already on is fine.
-func (p *Provisioner) powerOn(ctx context.Context, vm *object.VirtualMachine, pr stepworker.Progress) error {
+func (p *Provisioner) powerOn(ctx context.Context, vm *object.VirtualMachine, pr progress.Progress) error {
 	task, err := vm.PowerOn(ctx)
 	if err == nil {
 		_, err = p.wait(ctx, task, "powering on", pr)
@@ -106,7 +106,7 @@ func (p *Provisioner) powerOn(ctx context.Context, vm *object.VirtualMachine, pr
 }
 
 // powerOff stops vm; a VM that is already off is fine.
-func (p *Provisioner) powerOff(ctx context.Context, vm *object.VirtualMachine, pr stepworker.Progress) error {
+func (p *Provisioner) powerOff(ctx context.Context, vm *object.VirtualMachine, pr progress.Progress) error {
 	task, err := vm.PowerOff(ctx)
 	if err == nil {
 		_, err = p.wait(ctx, task, "powering off", pr)
@@ -124,7 +124,7 @@ func isPowerState(err error, existing types.VirtualMachinePowerState) bool {
 }
 
 // destroy powers vm off and deletes it; a VM already gone is fine.
-func (p *Provisioner) destroy(ctx context.Context, vm *object.VirtualMachine, pr stepworker.Progress) error {
+func (p *Provisioner) destroy(ctx context.Context, vm *object.VirtualMachine, pr progress.Progress) error {
 	if err := p.powerOff(ctx, vm, pr); err != nil {
 		return gone(err)
 	}
@@ -148,7 +148,7 @@ func gone(err error) error {
 // same task (its moref outlives the session). When the wait ends early
 // (the step was aborted, the worker stops, the task deadline passed) the
 // task is cancelled in vCenter rather than left running.
-func (p *Provisioner) wait(ctx context.Context, task *object.Task, what string, pr stepworker.Progress) (*types.TaskInfo, error) {
+func (p *Provisioner) wait(ctx context.Context, task *object.Task, what string, pr progress.Progress) (*types.TaskInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.TaskTimeout)
 	defer cancel()
 	s := newSink(what, pr)
@@ -178,12 +178,12 @@ func (p *Provisioner) wait(ctx context.Context, task *object.Task, what string, 
 // sink forwards task progress to a Progress (none when pr is nil).
 type sink struct {
 	what string
-	pr   stepworker.Progress
+	pr   progress.Progress
 	last int // the last percentage reported
 	wg   sync.WaitGroup
 }
 
-func newSink(what string, pr stepworker.Progress) *sink { return &sink{what: what, pr: pr} }
+func newSink(what string, pr progress.Progress) *sink { return &sink{what: what, pr: pr} }
 
 // wait is one wait for task's result; waits on one sink run one after the
 // other.
@@ -195,9 +195,9 @@ func (s *sink) wait(ctx context.Context, task *object.Task) (*types.TaskInfo, er
 	return task.WaitForResult(ctx, s)
 }
 
-// Sink implements progress.Sinker; the task waiter closes the channel.
-func (s *sink) Sink() chan<- progress.Report {
-	ch := make(chan progress.Report)
+// Sink implements govmomi's progress.Sinker; the task waiter closes the channel.
+func (s *sink) Sink() chan<- vprogress.Report {
+	ch := make(chan vprogress.Report)
 	s.wg.Go(func() {
 		for r := range ch {
 			pct := int(r.Percentage())

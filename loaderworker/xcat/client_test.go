@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab/xcatemu"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -70,7 +71,7 @@ func TestTLS(t *testing.T) {
 			if c.trusted && err != nil {
 				t.Fatalf("power status: %v", err)
 			}
-			if !c.trusted && (!errors.Is(err, ErrTLS) || !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), "LOADPOOL_XCAT_CA_FILE")) {
+			if !c.trusted && (!errors.Is(err, ErrTLS) || !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "LOADPOOL_XCAT_CA_FILE")) {
 				t.Fatalf("power status over untrusted TLS: %v, want a permanent ErrTLS naming LOADPOOL_XCAT_CA_FILE", err)
 			}
 		})
@@ -111,11 +112,11 @@ func TestPower(t *testing.T) {
 	}
 	req := powerReq(messages.PowerOn)
 	req.Computer.Name = "cn99"
-	if _, err := r.prov.Power(ctx, req); !stepworker.IsPermanent(err) || !errors.Is(err, ErrUnknownNode) {
+	if _, err := r.prov.Power(ctx, req); !outcome.IsPermanent(err) || !errors.Is(err, ErrUnknownNode) {
 		t.Errorf("power on an unknown node: %v, want a permanent ErrUnknownNode", err)
 	}
 	r.emu.FailNext(3, xcatemu.Fault{Code: 500})
-	if _, err := r.prov.Power(ctx, powerReq(messages.PowerOff)); err == nil || stepworker.IsPermanent(err) {
+	if _, err := r.prov.Power(ctx, powerReq(messages.PowerOff)); err == nil || outcome.IsPermanent(err) {
 		t.Errorf("power with xCAT failing: %v, want a transient error", err)
 	}
 }
@@ -151,7 +152,7 @@ func TestKindOf(t *testing.T) {
 			t.Errorf("kindOf(%d, %q) = %v, want %v", c.status, c.msgs, got, c.want)
 		}
 		e := &Error{Op: "x", Node: "cn01", Status: c.status, Msgs: c.msgs, kind: kindOf(c.status, c.msgs, nil)}
-		if perm := stepworker.IsPermanent(decide(e)); perm == (c.want == ErrTransient) {
+		if perm := outcome.IsPermanent(decide(e)); perm == (c.want == ErrTransient) {
 			t.Errorf("decide(%d %q): permanent %v", c.status, c.msgs, perm)
 		}
 	}

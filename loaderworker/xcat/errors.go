@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/outcome"
 )
 
 // Kinds of failure. An *Error wraps exactly one of them; test with
@@ -139,7 +139,7 @@ func decide(err error) error {
 		return nil
 	case errors.Is(err, ErrUnknownNode), errors.Is(err, ErrUnknownImage), errors.Is(err, ErrAuth),
 		errors.Is(err, ErrNodeConfig), errors.Is(err, ErrRequest), errors.Is(err, ErrTLS):
-		return stepworker.Permanent(err)
+		return outcome.Permanent(err)
 	}
 	return err
 }

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab/xcatemu"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 func TestLoadNormalInstall(t *testing.T) {
@@ -108,7 +109,7 @@ func TestLoadOutcomes(t *testing.T) {
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
-			if got := stepworker.IsPermanent(err); got != c.fail {
+			if got := outcome.IsPermanent(err); got != c.fail {
 				t.Errorf("permanent = %v, want %v (%v)", got, c.fail, err)
 			}
 			if c.is != nil && !errors.Is(err, c.is) {

@@ -6,9 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab/xcatemu"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // TestLoadBootSequence checks the commands a load sends, in order, for
@@ -65,8 +66,8 @@ func TestLoadBootSequence(t *testing.T) {
 				t.Fatalf("Load: %+v, %v; want ready", rep, err)
 			case c.err != "" && err == nil:
 				t.Fatalf("Load: %+v; want an error matching %q", rep, c.err)
-			case c.err != "" && (stepworker.IsPermanent(err) || !regexp.MustCompile(c.err).MatchString(err.Error())):
-				t.Errorf("error %q (permanent %v); want retry matching %q", err, stepworker.IsPermanent(err), c.err)
+			case c.err != "" && (outcome.IsPermanent(err) || !regexp.MustCompile(c.err).MatchString(err.Error())):
+				t.Errorf("error %q (permanent %v); want retry matching %q", err, outcome.IsPermanent(err), c.err)
 			}
 			st, _ := r.emu.Node(testNode)
 			if !slices.Equal(st.History, c.history) {
@@ -117,7 +118,7 @@ func TestLoadNextbootErrors(t *testing.T) {
 		r := newRig(t, rigOpt{})
 		hooked := &hookProgress{on: "BMC-managed", do: func() { r.emu.FailNext(3, xcatemu.Fault{Code: 403}) }}
 		_, err := r.prov.Load(t.Context(), request(testNode, testImage, messages.ReloadAlways), hooked)
-		if err == nil || stepworker.IsPermanent(err) || !strings.Contains(err.Error(), "xCAT nextboot net of node cn01: HTTP 403") {
+		if err == nil || outcome.IsPermanent(err) || !strings.Contains(err.Error(), "xCAT nextboot net of node cn01: HTTP 403") {
 			t.Fatalf("Load: %v; want a retry naming the nextboot call", err)
 		}
 		if st, _ := r.emu.Node(testNode); slices.Contains(st.History, "power action=boot") {

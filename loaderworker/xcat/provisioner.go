@@ -6,9 +6,10 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 var _ loaderworker.Provisioner = (*Provisioner)(nil)
@@ -34,12 +35,12 @@ func New(cfg Config) (*Provisioner, error) {
 // Load installs req.Image.Name (an osimage) on node req.Computer.Name and
 // answers once xCAT says booted (ready) or failed (retry), or a timeout
 // runs out (retry).
-func (p *Provisioner) Load(ctx context.Context, req messages.Request, prog stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) Load(ctx context.Context, req messages.Request, prog progress.Progress) (loaderworker.LoadReport, error) {
 	rep, err := p.load(ctx, req, prog)
 	return rep, decide(err)
 }
 
-func (p *Provisioner) load(ctx context.Context, req messages.Request, prog stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) load(ctx context.Context, req messages.Request, prog progress.Progress) (loaderworker.LoadReport, error) {
 	node, img := req.Computer.Name, req.Image.Name
 	pm, err := p.c.imageProvmethod(ctx, img)
 	if err != nil {
@@ -90,7 +91,7 @@ func (p *Provisioner) skip(ctx context.Context, node, img, status string) (loade
 // start points the node at img and powers it with boot. A BMC-managed
 // node gets nextboot net between the two; from attempt 2 on, the node is
 // powered off first, so the boot is a cold start.
-func (p *Provisioner) start(ctx context.Context, req messages.Request, before map[string]string, prog stepworker.Progress) error {
+func (p *Provisioner) start(ctx context.Context, req messages.Request, before map[string]string, prog progress.Progress) error {
 	node, img := req.Computer.Name, req.Image.Name
 	if req.Attempt >= 2 {
 		prog.Event(fmt.Sprintf("xCAT: attempt %d: powering node %s off first, so that the power boot below is a cold start (a full power cycle, not a reset)", req.Attempt, node))

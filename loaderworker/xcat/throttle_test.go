@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
@@ -21,9 +23,7 @@ func TestThrottle(t *testing.T) {
 	wire := steptest.New(t)
 	ctx := context.Background()
 	for range 2 {
-		w, err := loaderworker.New(natstest.Connect(t, wire.URL()), loaderworker.Config{
-			Subjects: steptest.Subjects, Name: Name, Concurrency: 8, MaxAckPending: limit, Grace: 5 * time.Second, Logger: r.prov.log,
-		}, r.prov)
+		w, err := loaderworker.New(natstest.Connect(t, wire.URL()), loaderworker.Config{Subjects: steptest.Subjects, Name: Name, Logger: r.prov.log, Settings: pool.Config{Concurrency: 8, MaxAckPending: limit, Grace: 5 * time.Second}}, r.prov)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,9 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loadpool/loadpool/progress"
+
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // Timeouts returns VCL's two limits for an image: the stall timeout (its
@@ -29,7 +30,7 @@ type seen struct {
 // booted from disk (retry). Any change of status or boot state counts as progress and
 // resets the stall timer; a failed read does not end the watch (the
 // timeouts bound it) but is named in the timeout's detail.
-func (p *Provisioner) watch(ctx context.Context, req messages.Request, prog stepworker.Progress, before map[string]string) (loaderworker.LoadReport, error) {
+func (p *Provisioner) watch(ctx context.Context, req messages.Request, prog progress.Progress, before map[string]string) (loaderworker.LoadReport, error) {
 	node, img := req.Computer.Name, req.Image.Name
 	stall, overall := Timeouts(req.Image, p.cfg.MinStall, p.cfg.MinOverall)
 	start := time.Now()

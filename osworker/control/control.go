@@ -60,7 +60,7 @@ var ErrNotAnswering = errors.New("computer is not answering yet")
 var ErrAuth = errors.New("SSH authentication refused")
 
 // HostKeyMismatchError is a host key that is not the one expected. It is
-// always returned wrapped with stepworker.Permanent.
+// always returned wrapped with outcome.Permanent.
 type HostKeyMismatchError struct {
 	Computer string
 	// Want and Got are SHA256 fingerprints ("SHA256:...").

@@ -14,7 +14,7 @@
 //   - Errors are classified here, in one place: a computer that is not
 //     answering yet (connection refused, timeout, EOF, reset) wraps
 //     ErrNotAnswering so a wait loop keeps polling; authentication refused
-//     and a host key mismatch are wrapped with stepworker.Permanent (the
+//     and a host key mismatch are wrapped with outcome.Permanent (the
 //     step answers fail); a *HostKeyMismatchError names the computer and
 //     both SHA256 fingerprints.
 //   - Host keys are verified, never ignored. A key pinned by the image

@@ -52,7 +52,7 @@ func NewKVHostKeys(ctx context.Context, js jetstream.JetStream, s messages.Subje
 		Replicas:    max(replicas, 1),
 		Storage:     jetstream.FileStorage,
 	})
-	if errors.Is(err, jetstream.ErrBucketExists) { // bind; never update (see stepworker.Topology.Ensure)
+	if errors.Is(err, jetstream.ErrBucketExists) { // bind; never update (see pool.Topology.Ensure)
 		kv, err = js.KeyValue(ctx, s.HostKeysBucket())
 	}
 	if err != nil {

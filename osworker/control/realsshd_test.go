@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/devlab/sshd"
 	"github.com/loadpool/loadpool/osworker/control"
-	"github.com/loadpool/loadpool/stepworker"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -122,7 +123,7 @@ func TestRealSSHDRefusals(t *testing.T) {
 				conn.Close()
 				t.Fatal("dial succeeded")
 			}
-			if !stepworker.IsPermanent(err) || errors.Is(err, control.ErrNotAnswering) {
+			if !outcome.IsPermanent(err) || errors.Is(err, control.ErrNotAnswering) {
 				t.Fatalf("err = %v: want Permanent, not ErrNotAnswering", err)
 			}
 			var mm *control.HostKeyMismatchError
@@ -170,7 +171,7 @@ func TestRealSSHDTrustOnFirstUse(t *testing.T) {
 
 	_, err := d.Dial(realCtx(t), target("job-1"))
 	var mm *control.HostKeyMismatchError
-	if !stepworker.IsPermanent(err) || !errors.As(err, &mm) {
+	if !outcome.IsPermanent(err) || !errors.As(err, &mm) {
 		t.Fatalf("changed key: err = %v, want a Permanent *HostKeyMismatchError", err)
 	}
 	if mm.Want != ssh.FingerprintSHA256(first.HostKey()) || mm.Got != ssh.FingerprintSHA256(second.HostKey()) ||

@@ -13,7 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/outcome"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -124,16 +125,16 @@ func classify(t Target, err error, hk *hostKeyCheck) error {
 		if errors.Is(hk.failure, ErrNotAnswering) {
 			return hk.failure
 		}
-		return stepworker.Permanent(hk.failure)
+		return outcome.Permanent(hk.failure)
 	}
 	msg := err.Error()
 	if hk != nil && strings.Contains(msg, "no common algorithm for host key") {
-		return stepworker.Permanent(fmt.Errorf("computer %s (%s) offers no host key of the expected type (%s): %v",
+		return outcome.Permanent(fmt.Errorf("computer %s (%s) offers no host key of the expected type (%s): %v",
 			t.Computer, t.Address, strings.Join(hk.algorithms(), ", "), err))
 	}
 	// x/crypto/ssh reports a refused login only in words.
 	if strings.Contains(msg, "unable to authenticate") {
-		return stepworker.Permanent(fmt.Errorf("%w by %s (%s): check that the image authorizes loadpool's public key for the SSH user", ErrAuth, t.Computer, t.Address))
+		return outcome.Permanent(fmt.Errorf("%w by %s (%s): check that the image authorizes loadpool's public key for the SSH user", ErrAuth, t.Computer, t.Address))
 	}
 	return fmt.Errorf("%w: %s (%s): %v", ErrNotAnswering, t.Computer, t.Address, shortNetErr(err))
 }
@@ -223,7 +224,7 @@ func (s *sshConn) cancelOnDone(ctx context.Context, sess *ssh.Session) (end func
 	}
 }
 
-func permanent(err error) error { return stepworker.Permanent(err) }
+func permanent(err error) error { return outcome.Permanent(err) }
 
 // MaxOutput is how much of a command's stdout (and of its stderr) Run
 // keeps; the rest is dropped.

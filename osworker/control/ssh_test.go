@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/internal/poll"
 
 	"github.com/loadpool/loadpool/devlab"
@@ -74,7 +76,7 @@ func TestDialDeadlineCoversHandshake(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errors.Is(err, control.ErrNotAnswering) || stepworker.IsPermanent(err) {
+		if !errors.Is(err, control.ErrNotAnswering) || outcome.IsPermanent(err) {
 			t.Fatalf("err = %v, want ErrNotAnswering (not permanent)", err)
 		}
 	case <-time.After(20 * time.Second):
@@ -145,7 +147,7 @@ func TestDialErrors(t *testing.T) {
 			if got := errors.Is(err, control.ErrNotAnswering); got != tc.notAnswer {
 				t.Errorf("ErrNotAnswering = %v, want %v (%v)", got, tc.notAnswer, err)
 			}
-			if got := stepworker.IsPermanent(err); got != tc.permanent {
+			if got := outcome.IsPermanent(err); got != tc.permanent {
 				t.Errorf("Permanent = %v, want %v (%v)", got, tc.permanent, err)
 			}
 			var mm *control.HostKeyMismatchError
@@ -234,7 +236,7 @@ func TestTrustOnFirstUse(t *testing.T) {
 	poll.Until(t, "computer answers", c.Answering)
 	err = dial("job-1", 1, true)
 	var mm *control.HostKeyMismatchError
-	if !stepworker.IsPermanent(err) || !errors.As(err, &mm) {
+	if !outcome.IsPermanent(err) || !errors.As(err, &mm) {
 		t.Fatalf("changed key = %v, want a permanent mismatch", err)
 	}
 	for _, s := range []string{"vm-1", ssh.FingerprintSHA256(first), ssh.FingerprintSHA256(c.HostKey()), "job-1"} {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
@@ -56,9 +58,7 @@ func runWorker1000(b *testing.B, n int) {
 	defer lab.Close()
 	sd, _ := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: 30 * time.Second})
 	d := &countingDialer{Dialer: sd}
-	w, err := osworker.New(natstest.Connect(b, wire.URL()), osworker.Config{Subjects: steptest.Subjects, Concurrency: n, MaxAckPending: n,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Second,
-		Profiles: []byte(`[{"family": "linux", "set": {"initial_delay": "10ms", "poll": "500ms", "answer_timeout": "2m", "ready_timeout": "2m"}}]`)},
+	w, err := osworker.New(natstest.Connect(b, wire.URL()), osworker.Config{Subjects: steptest.Subjects, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Profiles: []byte(`[{"family": "linux", "set": {"initial_delay": "10ms", "poll": "500ms", "answer_timeout": "2m", "ready_timeout": "2m"}}]`), Settings: pool.Config{Concurrency: n, MaxAckPending: n, Grace: time.Second}},
 		linux.Module{}, d)
 	if err != nil {
 		b.Fatal(err)

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/osworker"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // waitBoot waits for systemd: running or degraded.
@@ -23,7 +24,7 @@ func (s *session) waitBoot(ctx context.Context) (string, error) {
 		}
 		word = strings.TrimSpace(string(out.Stdout))
 		done, prog, err := bootState(word, out.Exit)
-		if err != nil && !stepworker.IsPermanent(err) {
+		if err != nil && !outcome.IsPermanent(err) {
 			final = err
 			return true, prog, nil
 		}

@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/devlab/sshd"
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
@@ -54,9 +56,7 @@ type realRig struct {
 func newRealRig(t *testing.T, client ssh.Signer) *realRig {
 	t.Helper()
 	wire := steptest.New(t)
-	w, err := osworker.New(natstest.Connect(t, wire.URL()), osworker.Config{Subjects: realSubjects, WorkerID: "realsshd/1",
-		Concurrency: 2, Grace: 5 * time.Second, Signer: client, DialTimeout: 15 * time.Second,
-		Profiles: []byte(realProfiles), Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, linux.Module{}, nil)
+	w, err := osworker.New(natstest.Connect(t, wire.URL()), osworker.Config{Subjects: realSubjects, Signer: client, DialTimeout: 15 * time.Second, Profiles: []byte(realProfiles), Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Settings: pool.Config{WorkerID: "realsshd/1", Concurrency: 2, Grace: 5 * time.Second}}, linux.Module{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

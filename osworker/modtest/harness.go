@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/devlab/labtest"
 	"github.com/loadpool/loadpool/embednats/natstest"
@@ -86,7 +88,7 @@ func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 
 func (h *Harness) startLoader() {
 	nc := natstest.Connect(h.T, h.Wire.URL())
-	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: Subjects, Name: devlab.SimName, Concurrency: 4, Grace: time.Second, Logger: quiet}, h.Sim)
+	lw, err := loaderworker.New(nc, loaderworker.Config{Subjects: Subjects, Name: devlab.SimName, Logger: quiet, Settings: pool.Config{Concurrency: 4, Grace: time.Second}}, h.Sim)
 	if err != nil {
 		h.T.Fatal(err)
 	}
@@ -98,9 +100,7 @@ func (h *Harness) startLoader() {
 
 func (h *Harness) startWorker(profiles string) {
 	nc := natstest.Connect(h.T, h.Wire.URL())
-	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, WorkerID: "modtest/1", Concurrency: 8,
-		Grace: time.Second, Signer: h.Client, DialTimeout: time.Second, Profiles: []byte(profiles),
-		PowerTimeout: 10 * time.Second, Logger: quiet}, h.F.Module, nil)
+	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, Signer: h.Client, DialTimeout: time.Second, Profiles: []byte(profiles), PowerTimeout: 10 * time.Second, Logger: quiet, Settings: pool.Config{WorkerID: "modtest/1", Concurrency: 8, Grace: time.Second}}, h.F.Module, nil)
 	if err != nil {
 		h.T.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/outcome"
 )
 
 // RDPRuleName is the firewall rule that lets RDP in.
@@ -89,7 +89,7 @@ func (s *session) sshService(ctx context.Context) (string, error) {
 			return "", commandError("look for the "+svc+" service", cmd, out)
 		}
 	}
-	return "", stepworker.Permanent(fmt.Errorf("neither sshd nor cygsshd is an installed service (sc query exited 1060 for both): the image's SSH server would not come back after a reboot"))
+	return "", outcome.Permanent(fmt.Errorf("neither sshd nor cygsshd is an installed service (sc query exited 1060 for both): the image's SSH server would not come back after a reboot"))
 }
 
 // enableRDP sets fDenyTSConnections to 0.

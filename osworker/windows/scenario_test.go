@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/devlab/labtest"
@@ -83,7 +85,7 @@ func newLab(t *testing.T, images ...string) *lab {
 	t.Cleanup(co.Stop)
 	l := &lab{sim: devlab.NewSim(images...), mod: &recording{}, key: labtest.Signer(t),
 		client: coordinator.NewClient(natstest.Connect(t, srv.URL()), subj)}
-	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: devlab.SimName, Concurrency: 4, Grace: time.Second}, l.sim)
+	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: devlab.SimName, Settings: pool.Config{Concurrency: 4, Grace: time.Second}}, l.sim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +93,7 @@ func newLab(t *testing.T, images ...string) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(lw.Stop)
-	ow, err := osworker.New(natstest.Connect(t, srv.URL()), osworker.Config{Subjects: subj, WorkerID: "os/test", Concurrency: 4,
-		Grace: time.Second, Signer: l.key, DialTimeout: 300 * time.Millisecond, PowerTimeout: 10 * time.Second}, l.mod, nil)
+	ow, err := osworker.New(natstest.Connect(t, srv.URL()), osworker.Config{Subjects: subj, Signer: l.key, DialTimeout: 300 * time.Millisecond, PowerTimeout: 10 * time.Second, Settings: pool.Config{WorkerID: "os/test", Concurrency: 4, Grace: time.Second}}, l.mod, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

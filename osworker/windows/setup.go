@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/osworker"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // Registry keys read and written by the module.
@@ -89,9 +90,9 @@ func (s SetupState) Done() (bool, error) {
 	case s.Image == ImageUndeployable:
 		return false, &SetupFailedError{State: s}
 	case strings.HasSuffix(s.Image, "_TO_AUDIT"):
-		return false, stepworker.Permanent(fmt.Errorf("the image boots into audit mode (%s): sysprep it with /oobe, not /audit", s))
+		return false, outcome.Permanent(fmt.Errorf("the image boots into audit mode (%s): sysprep it with /oobe, not /audit", s))
 	case s.Image == "":
-		return false, stepworker.Permanent(fmt.Errorf("no ImageState in %s although setup is not running (%s): is the image's os_version right (XP/2003 have none)?", StateKey, s))
+		return false, outcome.Permanent(fmt.Errorf("no ImageState in %s although setup is not running (%s): is the image's os_version right (XP/2003 have none)?", StateKey, s))
 	}
 	return false, nil
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/outcome"
 )
 
 func TestSetupStateDone(t *testing.T) {
@@ -52,7 +52,7 @@ func TestSetupStateDone(t *testing.T) {
 				got = done
 			case errors.As(err, &sf):
 				got = failed
-			case stepworker.IsPermanent(err):
+			case outcome.IsPermanent(err):
 				got = permanent
 			case err != nil:
 				got = retry

@@ -6,10 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/control"
-	"github.com/loadpool/loadpool/stepworker"
 )
 
 // Family is the OS family this module serves.
@@ -75,7 +76,7 @@ func (s *session) must(ctx context.Context, what, cmd string) error {
 }
 
 // AccessDeniedError is a change Windows refused to the SSH account; it is
-// returned wrapped in stepworker.Permanent: reloading cannot fix it.
+// returned wrapped in outcome.Permanent: reloading cannot fix it.
 type AccessDeniedError struct {
 	What, Command, Message string
 	Exit                   int
@@ -94,7 +95,7 @@ func (e *AccessDeniedError) Reason() string { return "access-denied" }
 func commandError(what, cmd string, out control.Output) error {
 	msg := firstText(out)
 	if accessDenied(out) {
-		return stepworker.Permanent(&AccessDeniedError{What: what, Command: cmd, Message: msg, Exit: out.Exit})
+		return outcome.Permanent(&AccessDeniedError{What: what, Command: cmd, Message: msg, Exit: out.Exit})
 	}
 	return fmt.Errorf("%s: %q exited %d: %s", what, cmd, out.Exit, msg)
 }

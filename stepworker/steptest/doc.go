@@ -3,7 +3,7 @@
 // conformance suites stand it up instead of a coordinator.
 //
 // New starts a one-node embedded NATS server (embednats.Test), connects,
-// creates the streams of design.md (stepworker.Topology with Subjects) and
+// creates the streams of design.md (pool.Topology with Subjects) and
 // one durable results consumer ("steptest"); the server and connection go
 // away when the test ends. A Wire has the results stream's only consumer:
 // do not start a coordinator on it.

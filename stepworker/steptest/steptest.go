@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/pool"
+
 	"github.com/loadpool/loadpool/embednats"
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -40,7 +41,7 @@ func New(tb testing.TB) *Wire {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
 	defer cancel()
-	if err := (stepworker.Topology{Subjects: Subjects}).Ensure(ctx, js); err != nil {
+	if err := (pool.Topology{Subjects: Subjects}).Ensure(ctx, js); err != nil {
 		tb.Fatal(err)
 	}
 	res, err := js.CreateConsumer(ctx, Subjects.ResultStream(),

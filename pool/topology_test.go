@@ -1,4 +1,4 @@
-package stepworker_test
+package pool_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,7 +22,7 @@ func TestTopologyEnsure(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	topo := stepworker.Topology{Subjects: messages.Subjects{Prefix: "lab2"}}
+	topo := pool.Topology{Subjects: messages.Subjects{Prefix: "lab2"}}
 	if err := topo.Ensure(ctx, js); err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +53,8 @@ func TestTopologyEnsure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.CachedInfo().Config.MaxAge; got != stepworker.EventMaxAge {
-		t.Fatalf("max age %s after Ensure, want %s", got, stepworker.EventMaxAge)
+	if got := s.CachedInfo().Config.MaxAge; got != pool.EventMaxAge {
+		t.Fatalf("max age %s after Ensure, want %s", got, pool.EventMaxAge)
 	}
 }
 
@@ -67,17 +67,17 @@ func TestPoolConsumer(t *testing.T) {
 	}
 	ctx := context.Background()
 	subj := messages.Subjects{}
-	if err := (stepworker.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
+	if err := (pool.Topology{Subjects: subj}).Ensure(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	pc := stepworker.PoolConsumer{Subjects: subj, Step: messages.StepLoad, Pool: "xcat", MaxAckPending: 10}
+	pc := pool.Consumer{Subjects: subj, Step: messages.StepLoad, Pool: "xcat", MaxAckPending: 10}
 	c, err := pc.Ensure(ctx, js, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	info := c.CachedInfo()
 	if info.Name != "loader-xcat" || info.Config.FilterSubject != "vcl.load.request.xcat" || info.Config.MaxAckPending != 10 ||
-		info.Config.AckWait != stepworker.DefaultAckWait || info.Config.MaxDeliver != stepworker.DefaultMaxDeliver {
+		info.Config.AckWait != pool.DefaultAckWait || info.Config.MaxDeliver != pool.DefaultMaxDeliver {
 		t.Fatalf("consumer %+v", info.Config)
 	}
 	// A worker with other settings binds to the pool's consumer as it is...
@@ -90,36 +90,7 @@ func TestPoolConsumer(t *testing.T) {
 	if c, err = other.Ensure(ctx, js, true); err != nil || c.CachedInfo().Config.MaxAckPending != 3 {
 		t.Fatalf("update: %v", err)
 	}
-	if _, err := (stepworker.PoolConsumer{Subjects: subj, Step: messages.StepLoad, Pool: "a.b"}).Ensure(ctx, js, false); err == nil {
+	if _, err := (pool.Consumer{Subjects: subj, Step: messages.StepLoad, Pool: "a.b"}).Ensure(ctx, js, false); err == nil {
 		t.Fatal("a pool name that is not a subject token must be refused")
 	}
 }
-
-func TestOutcomeOf(t *testing.T) {
-	t.Parallel()
-	base := context.DeadlineExceeded
-	cases := []struct {
-		err  error
-		want messages.Outcome
-	}{
-		{nil, messages.OutcomeReady},
-		{base, messages.OutcomeRetry},
-		{stepworker.Permanent(base), messages.OutcomeFail},
-		{wrap(stepworker.Permanent(base)), messages.OutcomeFail},
-	}
-	for _, c := range cases {
-		if got := stepworker.OutcomeOf(c.err); got != c.want {
-			t.Errorf("OutcomeOf(%v) = %s, want %s", c.err, got, c.want)
-		}
-	}
-	if stepworker.Permanent(nil) != nil {
-		t.Error("Permanent(nil) must be nil")
-	}
-}
-
-type wrapped struct{ err error }
-
-func (w wrapped) Error() string { return "step: " + w.err.Error() }
-func (w wrapped) Unwrap() error { return w.err }
-
-func wrap(err error) error { return wrapped{err} }

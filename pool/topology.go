@@ -1,4 +1,4 @@
-package stepworker
+package pool
 
 import (
 	"context"
@@ -88,8 +88,8 @@ func update(ctx context.Context, js jetstream.JetStream, want jetstream.StreamCo
 	return err
 }
 
-// PoolConsumer describes the durable consumer of one pool.
-type PoolConsumer struct {
+// Consumer describes the durable consumer of one pool.
+type Consumer struct {
 	Subjects messages.Subjects
 	Step     string // messages.StepLoad or messages.StepPostload
 	Pool     string // provisioner or OS family
@@ -102,7 +102,7 @@ type PoolConsumer struct {
 }
 
 // Config returns the consumer's configuration.
-func (p PoolConsumer) Config() jetstream.ConsumerConfig {
+func (p Consumer) Config() jetstream.ConsumerConfig {
 	ackWait := p.AckWait
 	if ackWait <= 0 {
 		ackWait = DefaultAckWait
@@ -129,7 +129,7 @@ func (p PoolConsumer) Config() jetstream.ConsumerConfig {
 // Ensure creates the consumer if it does not exist and binds to it if it
 // does. With update set, an existing consumer is changed to this
 // configuration (an operator changing the pool-wide limit).
-func (p PoolConsumer) Ensure(ctx context.Context, js jetstream.JetStream, update bool) (jetstream.Consumer, error) {
+func (p Consumer) Ensure(ctx context.Context, js jetstream.JetStream, update bool) (jetstream.Consumer, error) {
 	if err := messages.ValidToken("pool", p.Pool); err != nil {
 		return nil, err
 	}
