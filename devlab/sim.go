@@ -96,7 +96,7 @@ func (s *Sim) Load(ctx context.Context, req messages.Request, p progress.Progres
 	s.slow = 0
 	s.mu.Unlock()
 	if !known {
-		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("image %s is not in the simulated provisioner's catalog (%v)", req.Image.Name, s.catalog()))
+		return loaderworker.LoadReport{}, outcome.Permanent(outcome.WithReason(fmt.Errorf("image %s is not in the simulated provisioner's catalog (%v)", req.Image.Name, s.catalog()), outcome.ReasonNotFound))
 	}
 	if fault {
 		return loaderworker.LoadReport{}, errors.New("simulated transient fault: the datastore is busy")

@@ -160,22 +160,7 @@ func (w *Worker) Handle(ctx context.Context, req messages.Request, p progress.Pr
 	detail, err := w.m.PostLoad(ctx, req, env)
 	rep := stepworker.Report{Detail: detail, Profile: &prof}
 	if err != nil {
-		rep.Detail = err.Error()
-		rep.Reason = reasonOf(err)
+		rep.Detail = err.Error() // the reason comes from err (outcome.Reason)
 	}
 	return rep, err
-}
-
-func reasonOf(err error) string {
-	var r interface{ Reason() string }
-	var mm *control.HostKeyMismatchError
-	switch {
-	case errors.As(err, &r):
-		return r.Reason()
-	case errors.As(err, &mm):
-		return "host-key-mismatch"
-	case errors.Is(err, control.ErrAuth):
-		return "auth-refused"
-	}
-	return ""
 }

@@ -134,14 +134,14 @@ func (p *Provisioner) images(name string) ([]string, bool) {
 func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	c := req.Computer
 	if c.Type != messages.TypeLab {
-		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("%s is of type %q: the lab provisioner only serves computers of type %q", c.Name, c.Type, messages.TypeLab))
+		return loaderworker.LoadReport{}, outcome.Permanent(outcome.WithReason(fmt.Errorf("%s is of type %q: the lab provisioner only serves computers of type %q", c.Name, c.Type, messages.TypeLab), outcome.ReasonBadRequest))
 	}
 	images, ok := p.images(c.Name)
 	if !ok {
-		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("%s is not in the lab inventory: add it to the inventory file or use another provisioner", c.Name))
+		return loaderworker.LoadReport{}, outcome.Permanent(outcome.WithReason(fmt.Errorf("%s is not in the lab inventory: add it to the inventory file or use another provisioner", c.Name), outcome.ReasonNotFound))
 	}
 	if !slices.Contains(images, req.Image.Name) {
-		return loaderworker.LoadReport{}, outcome.Permanent(fmt.Errorf("lab computer %s does not have image %s (it has %s); lab computers are never reimaged", c.Name, req.Image.Name, strings.Join(images, ", ")))
+		return loaderworker.LoadReport{}, outcome.Permanent(outcome.WithReason(fmt.Errorf("lab computer %s does not have image %s (it has %s); lab computers are never reimaged", c.Name, req.Image.Name, strings.Join(images, ", ")), outcome.ReasonNotFound))
 	}
 	pr.Event(fmt.Sprintf("lab computer %s has image %s: nothing to load", c.Name, req.Image.Name))
 	return loaderworker.LoadReport{Detail: fmt.Sprintf("lab computer %s already has %s (lab computers are never reimaged)", c.Name, req.Image.Name)}, nil

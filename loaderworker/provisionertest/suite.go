@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/outcome"
 	"github.com/loadpool/loadpool/pool"
 
 	"github.com/loadpool/loadpool/embednats/natstest"
@@ -162,7 +163,11 @@ func caseTransient(t *testing.T, r *rig) {
 
 func caseMissing(t *testing.T, r *rig) {
 	r.start(0)
-	want(t, r.load(r.f.MissingImage, messages.ReloadAlways), messages.OutcomeFail)
+	res := r.load(r.f.MissingImage, messages.ReloadAlways)
+	want(t, res, messages.OutcomeFail)
+	if res.Reason != outcome.ReasonNotFound { // loader results carry a machine reason as OS results do
+		t.Fatalf("reason %q, want %q (detail: %s)", res.Reason, outcome.ReasonNotFound, res.Detail)
+	}
 }
 
 func caseSlow(t *testing.T, r *rig) {

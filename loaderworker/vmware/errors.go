@@ -21,35 +21,41 @@ func classify(err error, user string) error {
 	if err == nil {
 		return nil
 	}
-	if sentence := explain(err, user); sentence != "" {
-		return outcome.Permanent(&explained{sentence: sentence, err: err})
+	if sentence, reason := explain(err, user); sentence != "" {
+		return outcome.Permanent(outcome.WithReason(&explained{sentence: sentence, err: err}, reason))
 	}
 	return err
 }
 
-// explain returns the sentence for a permanent error, or "" for one that
-// may go away.
-func explain(err error, user string) string {
+// Machine reasons of vmware's permanent failures besides outcome's.
+const (
+	ReasonTLS         = "tls-untrusted"
+	ReasonNoPrivilege = "no-privilege"
+)
+
+// explain returns the sentence and machine reason of a permanent error, or
+// "" for one that may go away.
+func explain(err error, user string) (sentence, reason string) {
 	var nf *notFoundError
 	var cfg *configError
 	var bad *badInputError
 	var np *types.NoPermission
 	switch {
 	case errors.As(err, &nf):
-		return nf.Error()
+		return nf.Error(), outcome.ReasonNotFound
 	case errors.As(err, &cfg):
-		return cfg.Error()
+		return cfg.Error(), outcome.ReasonConfig
 	case errors.As(err, &bad):
-		return bad.Error()
+		return bad.Error(), outcome.ReasonBadRequest
 	case fault.Is(err, &types.InvalidLogin{}):
-		return fmt.Sprintf("vCenter refused the login for user %s: check LOADPOOL_VSPHERE_USER and LOADPOOL_VSPHERE_PASSWORD", user)
+		return fmt.Sprintf("vCenter refused the login for user %s: check LOADPOOL_VSPHERE_USER and LOADPOOL_VSPHERE_PASSWORD", user), outcome.ReasonAuth
 	case soap.IsCertificateUntrusted(err):
-		return "vCenter's TLS certificate is not trusted: install its CA certificate on this host or set LOADPOOL_VSPHERE_INSECURE=true"
+		return "vCenter's TLS certificate is not trusted: install its CA certificate on this host or set LOADPOOL_VSPHERE_INSECURE=true", ReasonTLS
 	case asFault(err, &np):
 		return fmt.Sprintf("vCenter user %s lacks the privilege %s on %s: grant it to the user's role (or set LOADPOOL_VSPHERE_USER to a user that has it)",
-			user, orUnknown(np.PrivilegeId), objectName(np.Object))
+			user, orUnknown(np.PrivilegeId), objectName(np.Object)), ReasonNoPrivilege
 	}
-	return ""
+	return "", ""
 }
 
 func asFault(err error, target **types.NoPermission) bool {

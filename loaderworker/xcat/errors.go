@@ -137,12 +137,24 @@ func decide(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrUnknownNode), errors.Is(err, ErrUnknownImage), errors.Is(err, ErrAuth),
-		errors.Is(err, ErrNodeConfig), errors.Is(err, ErrRequest), errors.Is(err, ErrTLS):
-		return outcome.Permanent(err)
+	case errors.Is(err, ErrUnknownNode), errors.Is(err, ErrUnknownImage):
+		return outcome.Permanent(outcome.WithReason(err, outcome.ReasonNotFound))
+	case errors.Is(err, ErrAuth):
+		return outcome.Permanent(outcome.WithReason(err, outcome.ReasonAuth))
+	case errors.Is(err, ErrNodeConfig):
+		return outcome.Permanent(outcome.WithReason(err, outcome.ReasonConfig))
+	case errors.Is(err, ErrRequest):
+		return outcome.Permanent(outcome.WithReason(err, outcome.ReasonBadRequest))
+	case errors.Is(err, ErrTLS):
+		return outcome.Permanent(outcome.WithReason(err, ReasonTLS))
+	case errors.Is(err, ErrTransient):
+		return outcome.WithReason(err, outcome.ReasonTransient)
 	}
 	return err
 }
+
+// ReasonTLS is the machine reason of an untrusted certificate.
+const ReasonTLS = "tls-untrusted"
 
 // TimeoutError is an install that ran out of time: retry.
 type TimeoutError struct {
@@ -154,6 +166,9 @@ type TimeoutError struct {
 	Last    string
 	LastErr error
 }
+
+// Reason is the result's machine reason.
+func (e *TimeoutError) Reason() string { return outcome.ReasonTimeout }
 
 func (e *TimeoutError) Error() string {
 	s := fmt.Sprintf("stall timeout: node %s showed no status change for %v (last status %q)", e.Node, e.Limit, e.Last)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/loadpool/loadpool/outcome"
 )
 
 // Output is what a command printed and its exit status.
@@ -57,7 +59,7 @@ type HostKeyPolicy struct {
 var ErrNotAnswering = errors.New("computer is not answering yet")
 
 // ErrAuth wraps an authentication refusal (always Permanent too).
-var ErrAuth = errors.New("SSH authentication refused")
+var ErrAuth = outcome.WithReason(errors.New("SSH authentication refused"), outcome.ReasonAuth)
 
 // HostKeyMismatchError is a host key that is not the one expected. It is
 // always returned wrapped with outcome.Permanent.
@@ -69,6 +71,9 @@ type HostKeyMismatchError struct {
 	// "recorded by job J attempt N".
 	Source string
 }
+
+// Reason is the result's machine reason.
+func (e *HostKeyMismatchError) Reason() string { return "host-key-mismatch" }
 
 func (e *HostKeyMismatchError) Error() string {
 	return fmt.Sprintf("host key of computer %s changed: got %s, want %s (%s); "+
