@@ -19,9 +19,10 @@ import (
 type Module interface {
 	// Family is the OS family (the pool: postload.request.<family>).
 	Family() string
-	// Profile is the module's built-in wait profile for req (usually
-	// DefaultProfile of the image). Operator and image overrides and the
-	// attempt factor are applied by the runtime afterwards.
+	// Profile is the module's own built-in wait profile for req (its rows
+	// of design.md's table). Operator and image overrides and the attempt
+	// factor are applied by the runtime afterwards. A module with no row
+	// for its family is refused at start (CheckModule).
 	Profile(req messages.Request) messages.WaitProfile
 	// PostLoad waits for the computer and configures it. Its error is
 	// classified by outcome.Of: nil ready, Permanent fail,

@@ -90,9 +90,7 @@ func (e *override) check() error {
 	if len(e.Set) == 0 {
 		return &messages.FieldError{Field: "set", Msg: "is required: the profile fields to change"}
 	}
-	sysprep := e.Sysprep != nil && *e.Sysprep
-	base := DefaultProfile(e.Family, e.Version, e.Type, sysprep)
-	if _, err := messages.DecodeProfileOverride(e.Set, base); err != nil {
+	if _, err := messages.DecodeProfileOverride(e.Set, checkBase); err != nil {
 		return prefixField("set", err)
 	}
 	return nil

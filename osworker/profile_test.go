@@ -10,43 +10,30 @@ import (
 
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/osworker/linux"
+	"github.com/loadpool/loadpool/osworker/windows"
 )
 
-func TestDefaultProfileTable(t *testing.T) {
+// A module without profile rows is refused at start, naming its family
+// (it used to borrow the Linux budget silently).
+func TestModuleWithoutProfileRefused(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		family, version, typ string
-		sysprep              bool
-		name                 string
-		delay, answer, poll  time.Duration
-		onTimeout            string
-	}{
-		{"windows", "xp", messages.TypeBlade, true, "windows/xp", 15 * time.Second, 15 * time.Minute, 8 * time.Second, messages.OnTimeoutRetry},
-		{"windows", "2003", messages.TypeVirtualMachine, false, "windows/2003", 15 * time.Second, 15 * time.Minute, 8 * time.Second, messages.OnTimeoutRetry},
-		{"windows", "7", messages.TypeVirtualMachine, true, "windows/7/virtualmachine", 5 * time.Second, 5 * time.Minute, 5 * time.Second, messages.OnTimeoutPowerReset},
-		{"windows", "7", messages.TypeBlade, true, "windows/7/sysprep", 60 * time.Second, 30 * time.Minute, 5 * time.Second, messages.OnTimeoutPowerReset},
-		{"windows", "2008", messages.TypeLab, false, "windows/2008/baremetal", 15 * time.Second, 10 * time.Minute, 5 * time.Second, messages.OnTimeoutPowerReset},
-		{"Windows", "10", messages.TypeBlade, false, "windows/10/baremetal", 15 * time.Second, 10 * time.Minute, 5 * time.Second, messages.OnTimeoutPowerReset},
-		{"linux", "12", messages.TypeVirtualMachine, false, "linux", 5 * time.Second, 10 * time.Minute, 5 * time.Second, messages.OnTimeoutPowerReset},
-		{"bsd", "", messages.TypeBlade, false, "bsd", 5 * time.Second, 10 * time.Minute, 5 * time.Second, messages.OnTimeoutPowerReset},
+	err := osworker.CheckModule(rowless{})
+	if err == nil || !strings.Contains(err.Error(), `"bsd"`) || !strings.Contains(err.Error(), "no wait profile") {
+		t.Fatalf("CheckModule = %v, want an error naming family bsd", err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := osworker.DefaultProfile(tc.family, tc.version, tc.typ, tc.sysprep)
-			if p.Name != tc.name || p.InitialDelay.D() != tc.delay || p.AnswerTimeout.D() != tc.answer ||
-				p.Poll.D() != tc.poll || p.OnTimeout != tc.onTimeout {
-				t.Fatalf("got %+v", p)
-			}
-			if err := p.Validate(); err != nil {
-				t.Fatalf("built-in profile invalid: %v", err)
-			}
-			if p.OnTimeout == messages.OnTimeoutPowerReset &&
-				(p.ResetInitialDelay.D() != 15*time.Second || p.ResetAnswerTimeout.D() != 10*time.Minute) {
-				t.Fatalf("after-reset budget = %s/%s, want 15s/10m", p.ResetInitialDelay, p.ResetAnswerTimeout)
-			}
-		})
+	if err := osworker.CheckModule(linux.Module{}); err != nil {
+		t.Fatalf("linux: %v", err)
+	}
+	if err := osworker.CheckModule(windows.Module{}); err != nil {
+		t.Fatalf("windows: %v", err)
 	}
 }
+
+type rowless struct{ osworker.Module }
+
+func (rowless) Family() string                                { return "bsd" }
+func (rowless) Profile(messages.Request) messages.WaitProfile { return messages.WaitProfile{} }
 
 func TestParseOverridesErrors(t *testing.T) {
 	t.Parallel()
@@ -85,7 +72,7 @@ type fixedModule struct{ osworker.Module }
 
 func (fixedModule) Family() string { return "linux" }
 func (fixedModule) Profile(req messages.Request) messages.WaitProfile {
-	return osworker.DefaultProfile("linux", req.Image.OSVersion, req.Computer.Type, req.Image.Sysprep)
+	return linux.Module{}.Profile(req)
 }
 
 func request(attempt int, img messages.Image) messages.Request {
@@ -149,7 +136,11 @@ func FuzzParseOverrides(f *testing.F) {
 		}
 		for _, fam := range []string{"linux", "windows"} {
 			img := messages.Image{Name: "i", OSFamily: fam, OSVersion: "7", Sysprep: true}
-			p, err := ov.Apply(osworker.DefaultProfile(fam, "7", messages.TypeBlade, true), img, messages.TypeBlade)
+			base := linux.Profile()
+			if fam == windows.Family {
+				base = windows.Profile("7", messages.TypeBlade, true)
+			}
+			p, err := ov.Apply(base, img, messages.TypeBlade)
 			if err == nil {
 				if verr := p.Validate(); verr != nil {
 					t.Fatalf("accepted overrides give an invalid profile: %v", verr)

@@ -66,6 +66,9 @@ func New(nc *nats.Conn, cfg Config, m Module, dialer control.Dialer) (*Worker, e
 	if err := messages.ValidToken("family", m.Family()); err != nil {
 		return nil, fmt.Errorf("osworker: module: %w", err)
 	}
+	if err := CheckModule(m); err != nil {
+		return nil, err
+	}
 	ov, err := ParseOverrides(cfg.Profiles)
 	if err != nil {
 		return nil, err

@@ -24,11 +24,6 @@ var _ osworker.Module = Module{}
 // Family implements osworker.Module.
 func (Module) Family() string { return Family }
 
-// Profile implements osworker.Module: the built-in Linux row.
-func (Module) Profile(req messages.Request) messages.WaitProfile {
-	return osworker.DefaultProfile(Family, req.Image.OSVersion, req.Computer.Type, req.Image.Sysprep)
-}
-
 // PostLoad implements osworker.Module.
 func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.Env) (string, error) {
 	sess, err := osworker.Open(ctx, env, req)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/modtest"
+	"github.com/loadpool/loadpool/osworker/windows"
 )
 
 // run boots a computer with shell w, posts one post-load and returns the
@@ -216,7 +216,7 @@ func TestSetupRebootsBetweenPasses(t *testing.T) {
 // the operator's file keeps that while shrinking the budget.
 func TestXPNeverAnswersRetriesWithoutReset(t *testing.T) {
 	t.Parallel()
-	if p := osworker.DefaultProfile("windows", "xp", messages.TypeBlade, true); p.OnTimeout != messages.OnTimeoutRetry {
+	if p := windows.Profile("xp", messages.TypeBlade, true); p.OnTimeout != messages.OnTimeoutRetry {
 		t.Fatalf("built-in XP row: on_timeout %q, want retry", p.OnTimeout)
 	}
 	xp := messages.Image{Name: "xp-sp3", OSFamily: "windows", OSVersion: "xp", Sysprep: true}

@@ -173,8 +173,8 @@ func history(rec messages.JobRecord) string {
 func TestSeedScenario(t *testing.T) {
 	l := newLab(t, "win7-sp1-v3")
 	img := messages.Image{Name: "win7-sp1-v3", OSFamily: "windows", OSVersion: "7", Sysprep: true}
-	win7 := scaled(osworker.DefaultProfile("windows", "7", messages.TypeBlade, true))
-	xp := scaled(osworker.DefaultProfile("windows", "xp", messages.TypeBlade, true))
+	win7 := scaled(windows.Profile("7", messages.TypeBlade, true))
+	xp := scaled(windows.Profile("xp", messages.TypeBlade, true))
 	forced := win7 // the 6.x power-reset behaviour with XP's budget
 	forced.Name = "XP/2003 budget on a Windows 7 Sysprep image (scaled 1/400)"
 	forced.InitialDelay, forced.Poll, forced.AnswerTimeout = xp.InitialDelay, xp.Poll, xp.AnswerTimeout

@@ -27,12 +27,6 @@ var _ osworker.Module = Module{}
 // Family implements osworker.Module.
 func (Module) Family() string { return Family }
 
-// Profile implements osworker.Module: the built-in row for the image's
-// version, the computer's type and Sysprep.
-func (Module) Profile(req messages.Request) messages.WaitProfile {
-	return osworker.DefaultProfile(Family, req.Image.OSVersion, req.Computer.Type, req.Image.Sysprep)
-}
-
 // PostLoad implements osworker.Module.
 func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.Env) (string, error) {
 	sess, err := osworker.Open(ctx, env, req)
@@ -40,7 +34,7 @@ func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.
 		return "", err
 	}
 	sess.Timeout = CommandTimeout
-	s := &session{Session: sess, env: env, legacy: osworker.WindowsLegacy(req.Image.OSVersion)}
+	s := &session{Session: sess, env: env, legacy: Legacy(req.Image.OSVersion)}
 	defer s.Close()
 	setup, err := s.waitSetup(ctx)
 	if err != nil {
