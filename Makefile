@@ -3,9 +3,9 @@ GO       ?= go
 # The demo (loadpool dev) and its simulators are linked only with -tags dev;
 # tests, vet and lint see those files too. `make build` is the product.
 export GOFLAGS = -tags=dev
-RACE_PKGS = ./stepworker/... ./loaderworker ./coordinator/... ./osworker/... ./devlab ./e2e
+STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help run deps test test-short bench build vet lint fmt
+.PHONY: help run deps test test-short bench build vet lint fmt fmt-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -16,12 +16,10 @@ run: ## the demo: everything in one process with simulated computers (loadpool d
 deps: ## install what the tests need beyond Go (openssh-server for the real-sshd test)
 	@bash .ci/deps
 
-test: deps ## all tests (CI runs this): go vet, every package once, the concurrent ones again under -race
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -timeout 30m -race $(RACE_PKGS)
+test: deps fmt-check vet lint ## all tests (CI runs this): gofmt, go vet and staticcheck gates, then every package under -race
+	$(GO) test -count=1 -race -timeout 40m ./...
 
-test-short: ## all tests once, without the -race pass
+test-short: ## every package once without -race and without the gates (quicker while working)
 	$(GO) test -count=1 ./...
 
 bench: ## benchmarks (figures for the notes)
@@ -34,7 +32,10 @@ vet: ## go vet
 	$(GO) vet ./...
 
 lint: ## staticcheck (fetched through the module proxy, pinned)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	$(STATICCHECK) ./...
+
+fmt-check: ## fail on gofmt differences
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt differences (run make fmt):"; echo "$$out"; exit 1; fi
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')

@@ -4,6 +4,8 @@
 // attempts, dispatches load and post-load requests to the worker pools,
 // applies their tri-state results and decides on retries.
 //
+// # State
+//
 // State lives only in KV: vcl_jobs holds one messages.JobRecord per job and
 // every change to it is a compare-and-set on the revision read (a lost race
 // is re-read and re-decided); vcl_computers holds one key per computer a
@@ -11,6 +13,8 @@
 // last revision when the job ends. Any number of coordinators run side by
 // side: they share the micro queue group, the durable result consumer and
 // the max-deliveries advisories (queue group).
+//
+// # Exactly once
 //
 // Exactly-once effects: a result is acknowledged only after the record is
 // written and the next request is out. Only the winner of the write
@@ -23,6 +27,8 @@
 // Duplicate and stale results (older attempt, another step, an ended or
 // canceled job) change nothing. Events carry Msg-Ids too.
 //
+// # The sweeper
+//
 // One sweeper goroutine per coordinator (no per-job timer) applies a
 // synthetic retry to steps past their safety cap (Config.StepCap) and
 // aborts them, launches jobs a crashed submit left queued, and frees locks
@@ -32,6 +38,8 @@
 // A load result without "reloaded" is taken to have reimaged the computer
 // (the post-load then expects a new SSH host key).
 //
+// # Cancel
+//
 // Cancel: a live job becomes canceled, workers get vcl.abort.<id>
 // (attempt 0: all), the computer is freed. Cancelling a job that has
 // already ended returns its record unchanged, without error.
@@ -40,9 +48,13 @@
 // for the record may reach a worker after the abort; its result is
 // ignored, and the request's Deadline lets a worker drop it.
 //
+// # Reads
+//
 // Records are read through the stream leader ($JS.API.STREAM.MSG.GET), not
 // with direct gets, which a replica may answer before it has the newest
 // write: a compare-and-set loop must see the last write.
+//
+// # Errors
 //
 // Errors of the micro endpoints: 400 bad input (the message names the
 // field), 404 unknown job, 409 computer busy (names the holding job) or id
@@ -50,9 +62,11 @@
 // job.list answers newest first, from the index (a job submitted a moment
 // ago through another coordinator may be missing for that moment).
 //
-// Start returns once the coordinator serves (its ctx bounds the set-up
+// # Who blocks
+//
+// [Coordinator.Start] returns once the coordinator serves (its ctx bounds the set-up
 // only); Stop (idempotent, not concurrent with Start) stops the service
 // and the consumer, waits for in-flight handlers (at most
-// Config.Concurrency at once), then ends the background goroutines. The
-// Client is what other programs use.
+// [Config].Handlers at once), then ends the background goroutines. The
+// [Client] is what other programs use.
 package coordinator

@@ -3,7 +3,7 @@
 // that powers on, boots with a new host key, answers or not, and runs an OS
 // personality behind the Shell interface), a Linux personality (Linux),
 // a fleet helper (Lab), and the ed25519 client keys the computers
-// authorize (NewSigner, TestSigner, WriteKey). Windows personalities and
+// authorize (NewSigner, WriteKey; tests use devlab/labtest). Windows personalities and
 // the provisioner emulators live beside it (devlab/vcsim, devlab/xcatemu,
 // ...).
 //

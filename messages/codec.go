@@ -66,11 +66,34 @@ func jsonKind(k string) string {
 	return k
 }
 
-// DecodeJobSpec decodes, normalizes and validates a job.submit body.
+// jobSpecWire is job.submit's body as sent: computer is a name or an
+// object.
+type jobSpecWire struct {
+	ID          string          `json:"id,omitempty"`
+	Computer    json.RawMessage `json:"computer"`
+	Image       Image           `json:"image"`
+	MaxAttempts int             `json:"max_attempts,omitempty"`
+	Reload      string          `json:"reload,omitempty"`
+}
+
+// DecodeJobSpec decodes, normalizes and validates a job.submit body;
+// "computer" is an enrolled computer's name or an object with its name.
 func DecodeJobSpec(data []byte) (JobSpec, error) {
-	var s JobSpec
-	if err := Decode(data, &s, true); err != nil {
+	var w jobSpecWire
+	if err := Decode(data, &w, true); err != nil {
 		return JobSpec{}, err
+	}
+	s := JobSpec{ID: w.ID, Image: w.Image, MaxAttempts: w.MaxAttempts, Reload: w.Reload}
+	switch c := bytes.TrimSpace(w.Computer); {
+	case len(c) == 0 || string(c) == "null":
+	case c[0] == '"':
+		if err := json.Unmarshal(c, &s.Computer.Name); err != nil {
+			return JobSpec{}, fieldErr("computer", "must be a computer's name or an object with its name")
+		}
+	default:
+		if err := Decode(c, &s.Computer, true); err != nil {
+			return JobSpec{}, fieldErr("computer", "%v", err)
+		}
 	}
 	s.Normalize()
 	if err := s.Validate(); err != nil {

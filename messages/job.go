@@ -37,9 +37,13 @@ type Computer struct {
 	// Name, port 22.
 	Address string `json:"address,omitempty"`
 	// HostKey is the computer's SSH host key in authorized_keys form
-	// ("ssh-ed25519 AAAA..."), pinned at enrolment or learned after the
-	// first load that reimaged it. Only the inventory sets it.
+	// ("ssh-ed25519 AAAA..."), pinned by the operator at enrolment and
+	// checked strictly. Only the inventory sets it; no job can.
 	HostKey string `json:"host_key,omitempty"`
+	// LearnedHostKey (when HostKey is empty) is the key seen right after
+	// the last load that reimaged the computer, written into the enrolment
+	// by the coordinator and checked strictly until the next reimage.
+	LearnedHostKey *LearnedHostKey `json:"learned_host_key,omitempty"`
 	// Control is how OS workers reach the computer: "ssh" (default) or
 	// "qga" (the QEMU guest agent).
 	Control string `json:"control,omitempty"`
@@ -64,9 +68,8 @@ type Image struct {
 	// Strategy names a provisioner-specific way to load (vmware: "clone" or
 	// "snapshot"); empty means the provisioner's configured default.
 	Strategy string `json:"strategy,omitempty"`
-	// HostKey pins the computer's SSH host key for this image, in
-	// authorized_keys form ("ssh-ed25519 AAAA..."). Empty: trust the first
-	// key seen after this job reloaded the computer.
+	// HostKey is no longer accepted (Validate refuses it): host keys live
+	// in the enrolment. The field stays so that older records still decode.
 	HostKey string `json:"host_key,omitempty"`
 	// WaitProfile overrides fields of the OS module's wait profile for this
 	// image; absent fields keep the operator's or the built-in value.
@@ -100,7 +103,7 @@ func (s *JobSpec) Validate() error {
 			return err
 		}
 	}
-	if err := s.Computer.Validate("computer"); err != nil {
+	if err := s.Computer.ValidateRef("computer"); err != nil {
 		return err
 	}
 	if err := s.Image.Validate("image"); err != nil {
@@ -140,6 +143,71 @@ func (c *Computer) Validate(prefix string) error {
 		if _, _, err := SplitAddress(c.Address); err != nil {
 			return fieldErr(prefix+".address", "%v", err)
 		}
+	}
+	if err := validControl(prefix, c.Control); err != nil {
+		return err
+	}
+	return validAttributes(prefix, c.Attributes)
+}
+
+func validControl(prefix, v string) error {
+	switch v {
+	case "", ControlSSH, ControlQGA:
+		return nil
+	}
+	return fieldErr(prefix+".control", "must be %q or %q (or absent: %q), not %q", ControlSSH, ControlQGA, ControlSSH, truncate(v, 40))
+}
+
+// Bounds of an enrolment's attributes.
+const (
+	maxAttributes     = 32
+	maxAttributeBytes = 1024
+)
+
+func validAttributes(prefix string, attrs map[string]string) error {
+	if len(attrs) > maxAttributes {
+		return fieldErr(prefix+".attributes", "has %d entries; at most %d", len(attrs), maxAttributes)
+	}
+	for k, v := range attrs {
+		if k == "" || len(k) > 64 || strings.ContainsAny(k, " \t\r\n\x00") {
+			return fieldErr(prefix+".attributes", "key %q must be 1 to 64 characters without blanks", truncate(k, 80))
+		}
+		if len(v) > maxAttributeBytes || strings.ContainsAny(v, "\r\n\x00") {
+			return fieldErr(prefix+".attributes."+k, "must be at most %d characters on one line", maxAttributeBytes)
+		}
+	}
+	return nil
+}
+
+// ValidateRef checks a job's computer: a name, and any other field well
+// formed (the coordinator then compares them with the enrolment).
+func (c *Computer) ValidateRef(prefix string) error {
+	if c.Name == "" {
+		return fieldErr(prefix+".name", "is required (\"computer\": \"vm-017\" or {\"name\": \"vm-017\"})")
+	}
+	if err := ValidComputerName(prefix+".name", c.Name); err != nil {
+		return err
+	}
+	if c.Provisioner != "" {
+		if err := ValidToken(prefix+".provisioner", c.Provisioner); err != nil {
+			return err
+		}
+	}
+	switch c.Type {
+	case "", TypeVirtualMachine, TypeBlade, TypeLab:
+	default:
+		return fieldErr(prefix+".type", "must be %q, %q or %q, not %q", TypeVirtualMachine, TypeBlade, TypeLab, truncate(c.Type, 40))
+	}
+	if c.Address != "" {
+		if _, _, err := SplitAddress(c.Address); err != nil {
+			return fieldErr(prefix+".address", "%v", err)
+		}
+	}
+	if err := validControl(prefix, c.Control); err != nil {
+		return err
+	}
+	if c.HostKey != "" || c.LearnedHostKey != nil {
+		return fieldErr(prefix+".host_key", "is not accepted: a job cannot choose a host key; host keys live in the enrolment of %s", c.Name)
 	}
 	return nil
 }
@@ -200,8 +268,8 @@ func (i *Image) Validate(prefix string) error {
 			return err
 		}
 	}
-	if len(i.HostKey) > 8192 {
-		return fieldErr(prefix+".host_key", "is too long")
+	if i.HostKey != "" {
+		return fieldErr(prefix+".host_key", "is not accepted: a job cannot choose a host key; host keys live in the computer's enrolment (loadpool computer set NAME --host-key ...)")
 	}
 	if len(i.WaitProfile) > 0 && string(i.WaitProfile) != "null" {
 		if _, err := DecodeProfileOverride(i.WaitProfile, WaitProfile{}); err != nil {
@@ -251,6 +319,8 @@ type StepRecord struct {
 	Finished time.Time    `json:"finished"`
 	Reloaded *bool        `json:"reloaded,omitempty"`
 	Profile  *WaitProfile `json:"profile,omitempty"`
+	// LearnedHostKey (post-load): the host key learned in this step.
+	LearnedHostKey *LearnedHostKey `json:"learned_host_key,omitempty"`
 }
 
 // JobRecord is what job.submit, job.get and job.cancel answer, and what the
@@ -271,6 +341,13 @@ type JobRecord struct {
 	// Reloaded says whether this attempt's load really reimaged the computer
 	// (false when it skipped an already loaded image).
 	Reloaded bool `json:"reloaded,omitempty"`
+	// Enrolled is the computer as the inventory had it when the job was
+	// accepted: what every request of the job carries (never the client's
+	// object).
+	Enrolled *Computer `json:"enrolled,omitempty"`
+	// Tainted: the computer was tainted when the job was accepted, so
+	// every load of the job says reload "always".
+	Tainted bool `json:"tainted,omitempty"`
 }
 
 // Request is the body of load.request.<provisioner> and
@@ -322,13 +399,17 @@ type Result struct {
 	Reloaded *bool `json:"reloaded,omitempty"`
 	// Profile (post-load only): the effective wait profile of the step.
 	Profile *WaitProfile `json:"profile,omitempty"`
+	// LearnedHostKey (post-load only): the host key the OS worker saw
+	// right after a load that reimaged the computer; the coordinator
+	// writes it into the enrolment.
+	LearnedHostKey *LearnedHostKey `json:"learned_host_key,omitempty"`
 }
 
 // Record turns a result into a history entry.
 func (r Result) Record() StepRecord {
 	return StepRecord{Attempt: r.Attempt, Step: r.Step, Outcome: r.Outcome, Detail: r.Detail,
 		Reason: r.Reason, Worker: r.Worker, Started: r.Started, Finished: r.Finished,
-		Reloaded: r.Reloaded, Profile: r.Profile}
+		Reloaded: r.Reloaded, Profile: r.Profile, LearnedHostKey: r.LearnedHostKey}
 }
 
 // Event is the body of event.<job_id>: what an operator watches.

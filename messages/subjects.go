@@ -173,3 +173,22 @@ func fieldErr(field, format string, args ...any) error {
 // Status is the status endpoint of a worker pool (step "load" or
 // "postload", pool a provisioner or OS family).
 func (s Subjects) Status(step, pool string) string { return s.p() + ".status." + step + "." + pool }
+
+// Operator endpoints of the lab inventory (micro service
+// loadpool-coordinator, group "<prefix>.computer").
+func (s Subjects) ComputerGroup() string   { return s.p() + ".computer" }
+func (s Subjects) ComputerAdd() string     { return s.p() + ".computer.add" }
+func (s Subjects) ComputerGet() string     { return s.p() + ".computer.get" }
+func (s Subjects) ComputerList() string    { return s.p() + ".computer.list" }
+func (s Subjects) ComputerSet() string     { return s.p() + ".computer.set" }
+func (s Subjects) ComputerRemove() string  { return s.p() + ".computer.remove" }
+func (s Subjects) ComputerDrain() string   { return s.p() + ".computer.drain" }
+func (s Subjects) ComputerUndrain() string { return s.p() + ".computer.undrain" }
+func (s Subjects) ComputerRelease() string { return s.p() + ".computer.release" }
+
+// ComputerEvent is where a computer's state changes are published (inside
+// the events stream, beside the jobs' events).
+func (s Subjects) ComputerEvent(name string) string { return s.p() + ".event.computer." + name }
+
+// InventoryBucket is the KV bucket of the enrolled computers.
+func (s Subjects) InventoryBucket() string { return s.p() + "_inventory" }

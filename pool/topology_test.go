@@ -58,7 +58,7 @@ func TestTopologyEnsure(t *testing.T) {
 	}
 }
 
-func TestPoolConsumer(t *testing.T) {
+func TestConsumer(t *testing.T) {
 	t.Parallel()
 	srv := natstest.New(t)
 	js, err := jetstream.New(natstest.Connect(t, srv.URL()))

@@ -1,15 +1,18 @@
-// Package stepworker is the machinery that loader workers and OS workers
-// share: the JetStream streams and pool consumers both sides create
-// (Topology, PoolConsumer), the runtime that pulls a pool's requests, keeps
-// each one's lease, runs a handler and publishes its result (Runtime), and
-// the one place where a handler's error becomes the tri-state reply
-// (OutcomeOf, Permanent).
+// Package stepworker is the fetch-and-lease runtime that loader workers
+// and OS workers share ([Runtime]): it binds a pool's durable consumer
+// (package pool), pulls the pool's requests, keeps each one's lease, runs
+// a [Handler] and publishes its result, whose outcome and reason come from
+// the handler's error (package outcome).
 //
 // It lives apart from loaderworker and osworker because both need exactly
 // the same lease and report rules, and it must not depend on SSH
-// (invariant 7: provisioners never do).
+// (invariant 7: provisioners never do). The coordinator does not import
+// it: what both sides share is in the leaf packages pool, outcome and
+// progress.
 //
-// Contract of Runtime: Start returns once the consumer is bound and the
+// # Contract
+//
+// [Runtime.Start] returns once the consumer is bound and the
 // fetch loop runs. A handler runs in its own goroutine with a context that
 // is cancelled with a cause: ErrShutdown (Stop's grace ran out),
 // ErrAborted (vcl.abort.<job_id>), ErrLeaseLost (the lease could not be

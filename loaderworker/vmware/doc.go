@@ -2,19 +2,23 @@
 // puts an image on a vSphere virtual machine and powers it on, and nothing
 // more (no waiting for the guest OS, no SSH).
 //
-// One Provisioner holds one vCenter session for the whole process; when
+// # Session
+//
+// One [Provisioner] holds one vCenter session for the whole process; when
 // vCenter drops it (NotAuthenticated) the next call logs in again once and
 // is repeated; a task wait it interrupts logs in again once and goes on
 // waiting on the same task (a long clone survives a session timeout).
 // Calls on a task wait's property collector are never repeated, as the
-// collector dies with its session. There is never a login per job. Every vSphere call has its
-// own deadline (Config.CallTimeout); a task wait is bounded by
+// collector dies with its session. There is never a login per job.
+// Every vSphere call has its own deadline (Config.CallTimeout); a task wait is bounded by
 // Config.TaskTimeout and reports progress through the step's Progress.
 // The datacenter, folder, resource pool and datastore are resolved once
 // and cached; the cache is dropped after a failed load or power action, so
 // the next job finds a moved or recreated folder or pool again.
 //
-// Strategies (Config.Strategy, or messages.Image.Strategy per job):
+// # Strategies
+//
+// Strategies ([Config].Strategy, or messages.Image.Strategy per job):
 //   - clone: the VM named like the computer is powered off and destroyed if
 //     it exists, then cloned again from the template (or VM) named like the
 //     image into the configured folder, pool and datastore — a linked clone
@@ -27,15 +31,21 @@
 // with the image is left alone: Load answers ready with Reloaded false and
 // a detail that says it skipped.
 //
-// Outcomes are decided in one place (outcome): a missing template,
+// # Outcomes
+//
+// Outcomes are decided in one place (classify): a missing template,
 // snapshot or VM, refused credentials, a missing privilege, an untrusted
 // certificate or a setting that names nothing are wrapped with
 // outcome.Permanent and carry a sentence that says what to fix;
 // everything else (network errors, task failures, busy hosts, InvalidState
 // races, deadlines) is returned as is, so the step answers retry.
 //
+// # Power
+//
 // Power performs reset, on, off and status; with Evidence it saves a
 // console screenshot first (CreateScreenshot_Task) where vSphere has it.
+//
+// # Privileges
 //
 // The vCenter user needs, on the templates, the computers' VMs, the
 // folder, the pool and the datastore: VirtualMachine.Provisioning.Clone

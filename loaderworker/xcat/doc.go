@@ -2,6 +2,8 @@
 // the xCAT REST API (xcatws): computer.provisioner "xcat", computer.name
 // the xCAT node, image.name an xCAT osimage.
 //
+// # Load
+//
 // Load: check that the osimage exists (fail if not) and that the node has a
 // MAC; under reload "if-needed", skip a node that already runs this osimage
 // (provmethod), is booted, has bootstate boot and power on; otherwise set
@@ -24,6 +26,8 @@
 // reset by every change of status or boot state; the overall timeout is
 // twice the reload time, at least Config.MinOverall (default 60m).
 //
+// # Outcomes
+//
 // Outcomes are decided in one place (decide, from kindOf): a 401 with a
 // fresh token, an unknown node or osimage, a node or image not set up for
 // provisioning, and a request xCAT cannot serve (400/404/405) answer fail;
@@ -31,21 +35,29 @@
 // the step with a bounded backoff (Config.Backoff, MaxBackoff, Tries), then
 // answer retry.
 //
+// # Authentication
+//
 // Authentication: POST /tokens, then X-Auth-Token on every call; the token
 // is renewed a little before its expiry (read as local time; an expiry that
 // cannot be read or seems past leaves only the next rule) and after any
 // 401, once per call. Neither the token nor the password is ever logged or
 // put in an error.
 //
+// # Power
+//
 // Power: reset is done as rpower boot (an IPMI reset does nothing to a node
 // that is off), on, off; status reads rpower stat. Every call has its own
 // deadline (Config.CallTimeout).
 //
+// # Throttle
+//
 // Throttle: at most N installs at once across the pool is the consumer's
 // MaxAckPending (DefaultMaxAckPending, VCL's xcat|throttle, is 10), and
-// loaderworker.Config.Concurrency limits one process.
+// loaderworker.Config.Settings.Concurrency limits one process.
 //
-// Not done: diskless images are watched like diskful ones (netbooting is a
+// # Not done
+//
+// Diskless images are watched like diskful ones (netbooting is a
 // status change like any other); nextboot net is sent only to mgt ipmi and
 // openbmc (as rinstall does), so a redfish, kvm or other node whose
 // firmware does not boot from the network first needs its boot order set

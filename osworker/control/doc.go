@@ -4,7 +4,8 @@
 // golang.org/x/crypto/ssh is the first implementation (SSHDialer), and the
 // interfaces leave room for others (VMware guest operations, WinRM).
 //
-// Contract:
+// # Contract
+//
 //   - Conn.Run blocks until the command ends, the connection breaks or ctx
 //     ends (the session is then closed). A non-zero exit status is not an
 //     error: it is Output.Exit. Run's error means the command could not be

@@ -3,7 +3,7 @@
 //
 //  1. wait for the computer to answer SSH (osworker.WaitForAnswer with the
 //     effective profile; the built-in row is picked by version, computer
-//     type and Sysprep: osworker.DefaultProfile);
+//     type and Sysprep: [Profile]);
 //  2. when it never answers, WaitForAnswer power-resets it through its
 //     loader and waits once more with the post-reset budget, if the
 //     profile says so (on_timeout "power-reset"; the XP/2003 row answers
@@ -21,10 +21,13 @@
 //  4. configure, each step idempotent (read first, change only what
 //     differs) and reported as an event: the SSH service (sshd, else
 //     cygsshd) starts automatically; RDP is enabled (fDenyTSConnections
-//  0. and allowed through the firewall from the local subnet (the
-//     private network the worker reaches it on) by rule RDPRuleName; the
-//     computer description (srvcomment) is the image name;
+//     set to 0) and allowed through the firewall from the local subnet
+//     (the private network the worker reaches it on) by rule
+//     RDPRuleName; the computer description (srvcomment) is the image
+//     name;
 //  5. answer ready.
+//
+// # Commands
 //
 // Commands are plain Windows commands in cmd.exe syntax (Windows OpenSSH's
 // default shell); they also run unchanged under Cygwin's bash. reg.exe
@@ -35,6 +38,8 @@
 // (Description). A change refused for lack of rights ("Access is denied",
 // sc's status 5, netsh's elevation message) is Permanent (fail, reason
 // "access-denied"); other command failures are retry.
+//
+// # Who blocks
 //
 // PostLoad blocks for the whole step; every command has its own deadline
 // (CommandTimeout) within the step's context. The module never imports

@@ -2,7 +2,7 @@
 // requests, read results. Tests of the workers (loader and OS) and the
 // conformance suites stand it up instead of a coordinator.
 //
-// New starts a one-node embedded NATS server (embednats.Test), connects,
+// New starts a one-node embedded NATS server (natstest.New), connects,
 // creates the streams of design.md (pool.Topology with Subjects) and
 // one durable results consumer ("steptest"); the server and connection go
 // away when the test ends. A Wire has the results stream's only consumer:
