@@ -82,8 +82,11 @@ func decide(rec messages.JobRecord, res messages.Result, now time.Time, stepCap 
 // request is the body of rec's step of its current attempt.
 func request(rec messages.JobRecord, step string) messages.Request {
 	r := messages.Request{JobID: rec.ID, Attempt: rec.Attempt, Step: step,
-		Computer: rec.Spec.Computer, Image: rec.Spec.Image, Reload: rec.Spec.Reload,
+		Computer: computerOf(rec), Image: rec.Spec.Image, Reload: rec.Spec.Reload,
 		Deadline: rec.StepDeadline}
+	if rec.ForceReload {
+		r.Reload = messages.ReloadAlways
+	}
 	if step == messages.StepPostload {
 		r.Reloaded = rec.Reloaded
 	}
@@ -102,7 +105,7 @@ func describe(res messages.Result, after messages.JobRecord) string {
 	case messages.StatePostloading:
 		return s + "; postload dispatched to " + after.Spec.Image.OSFamily
 	case messages.StateLoading:
-		return fmt.Sprintf("%s; starting attempt %d of %d, load dispatched to %s", s, after.Attempt, after.MaxAttempts, after.Spec.Computer.Provisioner)
+		return fmt.Sprintf("%s; starting attempt %d of %d, load dispatched to %s", s, after.Attempt, after.MaxAttempts, computerOf(after).Provisioner)
 	case messages.StateReady:
 		return s + "; job ready"
 	case messages.StateCanceled:
@@ -113,8 +116,8 @@ func describe(res messages.Result, after messages.JobRecord) string {
 
 // dispatch publishes a step request to its pool, deduplicated by a
 // Msg-Id so that re-publishing after a crash sends nothing twice.
-func (c *Coordinator) dispatch(ctx context.Context, spec messages.JobSpec, req messages.Request) error {
-	p := spec.Pool(req.Step)
+func (c *Coordinator) dispatch(ctx context.Context, req messages.Request) error {
+	p := req.Pool()
 	if err := c.ensurePool(ctx, req.Step, p); err != nil {
 		return err
 	}
@@ -217,7 +220,7 @@ func (c *Coordinator) effectsRetried(ctx context.Context, rec messages.JobRecord
 // release of its computer. All of it may run twice.
 func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res messages.Result) error {
 	if rec.State == messages.StateLoading || rec.State == messages.StatePostloading {
-		if err := c.dispatch(ctx, rec.Spec, request(rec, currentStep(rec))); err != nil {
+		if err := c.dispatch(ctx, request(rec, currentStep(rec))); err != nil {
 			return err
 		}
 	}
@@ -229,7 +232,9 @@ func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res m
 // ended job the release of its computer. Both may run twice.
 func (c *Coordinator) after(ctx context.Context, rec messages.JobRecord, res messages.Result) {
 	c.event(ctx, rec, res.Step, describe(res, rec), fmt.Sprintf("%s.%d.%s.result", rec.ID, res.Attempt, res.Step))
-	if messages.Terminal(rec.State) {
+	if messages.Terminal(rec.State) && c.jobEnded(ctx, rec) == nil {
+		// The inventory first: a computer is free only once its taint is
+		// recorded (invariant 8); else the sweeper repairs both.
 		c.release(ctx, rec.Spec.Computer.Name, rec.ID)
 	}
 	lvl := "job moved on"

@@ -51,6 +51,13 @@ func BenchmarkJobs(b *testing.B) {
 	}
 	defer sub.Unsubscribe()
 	cl := NewClient(nc, subj)
+	comps := make([]messages.Computer, b.N)
+	for i := range b.N {
+		comps[i] = spec("", fmt.Sprintf("vm-%d", i)).Computer
+	}
+	if _, err := cl.ImportComputers(b.Context(), comps); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	ids := make(chan int)

@@ -64,6 +64,9 @@ func (e *env) submitRetry(s messages.JobSpec) {
 	poll.Within(e.t, clusterPatience, "submit of "+s.ID, func() bool {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if _, err = e.cl.AddComputer(c, s.Computer); err != nil {
+			return false
+		}
 		_, err = e.cl.Submit(c, s)
 		return err == nil
 	})

@@ -92,7 +92,9 @@ type Coordinator struct {
 
 	jobs      jetstream.KeyValue
 	computers jetstream.KeyValue
+	inventory jetstream.KeyValue
 	index     *index
+	inv       *invIndex
 
 	poolMu sync.Mutex
 	pools  map[string]bool
@@ -108,6 +110,10 @@ type Coordinator struct {
 	// written and before its effects; an error makes apply fail there
 	// (as a crash would).
 	hookAfterWrite func(messages.JobRecord) error
+	// hookBeforeHold, set by tests only, runs after submit wrote the
+	// record and before it marks the computer held; an error ends the
+	// submit there (as a crash would).
+	hookBeforeHold func(messages.JobRecord) error
 
 	svc      micro.Service
 	consume  jetstream.ConsumeContext
@@ -138,7 +144,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	return &Coordinator{
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
-		index: newIndex(), pools: map[string]bool{},
+		index: newIndex(), inv: newInvIndex(), pools: map[string]bool{},
 		slots: make(chan struct{}, cfg.Handlers),
 	}, nil
 }
@@ -182,6 +188,13 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	}
 	err = untilPlaced(sctx, func() (err error) {
 		c.computers, err = c.bucket(sctx, c.sub.ComputersBucket(), "loadpool computer locks", 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	err = untilPlaced(sctx, func() (err error) {
+		c.inventory, err = c.bucket(sctx, c.sub.InventoryBucket(), "loadpool lab inventory: enrolled computers", 0)
 		return err
 	})
 	if err != nil {

@@ -106,8 +106,21 @@ func spec(id, computer string) messages.JobSpec {
 		Image:    messages.Image{Name: "win7-sp1-v3", OSFamily: "windows", OSVersion: "7", Sysprep: true}}
 }
 
+// enroll enrols the computer of s as its spec describes it (a no-op when
+// it already is).
+func (e *env) enroll(c messages.Computer) {
+	e.t.Helper()
+	if _, err := e.cl.AddComputer(ctx(e.t), c); err != nil {
+		e.t.Fatalf("enrol %s: %v", c.Name, err)
+	}
+}
+
+// submit enrols the spec's computer, then submits the job.
 func (e *env) submit(s messages.JobSpec) messages.JobRecord {
 	e.t.Helper()
+	if s.Computer.Provisioner != "" {
+		e.enroll(s.Computer)
+	}
 	rec, err := e.cl.Submit(ctx(e.t), s)
 	if err != nil {
 		e.t.Fatalf("submit %s: %v", s.ID, err)

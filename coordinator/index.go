@@ -22,6 +22,7 @@ type entry struct {
 	created  time.Time
 	updated  time.Time
 	deadline time.Time
+	computer string
 }
 
 // lock is one key of vcl_computers as last seen.
@@ -49,7 +50,8 @@ func (x *index) putJob(rec messages.JobRecord, rev uint64) {
 	if old, ok := x.jobs[rec.ID]; ok && old.rev >= rev {
 		return
 	}
-	x.jobs[rec.ID] = entry{rev: rev, state: rec.State, created: rec.Created, updated: rec.Updated, deadline: rec.StepDeadline}
+	x.jobs[rec.ID] = entry{rev: rev, state: rec.State, created: rec.Created, updated: rec.Updated, deadline: rec.StepDeadline,
+		computer: computerOf(rec).Name}
 }
 
 func (x *index) dropJob(id string, rev uint64) {
@@ -150,7 +152,7 @@ func (x *index) orphans(stale time.Time) map[string]lock {
 // watch starts one watcher per bucket and returns once both replayed
 // what the buckets held; the watchers run until bg ends.
 func (c *Coordinator) watch(ctx, bg context.Context) error {
-	for _, kv := range []jetstream.KeyValue{c.jobs, c.computers} {
+	for _, kv := range []jetstream.KeyValue{c.jobs, c.computers, c.inventory} {
 		w, err := kv.WatchAll(bg)
 		if err != nil {
 			return fmt.Errorf("coordinator: watch KV bucket %s: %w", kv.Bucket(), err)
@@ -174,6 +176,10 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 			close(ready)
 			continue
 		}
+		if kv == c.inventory {
+			c.followInventory(e)
+			continue
+		}
 		switch {
 		case jobs && e.Operation() == jetstream.KeyValuePut:
 			var rec messages.JobRecord
@@ -190,4 +196,38 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 			c.index.dropLock(e.Key(), e.Revision())
 		}
 	}
+}
+
+func (c *Coordinator) followInventory(e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		c.inv.drop(e.Key(), e.Revision())
+		return
+	}
+	var en messages.Enrollment
+	if err := json.Unmarshal(e.Value(), &en); err != nil {
+		c.log.Warn("unreadable enrolment in KV", "computer", e.Key(), "err", err)
+		return
+	}
+	c.inv.put(en, e.Revision())
+}
+
+// live returns the live jobs with their computers.
+func (x *index) live() map[string]string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := map[string]string{}
+	for id, e := range x.jobs {
+		if !messages.Terminal(e.state) && e.computer != "" {
+			out[id] = e.computer
+		}
+	}
+	return out
+}
+
+// jobState is the state the index last saw of job id.
+func (x *index) jobState(id string) (string, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	e, ok := x.jobs[id]
+	return e.state, ok
 }

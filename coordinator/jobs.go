@@ -22,15 +22,22 @@ const (
 // errIDConflict: the id is taken by a job with another spec.
 var errIDConflict = errors.New("id conflict")
 
-// submit accepts a job. The writes are ordered so that a crash anywhere
-// loses nothing and leaves nothing stuck for ever:
+// submit accepts a job for an enrolled computer. The writes are ordered so
+// that a crash anywhere loses nothing and leaves nothing stuck for ever:
 //
-//  1. lock the computer (vcl_computers create). A crash here leaves a lock
-//     without a record: a resubmit with the same id takes it again, and
-//     the sweeper frees it after repairAfter.
-//  2. create the record, state queued (vcl_jobs create). From here the job
-//     is accepted; a crash leaves it queued and the sweeper launches it.
-//  3. dispatch load(1) with Msg-Id <job>.1.load, then CAS queued->loading.
+//  1. lock the computer (vcl_computers create), then read its enrolment:
+//     not enrolled (404), in maintenance (409) or fields that differ from
+//     the enrolment (400) release the lock again. Reading after the lock
+//     sees the end of the job that held it before (its taint), so a used
+//     computer is never skipped. A crash here leaves a lock without a
+//     record: a resubmit with the same id takes it again, and the sweeper
+//     frees it after repairAfter.
+//  2. create the record, state queued (vcl_jobs create), with the enrolled
+//     computer the requests carry. From here the job is accepted; a crash
+//     leaves it queued and the sweeper launches it.
+//  3. mark the computer reloading (vcl_inventory compare-and-set); the
+//     sweeper repairs a crash before it from the record.
+//  4. dispatch load(1) with Msg-Id <job>.1.load, then CAS queued->loading.
 //     A crash in between is repaired like 2 (the re-dispatch deduplicates),
 //     and a result arriving while the record still says queued is applied
 //     as the load of attempt 1.
@@ -44,12 +51,26 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	} else if !errors.Is(err, errUnknownJob) {
 		return messages.JobRecord{}, err
 	}
+	if e, ok := c.inv.get(spec.Computer.Name); ok {
+		// Refuse a bad job before the lock says busy (from the index;
+		// the enrolment is read again once the lock is held).
+		if err := refusal(e, spec.Computer); err != nil {
+			return messages.JobRecord{}, err
+		}
+	}
 	if err := c.lockComputer(ctx, spec.Computer.Name, id); err != nil {
 		return messages.JobRecord{}, err
 	}
+	e, err := c.resolve(ctx, spec.Computer)
+	if err != nil {
+		c.release(ctx, spec.Computer.Name, id)
+		return messages.JobRecord{}, err
+	}
 	now := time.Now().UTC()
+	enrolled := e.Computer
 	rec := messages.JobRecord{ID: id, State: messages.StateQueued, Attempt: 1, MaxAttempts: spec.MaxAttempts,
-		Spec: spec, Steps: []messages.StepRecord{}, Created: now, Updated: now, StepDeadline: now.Add(c.cfg.StepCap)}
+		Spec: spec, Steps: []messages.StepRecord{}, Created: now, Updated: now, StepDeadline: now.Add(c.cfg.StepCap),
+		Enrolled: &enrolled, ForceReload: forceReload(e, spec.Image.Name)}
 	rev, err := c.write(ctx, rec, 0)
 	if errors.Is(err, errConflict) {
 		if rec, _, err = c.read(ctx, id); err != nil {
@@ -60,7 +81,11 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	if err != nil {
 		return messages.JobRecord{}, err
 	}
-	c.log.Info("job accepted", "job", id, "computer", spec.Computer.Name, "image", spec.Image.Name)
+	c.log.Info("job accepted", "job", id, "computer", spec.Computer.Name, "image", spec.Image.Name, "force_reload", rec.ForceReload)
+	if c.hookBeforeHold != nil && c.hookBeforeHold(rec) != nil {
+		return rec, nil // a test's crash between the record and the inventory
+	}
+	c.holdComputer(ctx, spec.Computer.Name, id)
 	launched, err := c.launch(ctx, rec, rev)
 	if err != nil {
 		c.log.Warn("job accepted but not dispatched yet (the sweeper retries)", "job", id, "err", err)
@@ -101,14 +126,14 @@ func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev ui
 		now := time.Now().UTC()
 		next := rec
 		next.State, next.Updated, next.StepDeadline = messages.StateLoading, now, now.Add(c.cfg.StepCap)
-		if err := c.dispatch(ctx, rec.Spec, request(next, messages.StepLoad)); err != nil {
+		if err := c.dispatch(ctx, request(next, messages.StepLoad)); err != nil {
 			return rec, err
 		}
 		// The event goes out with the request, before the record is
 		// written: a fast worker's result can be applied before this write
 		// (which then loses its compare-and-set), and the watcher must
 		// still see the dispatch first. Its Msg-Id makes a repeat harmless.
-		msg := fmt.Sprintf("attempt %d: load dispatched to %s", next.Attempt, next.Spec.Computer.Provisioner)
+		msg := fmt.Sprintf("attempt %d: load dispatched to %s", next.Attempt, computerOf(next).Provisioner)
 		c.event(ctx, next, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", next.ID, next.Attempt))
 		_, err := c.write(ctx, next, rev)
 		if errors.Is(err, errConflict) {
@@ -216,7 +241,9 @@ func (c *Coordinator) cancelJob(ctx context.Context, data []byte) (messages.JobR
 			return rec, err
 		}
 		c.abort(ctx, id, 0, reason)
-		c.release(ctx, rec.Spec.Computer.Name, id)
+		if c.jobEnded(ctx, next) == nil {
+			c.release(ctx, rec.Spec.Computer.Name, id)
+		}
 		c.event(ctx, next, "", "canceled: "+reason, id+".cancel")
 		c.log.Info("job canceled", "job", id, "reason", reason)
 		return next, nil

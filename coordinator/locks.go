@@ -105,6 +105,9 @@ func (c *Coordinator) repairLocks(ctx context.Context, now time.Time) {
 		if !c.lockIsOrphan(ctx, l.job, l.created) {
 			continue
 		}
+		if rec, _, err := c.read(ctx, l.job); err == nil && c.jobEnded(ctx, rec) != nil {
+			continue // the computer is freed only once its state records the job's end
+		}
 		dctx, cancel := context.WithTimeout(ctx, opTimeout)
 		err := c.computers.Delete(dctx, name, jetstream.LastRevision(l.rev))
 		cancel()

@@ -47,6 +47,10 @@ func apiError(err error) *APIError {
 		return &APIError{400, err.Error()}
 	case errors.Is(err, errUnknownJob):
 		return &APIError{404, fmt.Sprintf("%v: check the id (job.list shows the jobs)", err)}
+	case errors.Is(err, errUnknownComputer):
+		return &APIError{404, strings.TrimPrefix(err.Error(), errUnknownComputer.Error()+": ")}
+	case errors.Is(err, errComputerState):
+		return &APIError{409, strings.TrimPrefix(err.Error(), errComputerState.Error()+": ")}
 	case errors.Is(err, errBusy), errors.Is(err, errIDConflict):
 		return &APIError{409, strings.TrimPrefix(strings.TrimPrefix(err.Error(), errBusy.Error()+": "), errIDConflict.Error()+": ")}
 	}
@@ -56,7 +60,7 @@ func apiError(err error) *APIError {
 func (c *Coordinator) startService() error {
 	svc, err := micro.AddService(c.nc, micro.Config{
 		Name: ServiceName, Version: Version,
-		Description: "loadpool coordinator: job intake, attempt loop, locks",
+		Description: "loadpool coordinator: job intake, attempt loop, locks, lab inventory",
 		Metadata:    map[string]string{"coordinator": c.cfg.Name, "prefix": c.sub.Prefix},
 		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
 			c.log.Warn("micro service error", "subject", err.Subject, "err", err.Description)
@@ -79,6 +83,19 @@ func (c *Coordinator) startService() error {
 	for _, ep := range eps {
 		if err := g.AddEndpoint(ep.name, c.endpoint(ep.name, ep.h)); err != nil {
 			return fmt.Errorf("coordinator: endpoint %s: %w", ep.name, err)
+		}
+	}
+	cg := svc.AddGroup(c.sub.ComputerGroup())
+	for _, ep := range []struct {
+		name string
+		h    func(context.Context, []byte) (any, error)
+	}{
+		{"add", c.addComputers}, {"get", c.getComputer}, {"list", c.listComputers}, {"set", c.setComputer},
+		{"remove", c.removeComputer}, {"drain", c.drainComputer}, {"undrain", c.undrainComputer},
+		{"release", c.releaseComputer},
+	} {
+		if err := cg.AddEndpoint("computer-"+ep.name, c.endpoint("computer."+ep.name, ep.h), micro.WithEndpointSubject(ep.name)); err != nil {
+			return fmt.Errorf("coordinator: endpoint computer.%s: %w", ep.name, err)
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 func (c *Coordinator) sweeper(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepInterval)
 	defer t.Stop()
+	c.sweep(ctx) // at once: a restarted coordinator repairs without waiting an interval
 	for {
 		select {
 		case <-ctx.Done():
@@ -45,6 +46,7 @@ func (c *Coordinator) sweep(ctx context.Context) {
 			c.log.Warn("queued job not launched yet", "job", id, "err", err)
 		}
 	}
+	c.repairInventory(ctx, now)
 	c.repairLocks(ctx, now)
 }
 
@@ -88,4 +90,50 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 	c.log.Info("launching a job a submit left queued", "job", id)
 	_, err = c.launch(ctx, rec, rev)
 	return err
+}
+
+// repairInventory makes every computer's state agree with the job records
+// after a crash between a record's write and the inventory's: a live job's
+// computer is held by it, and a computer held by a job that has ended (or
+// was never recorded) gets that end. Only mismatches seen in the indexes
+// are read and changed, with compare-and-set.
+func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
+	for id, name := range c.index.live() {
+		job, state, ok := c.inv.holder(name)
+		if !ok || (job == id && (state == messages.ComputerReloading || state == messages.ComputerMaintenance)) {
+			continue
+		}
+		if rec, _, err := c.read(ctx, id); err == nil && !messages.Terminal(rec.State) {
+			c.log.Info("repairing the inventory: the computer of a live job is held by it", "computer", name, "job", id)
+			c.holdComputer(ctx, name, id)
+		}
+	}
+	for name, id := range c.inv.held() {
+		if st, ok := c.index.jobState(id); ok && !messages.Terminal(st) {
+			continue
+		}
+		rec, _, err := c.read(ctx, id)
+		switch {
+		case err == nil && messages.Terminal(rec.State):
+			c.log.Info("repairing the inventory: the computer's job has ended", "computer", name, "job", id, "state", rec.State)
+			_ = c.jobEnded(ctx, rec)
+		case errors.Is(err, errUnknownJob):
+			c.unheld(ctx, name, id, now)
+		}
+	}
+}
+
+// unheld frees a computer held by a job that has no record (expired, or a
+// submit that died): available and tainted, its image unknown.
+func (c *Coordinator) unheld(ctx context.Context, name, id string, now time.Time) {
+	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		if e.Job != id || e.State != messages.ComputerReloading || e.Since.After(now.Add(-c.repairAfter())) {
+			return e, "", nil
+		}
+		e.State, e.Image, e.Tainted, e.Since = messages.ComputerAvailable, "", true, now
+		return e, "freed: job " + id + " has no record", nil
+	})
+	if err != nil && !errors.Is(err, errUnknownComputer) {
+		c.log.Warn("computer of an unrecorded job not freed yet", "computer", name, "job", id, "err", err)
+	}
 }

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/linux"
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,7 +27,7 @@ import (
 var (
 	subj  = messages.Subjects{Prefix: messages.DefaultPrefix}
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-	roles = []string{"coordinator", "loader", "os", "client", "monitor"}
+	roles = []string{"coordinator", "loader", "os", "operator", "client", "monitor"}
 	// routePassword is LOADPOOL_NATS_ROUTE_PASSWORD of this test run.
 	routePassword string
 )
@@ -269,6 +271,17 @@ func (c *roleConn) noViolations(t *testing.T) {
 			return
 		}
 	}
+}
+
+// enroll enrols the computer of spec as the operator user and returns the
+// spec naming it only, as a client sends it.
+func enroll(t *testing.T, ctx context.Context, op *nats.Conn, spec messages.JobSpec) messages.JobSpec {
+	t.Helper()
+	if _, err := coordinator.NewClient(op, subj).AddComputer(ctx, spec.Computer); err != nil {
+		t.Fatalf("enrol %s as operator: %v", spec.Computer.Name, err)
+	}
+	spec.Computer = messages.Computer{Name: spec.Computer.Name}
+	return spec
 }
 
 func jobSpec(id, computer, provisioner, addr string) messages.JobSpec {

@@ -54,7 +54,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	comp := startWorkers(t, ctx, conns["loader"].Conn, conns["os"].Conn)
 
 	cl := coordinator.NewClient(conns["client"].Conn, subj)
-	if _, err := cl.Submit(ctx, jobSpec("deploy-ready", comp.Name(), devlab.SimName, comp.Addr())); err != nil {
+	if _, err := cl.Submit(ctx, enroll(t, ctx, conns["operator"].Conn, jobSpec("deploy-ready", comp.Name(), devlab.SimName, comp.Addr()))); err != nil {
 		t.Fatal(err)
 	}
 	events := watch(t, ctx, conns["client"].Conn, "deploy-ready")
@@ -67,7 +67,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	}
 
 	undeliverable(t, ctx, conns)
-	canceled(t, ctx, cl)
+	canceled(t, ctx, cl, conns["operator"].Conn)
 	monitorReads(t, ctx, conns["monitor"].Conn)
 	for _, r := range roles {
 		conns[r].noViolations(t)
@@ -148,7 +148,7 @@ func watch(t *testing.T, ctx context.Context, nc *nats.Conn, id string) []string
 // a retry (the job, of one attempt, fails) and deletes it from VCL_LOAD.
 func undeliverable(t *testing.T, ctx context.Context, conns map[string]*roleConn) {
 	t.Helper()
-	spec := jobSpec("deploy-stall", "vm-stall", "stall", "127.0.0.1:9")
+	spec := enroll(t, ctx, conns["operator"].Conn, jobSpec("deploy-stall", "vm-stall", "stall", "127.0.0.1:9"))
 	if _, err := coordinator.NewClient(conns["client"].Conn, subj).Submit(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -181,9 +181,9 @@ func undeliverable(t *testing.T, ctx context.Context, conns map[string]*roleConn
 
 // canceled: a client cancels a job whose load nobody takes; the
 // coordinator aborts it and frees the computer.
-func canceled(t *testing.T, ctx context.Context, cl *coordinator.Client) {
+func canceled(t *testing.T, ctx context.Context, cl *coordinator.Client, op *nats.Conn) {
 	t.Helper()
-	spec := jobSpec("deploy-cancel", "vm-cancel", "nobody", "127.0.0.1:9")
+	spec := enroll(t, ctx, op, jobSpec("deploy-cancel", "vm-cancel", "nobody", "127.0.0.1:9"))
 	if _, err := cl.Submit(ctx, spec); err != nil {
 		t.Fatal(err)
 	}

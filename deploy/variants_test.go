@@ -70,7 +70,8 @@ func TestClusterFromConfigs(t *testing.T) {
 	}
 	defer coord.Stop()
 	cl := connectAs(t, all, "client")
-	if rec, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, jobSpec("cluster-1", "vm-c", "vmware", "")); err != nil || rec.State != messages.StateLoading {
+	spec := enroll(t, ctx, connectAs(t, all, "operator").Conn, jobSpec("cluster-1", "vm-c", "vmware", ""))
+	if rec, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, spec); err != nil || rec.State != messages.StateLoading {
 		t.Fatalf("submit on the cluster = %+v, %v", rec, err)
 	}
 	js, err := jetstream.New(connectAs(t, all, "monitor").Conn)
@@ -118,7 +119,7 @@ func TestPinnedLoader(t *testing.T) {
 	}
 	t.Cleanup(lw.Stop)
 	cl := coordinator.NewClient(connectAs(t, addr, "client").Conn, subj)
-	if _, err := cl.Submit(ctx, jobSpec("pinned", "vm-p", "sim", "")); err != nil {
+	if _, err := cl.Submit(ctx, enroll(t, ctx, connectAs(t, addr, "operator").Conn, jobSpec("pinned", "vm-p", "sim", ""))); err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, "the pinned loader's load to end ready", func() bool {

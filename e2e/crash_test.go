@@ -44,6 +44,9 @@ func TestLoaderKilledMidLoadJobFinishes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	co := newCoordinatorOnly(t, srv.URL(), ackWait)
+	if _, err := co.AddComputer(ctx, spec(0).Computer); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := co.Submit(ctx, spec(0)); err != nil {
 		t.Fatal(err)
 	}

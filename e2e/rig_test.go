@@ -108,7 +108,10 @@ func (p *pipeline) submit(ctx context.Context, n int) {
 	for i := range n {
 		for {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a fresh deadline per try
-			_, err := p.client.Submit(cctx, spec(i))
+			_, err := p.client.AddComputer(cctx, spec(i).Computer)
+			if err == nil {
+				_, err = p.client.Submit(cctx, spec(i))
+			}
 			cancel()
 			if err == nil {
 				break

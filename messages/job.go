@@ -345,9 +345,10 @@ type JobRecord struct {
 	// accepted: what every request of the job carries (never the client's
 	// object).
 	Enrolled *Computer `json:"enrolled,omitempty"`
-	// Tainted: the computer was tainted when the job was accepted, so
-	// every load of the job says reload "always".
-	Tainted bool `json:"tainted,omitempty"`
+	// ForceReload: when the job was accepted the inventory had the
+	// computer tainted, or not known to run the job's image after a
+	// post-load, so every load of the job says reload "always".
+	ForceReload bool `json:"force_reload,omitempty"`
 }
 
 // Request is the body of load.request.<provisioner> and

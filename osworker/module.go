@@ -113,7 +113,7 @@ func EffectiveProfile(m Module, ov Overrides, req messages.Request) (messages.Wa
 func TargetOf(req messages.Request) control.Target {
 	return control.Target{
 		Address: req.Computer.SSHAddress(), Computer: req.Computer.Name,
-		HostKey: control.HostKeyPolicy{Pinned: req.Image.HostKey, JobID: req.JobID,
+		HostKey: control.HostKeyPolicy{Pinned: req.Computer.HostKey, JobID: req.JobID,
 			Attempt: req.Attempt, Reloaded: req.Reloaded},
 	}
 }

@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker/steptest"
+	"github.com/nats-io/nats.go"
 )
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
@@ -96,6 +99,15 @@ func TestAllWithClientCommands(t *testing.T) {
 	defer cancel()
 	waitServing(t, tctx, done, &allErr)
 
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := coordinator.NewClient(nc, messages.Subjects{}).AddComputer(tctx, messages.Computer{Name: "lab-07", Provisioner: "lab",
+		Type: messages.TypeLab, Address: comp.Addr()}); err != nil {
+		t.Fatal(err)
+	}
 	job := []string{"submit", "--id", "res-7", "--computer", "lab-07", "--provisioner", "lab", "--type", "lab",
 		"--address", comp.Addr(), "--image", "ubuntu-24.04", "--os-family", "linux"}
 	code, out, errOut := runCmd(t, tctx, append(job, "--wait")...)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/poll"
+
 	"github.com/loadpool/loadpool/pool"
 
 	"github.com/loadpool/loadpool/coordinator"
@@ -31,8 +33,9 @@ var quiet = slog.New(slog.DiscardHandler)
 // TestEndToEnd: a job for a VMware computer goes through the coordinator,
 // the real vmware provisioner against the simulator (clone or snapshot),
 // the simulated VM's power-on booting a devlab computer, and the Linux OS
-// worker waiting for it over SSH, to ready; the same job again is skipped
-// by the loader (reload if-needed) and still ends ready.
+// worker waiting for it over SSH, to ready; after the reservation is
+// released unused, the same job again is skipped by the loader (reload
+// if-needed) and still ends ready.
 func TestEndToEnd(t *testing.T) {
 	log.SetOutput(io.Discard) // the simulator logs through the std logger
 	for _, strategy := range []string{vmware.StrategyClone, vmware.StrategySnapshot} {
@@ -40,6 +43,12 @@ func TestEndToEnd(t *testing.T) {
 			t.Parallel()
 			lab := newLab(t)
 			first := lab.run(t, "job-1-"+strategy, strategy)
+			// The reservation never used it: the next job may skip the load
+			// (a used computer is always reloaded: invariant 8).
+			poll.Until(t, "the computer to be released unused", func() bool {
+				_, err := lab.client.ReleaseComputer(context.Background(), lab.computer.Name(), false)
+				return err == nil
+			})
 			second := lab.run(t, "job-2-"+strategy, strategy)
 			want := map[string]string{vmware.StrategyClone: "cloned ubuntu-24.04 to vmvc-01", vmware.StrategySnapshot: "reverted vmvc-01 to snapshot ubuntu-24.04"}[strategy]
 			if load := first.Steps[0]; !strings.Contains(load.Detail, want) || load.Reloaded == nil || !*load.Reloaded {
@@ -166,6 +175,9 @@ func (l *lab) runWith(t *testing.T, id, strategy string, profile map[string]stri
 	spec := messages.JobSpec{ID: id,
 		Computer: messages.Computer{Name: l.computer.Name(), Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: l.computer.Addr()},
 		Image:    messages.Image{Name: "ubuntu-24.04", OSFamily: "linux", OSVersion: "24.04", Strategy: strategy, WaitProfile: fast}}
+	if _, err := l.client.AddComputer(ctx, spec.Computer); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := l.client.Submit(ctx, spec); err != nil {
 		t.Fatal(err)
 	}

@@ -147,12 +147,12 @@ func (e *realEvents) waitFor(ctx context.Context, sub string) (string, bool) {
 
 func realRequest(srv *sshd.Server, job string, pinned bool) messages.Request {
 	img := messages.Image{Name: "debian-12-real-v3", OSFamily: linux.Family, OSVersion: "12"}
+	comp := messages.Computer{Name: "lp-real-01", Provisioner: "lab", Type: messages.TypeVirtualMachine, Address: srv.Addr()}
 	if pinned {
-		img.HostKey = srv.HostKeyLine()
+		comp.HostKey = srv.HostKeyLine() // pinned at enrolment
 	}
 	return messages.Request{JobID: job, Attempt: 1, Step: messages.StepPostload,
-		Computer: messages.Computer{Name: "lp-real-01", Provisioner: "lab", Type: messages.TypeVirtualMachine, Address: srv.Addr()},
-		Image:    img, Reload: messages.ReloadIfNeeded, Reloaded: true}
+		Computer: comp, Image: img, Reload: messages.ReloadIfNeeded, Reloaded: true}
 }
 
 func TestRealSSHDPostLoad(t *testing.T) {

@@ -128,8 +128,12 @@ func (l *lab) submit(t *testing.T, id string, c *devlab.Computer, img messages.I
 	img.WaitProfile = raw
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	comp := messages.Computer{Name: c.Name(), Provisioner: devlab.SimName, Type: messages.TypeBlade, Address: c.Addr()}
+	if _, err := l.client.AddComputer(ctx, comp); err != nil {
+		t.Fatal(err)
+	}
 	_, err = l.client.Submit(ctx, messages.JobSpec{ID: id, MaxAttempts: 2, Reload: messages.ReloadAlways, Image: img,
-		Computer: messages.Computer{Name: c.Name(), Provisioner: devlab.SimName, Type: messages.TypeBlade, Address: c.Addr()}})
+		Computer: messages.Computer{Name: c.Name()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,255 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Refusals of the inventory, mapped onto reply codes by apiError.
+var (
+	// errUnknownComputer: no enrolment of that name (404).
+	errUnknownComputer = errors.New("computer not enrolled")
+	// errComputerState: the computer's state forbids the change (409).
+	errComputerState = errors.New("computer state")
+)
+
+// maxComputerReason bounds the reason kept in an enrolment.
+const maxComputerReason = 512
+
+func notEnrolled(name string) error {
+	return fmt.Errorf("%w: computer %s is not enrolled: enrol it first (loadpool computer add %s --provisioner P --type T, or %s)",
+		errUnknownComputer, name, name, "vcl.computer.add")
+}
+
+func stateRefusal(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errComputerState, fmt.Sprintf(format, args...))
+}
+
+// readComputer returns a computer's enrolment and KV revision, from the
+// stream leader (a compare-and-set loop must see the last write).
+func (c *Coordinator) readComputer(ctx context.Context, name string) (messages.Enrollment, uint64, error) {
+	v, err := c.latest(ctx, c.sub.InventoryBucket(), name)
+	if err != nil {
+		return messages.Enrollment{}, 0, err
+	}
+	if !v.found {
+		return messages.Enrollment{}, v.rev, notEnrolled(name)
+	}
+	var e messages.Enrollment
+	if err := json.Unmarshal(v.data, &e); err != nil {
+		return messages.Enrollment{}, 0, fmt.Errorf("enrolment of %s in KV is unreadable: %w", name, err)
+	}
+	c.inv.put(e, v.rev)
+	return e, v.rev, nil
+}
+
+// writeComputer stores e with a compare-and-set on rev (0: create).
+func (c *Coordinator) writeComputer(ctx context.Context, e messages.Enrollment, rev uint64) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	data := messages.Encode(e)
+	var err error
+	var nrev uint64
+	if rev == 0 {
+		nrev, err = c.inventory.Create(ctx, e.Name, data)
+	} else {
+		nrev, err = c.inventory.Update(ctx, e.Name, data, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, errConflict
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write enrolment of %s to KV: %w", e.Name, err)
+	}
+	c.inv.put(e, nrev)
+	return nrev, nil
+}
+
+// change is one decision about a computer: the enrolment after it and the
+// event's sentence ("" for no change).
+type change func(e messages.Enrollment) (messages.Enrollment, string, error)
+
+// changeComputer applies f to the latest enrolment with compare-and-set,
+// re-reading and re-deciding on a lost race, and publishes the event of
+// the change on vcl.event.computer.<name>. A refusal of f is returned as
+// is, with the enrolment as it stands.
+func (c *Coordinator) changeComputer(ctx context.Context, name string, f change) (messages.Enrollment, error) {
+	for range maxCASRounds {
+		e, rev, err := c.readComputer(ctx, name)
+		if err != nil {
+			return e, err
+		}
+		next, msg, err := f(e)
+		if err != nil || msg == "" {
+			return e, err
+		}
+		next.Name = e.Name
+		nrev, err := c.writeComputer(ctx, next, rev)
+		if errors.Is(err, errConflict) {
+			continue
+		}
+		if err != nil {
+			return e, err
+		}
+		c.computerEvent(ctx, next, msg, nrev)
+		return next, nil
+	}
+	return messages.Enrollment{}, fmt.Errorf("computer %s: gave up after %d lost compare-and-set rounds", name, maxCASRounds)
+}
+
+// computerEvent publishes one change of a computer (deduplicated by the
+// enrolment's revision); a failure is logged: the enrolment is the truth.
+func (c *Coordinator) computerEvent(ctx context.Context, e messages.Enrollment, msg string, rev uint64) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	ev := messages.ComputerEvent{Computer: e.Name, Time: time.Now().UTC(), State: e.State, Job: e.Job,
+		Tainted: e.Tainted, Source: c.cfg.Name, Message: msg}
+	m := &nats.Msg{Subject: c.sub.ComputerEvent(e.Name), Data: messages.Encode(ev)}
+	if _, err := c.js.PublishMsg(ctx, m, jetstream.WithMsgID(fmt.Sprintf("computer.%s.%d", e.Name, rev))); err != nil {
+		c.log.Warn("computer event not published", "computer", e.Name, "event", msg, "err", err)
+	}
+	c.log.Info("computer "+msg, "computer", e.Name, "state", e.State, "job", e.Job, "tainted", e.Tainted)
+}
+
+// resolve checks a job's computer against the inventory: it must be
+// enrolled and not in maintenance, and every field the job gives must be
+// the enrolment's. It returns the enrolment.
+func (c *Coordinator) resolve(ctx context.Context, ref messages.Computer) (messages.Enrollment, error) {
+	e, _, err := c.readComputer(ctx, ref.Name)
+	if err != nil {
+		return e, err
+	}
+	return e, refusal(e, ref)
+}
+
+// refusal is why a job naming ref cannot have the enrolled computer e: a
+// field that differs (400) or maintenance (409); nil when it can.
+func refusal(e messages.Enrollment, ref messages.Computer) error {
+	if field, detail := ref.Differs(e.Computer); field != "" {
+		return badInput(fmt.Errorf("computer.%s: %s; a job names an enrolled computer and nothing else about it (\"computer\": %q)", field, detail, ref.Name))
+	}
+	if e.State == messages.ComputerMaintenance {
+		return stateRefusal("computer %s is in maintenance (%s) since %s: no new job until an operator undrains it (loadpool computer undrain %s)",
+			e.Name, orNone(e.Reason), e.Since.Format(time.RFC3339), e.Name)
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no reason given"
+	}
+	return s
+}
+
+// forceReload: the computer is tainted, or not known to run image after a
+// post-load, so its load must reimage it whatever the job's reload says.
+func forceReload(e messages.Enrollment, image string) bool {
+	return e.Tainted || e.Image != image
+}
+
+// holdComputer marks the computer as held by job id (reloading, or still
+// in maintenance if it was drained meanwhile). A failure is repaired by
+// the sweeper from the job record.
+func (c *Coordinator) holdComputer(ctx context.Context, name, id string) {
+	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		if e.Job == id && (e.State == messages.ComputerReloading || e.State == messages.ComputerMaintenance) {
+			return e, "", nil
+		}
+		if e.State != messages.ComputerMaintenance {
+			e.State, e.Reason = messages.ComputerReloading, ""
+		}
+		e.Job, e.Since = id, time.Now().UTC()
+		return e, "held by job " + id, nil
+	})
+	if err != nil {
+		c.log.Warn("computer not marked reloading yet (the sweeper repairs it)", "computer", name, "job", id, "err", err)
+	}
+}
+
+// jobEnded records how a job left its computer; the computer's lock may
+// be released only after it succeeded: ready hands it to the
+// reservation (inuse, tainted, the image, the host key learned); failed and
+// canceled leave it tainted with an unknown image. A drained computer
+// stays in maintenance. It changes nothing when another job holds the
+// computer meanwhile.
+func (c *Coordinator) jobEnded(ctx context.Context, rec messages.JobRecord) error {
+	name := computerOf(rec).Name
+	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		return endTransition(e, rec, time.Now().UTC())
+	})
+	if errors.Is(err, errUnknownComputer) {
+		return nil // removed meanwhile, or a record from before the inventory
+	}
+	if err != nil {
+		c.log.Warn("computer state not updated yet (the sweeper repairs it)", "computer", name, "job", rec.ID, "err", err)
+	}
+	return err
+}
+
+// endTransition is jobEnded's decision as a pure function.
+func endTransition(e messages.Enrollment, rec messages.JobRecord, now time.Time) (messages.Enrollment, string, error) {
+	if e.Job != rec.ID && e.State == messages.ComputerReloading {
+		return e, "", nil // another job holds it now
+	}
+	if e.Job == rec.ID && e.State != messages.ComputerReloading && e.State != messages.ComputerMaintenance {
+		return e, "", nil // already recorded
+	}
+	state, reason := "", e.Reason
+	switch rec.State {
+	case messages.StateReady:
+		state = messages.ComputerInUse
+		e.Image, e.Tainted, e.Reason = rec.Spec.Image.Name, true, ""
+		if k := learnedKey(rec); k != nil && e.HostKey == "" {
+			e.LearnedHostKey = k
+		}
+	case messages.StateFailed:
+		state = messages.ComputerFailed
+		e.Image, e.Tainted, e.Reason = "", true, truncateReason(rec.Error)
+	default: // canceled: maybe half-loaded
+		state = messages.ComputerAvailable
+		e.Image, e.Tainted, e.Reason = "", true, ""
+	}
+	if e.State == messages.ComputerMaintenance {
+		e.Reason = reason // drained: the operator's reason stays
+	} else {
+		e.State = state
+	}
+	e.Job, e.Since = rec.ID, now
+	return e, fmt.Sprintf("job %s ended %s", rec.ID, rec.State), nil
+}
+
+// learnedKey is the host key the last post-load of rec's attempt learned.
+func learnedKey(rec messages.JobRecord) *messages.LearnedHostKey {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := rec.Steps[i]
+		if s.Attempt == rec.Attempt && s.Step == messages.StepPostload {
+			return s.LearnedHostKey
+		}
+	}
+	return nil
+}
+
+func truncateReason(s string) string {
+	if len(s) <= maxComputerReason {
+		return s
+	}
+	return s[:maxComputerReason] + "…"
+}
+
+// computerOf is the computer a job's requests go to: the enrolment the
+// record keeps (the spec's own object for records from before the
+// inventory).
+func computerOf(rec messages.JobRecord) messages.Computer {
+	if rec.Enrolled != nil {
+		return *rec.Enrolled
+	}
+	return rec.Spec.Computer
+}

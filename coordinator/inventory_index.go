@@ -1,0 +1,125 @@
+package coordinator
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/loadpool/loadpool/messages"
+)
+
+// invIndex is the coordinator's in-memory copy of vcl_inventory, fed by a
+// KV watcher: what computer.list pages through and what the sweeper
+// checks against the job records. Decisions always re-read the enrolment
+// from KV.
+type invIndex struct {
+	mu    sync.Mutex
+	items map[string]invItem
+	names []string // sorted; nil when it must be rebuilt
+}
+
+type invItem struct {
+	rev uint64
+	e   messages.Enrollment
+}
+
+func newInvIndex() *invIndex { return &invIndex{items: map[string]invItem{}} }
+
+func (x *invIndex) put(e messages.Enrollment, rev uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	old, ok := x.items[e.Name]
+	if ok && old.rev >= rev {
+		return
+	}
+	if !ok {
+		x.names = nil
+	}
+	x.items[e.Name] = invItem{rev: rev, e: e}
+}
+
+func (x *invIndex) drop(name string, rev uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old, ok := x.items[name]; ok && old.rev <= rev {
+		delete(x.items, name)
+		x.names = nil
+	}
+}
+
+// sortedLocked returns the names in order, rebuilding after an add or a
+// removal.
+func (x *invIndex) sortedLocked() []string {
+	if x.names == nil {
+		x.names = make([]string, 0, len(x.items))
+		for n := range x.items {
+			x.names = append(x.names, n)
+		}
+		slices.Sort(x.names)
+	}
+	return x.names
+}
+
+// page returns up to limit enrolments after the name after (by name) that
+// match state and provisioner (empty: any), whose encoded size stays
+// within budget bytes; next is the name to continue after ("" at the
+// end).
+func (x *invIndex) page(state, provisioner, after string, limit, budget int) ([]messages.Enrollment, string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	names := x.sortedLocked()
+	i, _ := slices.BinarySearch(names, after)
+	if i < len(names) && names[i] == after {
+		i++
+	}
+	out := []messages.Enrollment{}
+	size := 0
+	for ; i < len(names); i++ {
+		e := x.items[names[i]].e
+		if (state != "" && e.State != state) || (provisioner != "" && e.Provisioner != provisioner) {
+			continue
+		}
+		n := len(messages.Encode(e)) + 1
+		if len(out) == limit || (size+n > budget && len(out) > 0) {
+			return out, out[len(out)-1].Name
+		}
+		out = append(out, e)
+		size += n
+	}
+	return out, ""
+}
+
+// held returns the computers the index sees held by a job (reloading, or
+// in maintenance with a job), with that job.
+func (x *invIndex) held() map[string]string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := map[string]string{}
+	for n, it := range x.items {
+		if it.e.Job != "" && (it.e.State == messages.ComputerReloading || it.e.State == messages.ComputerMaintenance) {
+			out[n] = it.e.Job
+		}
+	}
+	return out
+}
+
+// get is the enrolment the index last saw.
+func (x *invIndex) get(name string) (messages.Enrollment, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	it, ok := x.items[name]
+	return it.e, ok
+}
+
+// holder is the job the index last saw on a computer, and its state.
+func (x *invIndex) holder(name string) (job, state string, ok bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	it, ok := x.items[name]
+	return it.e.Job, it.e.State, ok
+}
+
+func (x *invIndex) len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.items)
+}

@@ -1,0 +1,329 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Limits of computer.add and computer.list.
+const (
+	DefaultComputerPage = 100
+	MaxComputerPage     = 10000
+	// MaxComputersPerAdd bounds one bulk add (the body limit bounds it
+	// first for all but the smallest enrolments).
+	MaxComputersPerAdd = 2000
+	// listReserve is kept free of a list reply's max payload for the
+	// envelope and headers.
+	listReserve = 1024
+)
+
+// addComputers enrols one computer (the reply is its enrolment) or many
+// (the reply counts them). An existing name with the same enrolment is a
+// no-op; with a different one the request is refused (409) and the
+// computers before it stay enrolled.
+func (c *Coordinator) addComputers(ctx context.Context, data []byte) (any, error) {
+	comps, err := messages.DecodeComputerAdd(data)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	if len(comps) > MaxComputersPerAdd {
+		return nil, badInput(fmt.Errorf("computers: %d in one request; at most %d (loadpool computer import splits a file)", len(comps), MaxComputersPerAdd))
+	}
+	seen := map[string]bool{}
+	for i, comp := range comps {
+		prefix := "computer"
+		if len(comps) > 1 {
+			prefix = fmt.Sprintf("computers[%d]", i)
+		}
+		if err := comp.ValidateEnrollment(prefix); err != nil {
+			return nil, badInput(err)
+		}
+		if seen[comp.Name] {
+			return nil, badInput(fmt.Errorf("%s.name: %s is given twice", prefix, comp.Name))
+		}
+		seen[comp.Name] = true
+	}
+	var reply messages.AddReply
+	var last messages.Enrollment
+	for _, comp := range comps {
+		e, added, err := c.addOne(ctx, comp)
+		if err != nil {
+			if len(comps) > 1 {
+				err = fmt.Errorf("%w (%d added and %d unchanged before it)", err, reply.Added, reply.Unchanged)
+			}
+			return nil, err
+		}
+		if added {
+			reply.Added++
+		} else {
+			reply.Unchanged++
+		}
+		last = e
+	}
+	if len(comps) == 1 {
+		return last, nil
+	}
+	return reply, nil
+}
+
+func (c *Coordinator) addOne(ctx context.Context, comp messages.Computer) (messages.Enrollment, bool, error) {
+	e := messages.Enrollment{Computer: comp, State: messages.ComputerAvailable, Since: time.Now().UTC()}
+	rev, err := c.writeComputer(ctx, e, 0)
+	if err == nil {
+		c.computerEvent(ctx, e, "enrolled", rev)
+		return e, true, nil
+	}
+	if !errors.Is(err, errConflict) {
+		return e, false, err
+	}
+	have, _, err := c.readComputer(ctx, comp.Name)
+	if err != nil {
+		return have, false, err
+	}
+	if !messages.SameEnrollment(have.Computer, comp) {
+		return have, false, stateRefusal("computer %s is already enrolled with other fields (provisioner %s, type %s, address %q): change it with computer.set, or remove it first",
+			comp.Name, have.Provisioner, have.Type, have.Address)
+	}
+	return have, false, nil
+}
+
+func decodeComputerRequest(data []byte, field string) (messages.ComputerRequest, error) {
+	var r messages.ComputerRequest
+	if err := messages.Decode(data, &r, true); err != nil {
+		return r, badInput(err)
+	}
+	if r.Name == "" {
+		return r, badInput(errors.New(`name: is required ({"name": "vm-017"})`))
+	}
+	if err := messages.ValidComputerName("name", r.Name); err != nil {
+		return r, badInput(err)
+	}
+	if r.Reason != "" && field != "reason" {
+		return r, badInput(errors.New("reason: only computer.drain takes a reason"))
+	}
+	if r.Used != nil && field != "used" {
+		return r, badInput(errors.New("used: only computer.release takes used"))
+	}
+	if len(r.Reason) > maxComputerReason || strings.ContainsAny(r.Reason, "\r\n\x00") {
+		return r, badInput(fmt.Errorf("reason: must be one line of at most %d bytes", maxComputerReason))
+	}
+	return r, nil
+}
+
+func (c *Coordinator) getComputer(ctx context.Context, data []byte) (any, error) {
+	r, err := decodeComputerRequest(data, "")
+	if err != nil {
+		return nil, err
+	}
+	e, _, err := c.readComputer(ctx, r.Name)
+	return e, err
+}
+
+// listComputers pages the inventory by name from the index; a page never
+// exceeds the server's max payload.
+func (c *Coordinator) listComputers(_ context.Context, data []byte) (any, error) {
+	var r messages.ComputerListRequest
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := messages.Decode(data, &r, true); err != nil {
+			return nil, badInput(err)
+		}
+	}
+	switch {
+	case r.State != "" && !messages.ValidComputerState(r.State):
+		return nil, badInput(fmt.Errorf("state: must be one of %s, not %q", strings.Join(messages.ComputerStates, ", "), r.State))
+	case r.Provisioner != "" && messages.ValidToken("provisioner", r.Provisioner) != nil:
+		return nil, badInput(messages.ValidToken("provisioner", r.Provisioner))
+	case r.After != "" && messages.ValidComputerName("after", r.After) != nil:
+		return nil, badInput(messages.ValidComputerName("after", r.After))
+	case r.Limit < 0 || r.Limit > MaxComputerPage:
+		return nil, badInput(fmt.Errorf("limit: must be between 1 and %d (0 means %d), not %d", MaxComputerPage, DefaultComputerPage, r.Limit))
+	}
+	if r.Limit == 0 {
+		r.Limit = DefaultComputerPage
+	}
+	budget := int(c.nc.MaxPayload()) - listReserve
+	out, next := c.inv.page(r.State, r.Provisioner, r.After, r.Limit, budget)
+	return messages.ComputerListReply{Computers: out, Next: next}, nil
+}
+
+// heldBy returns the live job that holds the computer ("" when none): the
+// lock's holder, if its record is live.
+func (c *Coordinator) heldBy(ctx context.Context, name string) (string, error) {
+	v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
+	if err != nil || !v.found {
+		return "", err
+	}
+	holder := string(v.data)
+	rec, _, err := c.read(ctx, holder)
+	switch {
+	case errors.Is(err, errUnknownJob):
+		return holder, nil // a submit in progress, or one that died: not free yet
+	case err != nil:
+		return "", err
+	case messages.Terminal(rec.State):
+		return "", nil
+	}
+	return holder, nil
+}
+
+func (c *Coordinator) refuseIfHeld(ctx context.Context, name, what string) error {
+	job, err := c.heldBy(ctx, name)
+	if err != nil {
+		return err
+	}
+	if job != "" {
+		return stateRefusal("computer %s is held by job %s: %s it after the job ends, or cancel the job", name, job, what)
+	}
+	return nil
+}
+
+func (c *Coordinator) setComputer(ctx context.Context, data []byte) (any, error) {
+	var s messages.ComputerSet
+	if err := messages.Decode(data, &s, true); err != nil {
+		return nil, badInput(err)
+	}
+	if err := messages.ValidComputerName("name", s.Name); err != nil {
+		return nil, badInput(err)
+	}
+	if err := c.refuseIfHeld(ctx, s.Name, "change"); err != nil {
+		return nil, err
+	}
+	return c.changeComputer(ctx, s.Name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		next := e
+		next.Computer = s.Apply(e.Computer)
+		probe := next.Computer
+		probe.LearnedHostKey = nil
+		if err := probe.ValidateEnrollment("computer"); err != nil {
+			return e, "", badInput(err)
+		}
+		if e.State == messages.ComputerReloading {
+			return e, "", stateRefusal("computer %s is reloading for job %s: change it after the job ends", e.Name, e.Job)
+		}
+		if messages.SameEnrollment(next.Computer, e.Computer) && (next.LearnedHostKey == nil) == (e.LearnedHostKey == nil) {
+			return e, "", nil
+		}
+		// A changed placement or key means the image on it is unknown.
+		next.Image, next.Tainted = "", true
+		return next, "enrolment changed", nil
+	})
+}
+
+func (c *Coordinator) removeComputer(ctx context.Context, data []byte) (any, error) {
+	r, err := decodeComputerRequest(data, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.refuseIfHeld(ctx, r.Name, "remove"); err != nil {
+		return nil, err
+	}
+	for range maxCASRounds {
+		e, rev, err := c.readComputer(ctx, r.Name)
+		if err != nil {
+			return nil, err
+		}
+		if e.State == messages.ComputerReloading {
+			return nil, stateRefusal("computer %s is reloading for job %s: remove it after the job ends", e.Name, e.Job)
+		}
+		dctx, cancel := context.WithTimeout(ctx, opTimeout)
+		err = c.inventory.Delete(dctx, r.Name, jetstream.LastRevision(rev))
+		cancel()
+		if isRevisionErr(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("remove %s from KV: %w", r.Name, err)
+		}
+		c.inv.drop(r.Name, rev+1)
+		c.computerEvent(ctx, e, "removed from the inventory", rev+1)
+		return e, nil
+	}
+	return nil, fmt.Errorf("computer %s: gave up after %d lost compare-and-set rounds", r.Name, maxCASRounds)
+}
+
+func (c *Coordinator) drainComputer(ctx context.Context, data []byte) (any, error) {
+	r, err := decodeComputerRequest(data, "reason")
+	if err != nil {
+		return nil, err
+	}
+	if r.Reason == "" {
+		r.Reason = "drained by an operator"
+	}
+	return c.changeComputer(ctx, r.Name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		if e.State == messages.ComputerMaintenance && e.Reason == r.Reason {
+			return e, "", nil
+		}
+		msg := "drained: " + r.Reason
+		if e.State == messages.ComputerReloading {
+			msg += " (job " + e.Job + " finishes first)"
+		}
+		e.State, e.Reason, e.Since = messages.ComputerMaintenance, r.Reason, time.Now().UTC()
+		return e, msg, nil
+	})
+}
+
+// undrainComputer puts a drained computer back: reloading while its job
+// still runs, else what its last job left (inuse, failed, or available).
+func (c *Coordinator) undrainComputer(ctx context.Context, data []byte) (any, error) {
+	r, err := decodeComputerRequest(data, "")
+	if err != nil {
+		return nil, err
+	}
+	held, err := c.heldBy(ctx, r.Name)
+	if err != nil {
+		return nil, err
+	}
+	last := ""
+	return c.changeComputer(ctx, r.Name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		if e.State != messages.ComputerMaintenance {
+			return e, "", stateRefusal("computer %s is %s, not in maintenance: nothing to undrain", e.Name, e.State)
+		}
+		if held == "" && e.Job != "" && last == "" {
+			if rec, _, err := c.read(ctx, e.Job); err == nil {
+				last = rec.State
+			}
+		}
+		switch {
+		case held != "":
+			e.State, e.Job = messages.ComputerReloading, held
+		case last == messages.StateReady:
+			e.State = messages.ComputerInUse
+		case last == messages.StateFailed:
+			e.State = messages.ComputerFailed
+		default:
+			e.State = messages.ComputerAvailable
+		}
+		e.Reason, e.Since = "", time.Now().UTC()
+		return e, "undrained", nil
+	})
+}
+
+// releaseComputer ends the reservation of a computer in use: available
+// again; used false (the reservation never used it) clears the taint.
+func (c *Coordinator) releaseComputer(ctx context.Context, data []byte) (any, error) {
+	r, err := decodeComputerRequest(data, "used")
+	if err != nil {
+		return nil, err
+	}
+	if r.Used == nil {
+		return nil, badInput(errors.New(`used: is required: true when the reservation used the computer (it will be reloaded), false when it never did ({"name": "vm-017", "used": false})`))
+	}
+	return c.changeComputer(ctx, r.Name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		if e.State != messages.ComputerInUse {
+			return e, "", stateRefusal("computer %s is %s, not in use: only a computer handed to a reservation (inuse) can be released", e.Name, e.State)
+		}
+		e.State, e.Since = messages.ComputerAvailable, time.Now().UTC()
+		msg := "released (used: the next job reloads it)"
+		if !*r.Used {
+			e.Tainted = false
+			msg = "released unused (taint cleared: the next job may skip the reload)"
+		}
+		return e, msg, nil
+	})
+}
