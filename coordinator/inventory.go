@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -35,38 +34,18 @@ func stateRefusal(format string, args ...any) error {
 // readComputer returns a computer's enrolment and KV revision, from the
 // stream leader (a compare-and-set loop must see the last write).
 func (c *Coordinator) readComputer(ctx context.Context, name string) (messages.Enrollment, uint64, error) {
-	v, err := c.latest(ctx, c.sub.InventoryBucket(), name)
-	if err != nil {
-		return messages.Enrollment{}, 0, err
+	e, rev, err := readJSON[messages.Enrollment](ctx, c, c.sub.InventoryBucket(), name, func() error { return notEnrolled(name) })
+	if err == nil {
+		c.inv.put(e, rev)
 	}
-	if !v.found {
-		return messages.Enrollment{}, v.rev, notEnrolled(name)
-	}
-	var e messages.Enrollment
-	if err := json.Unmarshal(v.data, &e); err != nil {
-		return messages.Enrollment{}, 0, fmt.Errorf("enrolment of %s in KV is unreadable: %w", name, err)
-	}
-	c.inv.put(e, v.rev)
-	return e, v.rev, nil
+	return e, rev, err
 }
 
 // writeComputer stores e with a compare-and-set on rev (0: create).
 func (c *Coordinator) writeComputer(ctx context.Context, e messages.Enrollment, rev uint64) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	data := messages.Encode(e)
-	var err error
-	var nrev uint64
-	if rev == 0 {
-		nrev, err = c.inventory.Create(ctx, e.Name, data)
-	} else {
-		nrev, err = c.inventory.Update(ctx, e.Name, data, rev)
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, errConflict
-	}
+	nrev, err := putCAS(ctx, c.inventory, e.Name, messages.Encode(e), rev)
 	if err != nil {
-		return 0, fmt.Errorf("write enrolment of %s to KV: %w", e.Name, err)
+		return 0, err
 	}
 	c.inv.put(e, nrev)
 	return nrev, nil

@@ -80,42 +80,63 @@ var errUnknownJob = errors.New("unknown job")
 
 // read returns a job's record and its KV revision, from the leader.
 func (c *Coordinator) read(ctx context.Context, id string) (messages.JobRecord, uint64, error) {
-	v, err := c.latest(ctx, c.sub.JobsBucket(), id)
+	rec, rev, err := readJSON[messages.JobRecord](ctx, c, c.sub.JobsBucket(), id, func() error { return fmt.Errorf("%w %q", errUnknownJob, id) })
+	if err == nil {
+		c.index.putJob(rec, rev)
+	}
+	return rec, rev, err
+}
+
+// readJSON reads key of bucket from the leader and decodes it; missing
+// makes the error of a key that does not exist (the revision of its
+// delete, if any, is returned with it).
+func readJSON[T any](ctx context.Context, c *Coordinator, bucket, key string, missing func() error) (T, uint64, error) {
+	var v T
+	kv, err := c.latest(ctx, bucket, key)
 	if err != nil {
-		return messages.JobRecord{}, 0, err
+		return v, 0, err
 	}
-	if !v.found {
-		return messages.JobRecord{}, 0, fmt.Errorf("%w %q", errUnknownJob, id)
+	if !kv.found {
+		return v, kv.rev, missing()
 	}
-	var rec messages.JobRecord
-	if err := json.Unmarshal(v.data, &rec); err != nil {
-		return messages.JobRecord{}, 0, fmt.Errorf("job record %s in KV is unreadable: %w", id, err)
+	if err := json.Unmarshal(kv.data, &v); err != nil {
+		return v, 0, fmt.Errorf("%s/%s in KV is unreadable: %w", bucket, key, err)
 	}
-	c.index.putJob(rec, v.rev)
-	return rec, v.rev, nil
+	return v, kv.rev, nil
 }
 
 // write stores rec with a compare-and-set on rev (0: create). A lost race
 // returns an error matching errConflict.
 func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uint64) (uint64, error) {
+	nrev, err := putCAS(ctx, c.jobs, rec.ID, messages.Encode(rec), rev)
+	if errors.Is(err, errConflict) {
+		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev)
+	}
+	if err != nil {
+		return 0, err
+	}
+	c.index.putJob(rec, nrev)
+	return nrev, nil
+}
+
+// putCAS stores data under key with a compare-and-set on rev (0: create).
+// A lost race returns errConflict.
+func putCAS(ctx context.Context, kv jetstream.KeyValue, key string, data []byte, rev uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	data := messages.Encode(rec)
 	var err error
 	var nrev uint64
 	if rev == 0 {
-		nrev, err = c.jobs.Create(ctx, rec.ID, data)
+		nrev, err = kv.Create(ctx, key, data)
 	} else {
-		nrev, err = c.jobs.Update(ctx, rec.ID, data, rev)
+		nrev, err = kv.Update(ctx, key, data, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev, "err", err)
 		return 0, errConflict
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write job %s to KV: %w", rec.ID, err)
+		return 0, fmt.Errorf("write %s/%s to KV: %w", kv.Bucket(), key, err)
 	}
-	c.index.putJob(rec, nrev)
 	return nrev, nil
 }
 

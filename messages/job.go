@@ -118,24 +118,42 @@ func (s *JobSpec) Validate() error {
 	return nil
 }
 
-// Validate checks a computer; prefix names it in errors.
-func (c *Computer) Validate(prefix string) error {
+// Validate checks a computer as workers receive it and operators enrol
+// it; prefix names it in errors.
+func (c *Computer) Validate(prefix string) error { return c.validate(prefix, true) }
+
+// ValidateRef checks a job's computer: a name, and any other field well
+// formed (the coordinator then compares them with the enrolment); it
+// cannot carry a host key.
+func (c *Computer) ValidateRef(prefix string) error {
+	if c.Name != "" && (c.HostKey != "" || c.LearnedHostKey != nil) {
+		return fieldErr(prefix+".host_key", "is not accepted: a job cannot choose a host key; host keys live in the enrolment of %s", c.Name)
+	}
+	return c.validate(prefix, false)
+}
+
+// validate checks every field; full requires provisioner and type too.
+func (c *Computer) validate(prefix string, full bool) error {
 	if c.Name == "" {
-		return fieldErr(prefix+".name", "is required")
+		return fieldErr(prefix+".name", "is required (\"computer\": \"vm-017\" or {\"name\": \"vm-017\"})")
 	}
 	if err := ValidComputerName(prefix+".name", c.Name); err != nil {
 		return err
 	}
-	if c.Provisioner == "" {
+	switch {
+	case c.Provisioner == "" && full:
 		return fieldErr(prefix+".provisioner", "is required (vmware, xcat, lab, ...)")
-	}
-	if err := ValidToken(prefix+".provisioner", c.Provisioner); err != nil {
-		return err
+	case c.Provisioner != "":
+		if err := ValidToken(prefix+".provisioner", c.Provisioner); err != nil {
+			return err
+		}
 	}
 	switch c.Type {
 	case TypeVirtualMachine, TypeBlade, TypeLab:
 	case "":
-		return fieldErr(prefix+".type", "is required: %q, %q or %q", TypeVirtualMachine, TypeBlade, TypeLab)
+		if full {
+			return fieldErr(prefix+".type", "is required: %q, %q or %q", TypeVirtualMachine, TypeBlade, TypeLab)
+		}
 	default:
 		return fieldErr(prefix+".type", "must be %q, %q or %q, not %q", TypeVirtualMachine, TypeBlade, TypeLab, truncate(c.Type, 40))
 	}
@@ -175,39 +193,6 @@ func validAttributes(prefix string, attrs map[string]string) error {
 		if len(v) > maxAttributeBytes || strings.ContainsAny(v, "\r\n\x00") {
 			return fieldErr(prefix+".attributes."+k, "must be at most %d characters on one line", maxAttributeBytes)
 		}
-	}
-	return nil
-}
-
-// ValidateRef checks a job's computer: a name, and any other field well
-// formed (the coordinator then compares them with the enrolment).
-func (c *Computer) ValidateRef(prefix string) error {
-	if c.Name == "" {
-		return fieldErr(prefix+".name", "is required (\"computer\": \"vm-017\" or {\"name\": \"vm-017\"})")
-	}
-	if err := ValidComputerName(prefix+".name", c.Name); err != nil {
-		return err
-	}
-	if c.Provisioner != "" {
-		if err := ValidToken(prefix+".provisioner", c.Provisioner); err != nil {
-			return err
-		}
-	}
-	switch c.Type {
-	case "", TypeVirtualMachine, TypeBlade, TypeLab:
-	default:
-		return fieldErr(prefix+".type", "must be %q, %q or %q, not %q", TypeVirtualMachine, TypeBlade, TypeLab, truncate(c.Type, 40))
-	}
-	if c.Address != "" {
-		if _, _, err := SplitAddress(c.Address); err != nil {
-			return fieldErr(prefix+".address", "%v", err)
-		}
-	}
-	if err := validControl(prefix, c.Control); err != nil {
-		return err
-	}
-	if c.HostKey != "" || c.LearnedHostKey != nil {
-		return fieldErr(prefix+".host_key", "is not accepted: a job cannot choose a host key; host keys live in the enrolment of %s", c.Name)
 	}
 	return nil
 }
