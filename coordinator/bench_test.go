@@ -117,3 +117,71 @@ func benchWorkers(b *testing.B, js jetstream.JetStream) func() {
 		}
 	}
 }
+
+// BenchmarkInventory10k enrols 10,000 computers (bulk, in bodies under
+// 64 KiB), then measures a full listing of the inventory page by page (one
+// iteration) and, once, 1,000 submits to enrolled computers: the figures
+// are reported as metrics.
+//
+//	go test -run '^$' -bench Inventory10k -benchtime 20x ./coordinator
+func BenchmarkInventory10k(b *testing.B) {
+	const n = 10000
+	srv := natstest.New(b)
+	nc := natstest.Connect(b, srv.URL())
+	c, err := New(natstest.Connect(b, srv.URL()), Config{Subjects: subj, Name: "inv", Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Stop)
+	cl := NewClient(nc, subj)
+	comps := make([]messages.Computer, n)
+	for i := range comps {
+		comps[i] = messages.Computer{Name: fmt.Sprintf("lab-%05d", i), Provisioner: "vmware", Type: messages.TypeVirtualMachine,
+			Address: fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), Attributes: map[string]string{"vm_path": fmt.Sprintf("/DC0/vm/lab/lab-%05d", i)}}
+	}
+	start := time.Now()
+	if r, err := cl.ImportComputers(b.Context(), comps); err != nil || r.Added != n {
+		b.Fatalf("import: %+v %v", r, err)
+	}
+	enrol := float64(time.Since(start).Microseconds()) / n
+	for c.inv.len() < n {
+		time.Sleep(time.Millisecond) // the index catches up with the watcher (benchmark set-up, not a test)
+	}
+
+	// 1,000 submits to enrolled computers (no workers: the load requests wait).
+	start = time.Now()
+	for i := range 1000 {
+		if _, err := cl.Submit(b.Context(), messages.JobSpec{ID: fmt.Sprintf("inv-%d", i), Computer: messages.Computer{Name: comps[i*7].Name},
+			Image: messages.Image{Name: "ubuntu-24.04", OSFamily: "linux"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	submit := float64(time.Since(start).Microseconds()) / 1000
+
+	b.ResetTimer()
+	pages := 0
+	for b.Loop() {
+		got, after := 0, ""
+		for {
+			r, err := cl.ListComputers(b.Context(), messages.ComputerListRequest{Limit: 1000, After: after})
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += len(r.Computers)
+			pages++
+			if r.Next == "" {
+				break
+			}
+			after = r.Next
+		}
+		if got != n {
+			b.Fatalf("listed %d of %d", got, n)
+		}
+	}
+	b.ReportMetric(float64(pages)/float64(b.N), "pages/list")
+	b.ReportMetric(enrol, "enrol-µs/computer")
+	b.ReportMetric(submit, "submit-µs")
+}

@@ -18,8 +18,9 @@ type invIndex struct {
 }
 
 type invItem struct {
-	rev uint64
-	e   messages.Enrollment
+	rev  uint64
+	e    messages.Enrollment
+	size int // of its JSON, for the page budget
 }
 
 func newInvIndex() *invIndex { return &invIndex{items: map[string]invItem{}} }
@@ -34,7 +35,7 @@ func (x *invIndex) put(e messages.Enrollment, rev uint64) {
 	if !ok {
 		x.names = nil
 	}
-	x.items[e.Name] = invItem{rev: rev, e: e}
+	x.items[e.Name] = invItem{rev: rev, e: e, size: len(messages.Encode(e))}
 }
 
 func (x *invIndex) drop(name string, rev uint64) {
@@ -74,11 +75,12 @@ func (x *invIndex) page(state, provisioner, after string, limit, budget int) ([]
 	out := []messages.Enrollment{}
 	size := 0
 	for ; i < len(names); i++ {
-		e := x.items[names[i]].e
+		it := x.items[names[i]]
+		e := it.e
 		if (state != "" && e.State != state) || (provisioner != "" && e.Provisioner != provisioner) {
 			continue
 		}
-		n := len(messages.Encode(e)) + 1
+		n := it.size + 1
 		if len(out) == limit || (size+n > budget && len(out) > 0) {
 			return out, out[len(out)-1].Name
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
@@ -26,8 +27,8 @@ const (
 
 // addComputers enrols one computer (the reply is its enrolment) or many
 // (the reply counts them). An existing name with the same enrolment is a
-// no-op; with a different one the request is refused (409) and the
-// computers before it stay enrolled.
+// no-op; with a different one the request is refused (409) and the others
+// of the request stay enrolled (importing the same file again is safe).
 func (c *Coordinator) addComputers(ctx context.Context, data []byte) (any, error) {
 	comps, err := messages.DecodeComputerAdd(data)
 	if err != nil {
@@ -50,25 +51,48 @@ func (c *Coordinator) addComputers(ctx context.Context, data []byte) (any, error
 		}
 		seen[comp.Name] = true
 	}
-	var reply messages.AddReply
-	var last messages.Enrollment
-	for _, comp := range comps {
-		e, added, err := c.addOne(ctx, comp)
-		if err != nil {
-			if len(comps) > 1 {
-				err = fmt.Errorf("%w (%d added and %d unchanged before it)", err, reply.Added, reply.Unchanged)
-			}
-			return nil, err
-		}
-		if added {
-			reply.Added++
-		} else {
-			reply.Unchanged++
-		}
-		last = e
-	}
 	if len(comps) == 1 {
-		return last, nil
+		e, _, err := c.addOne(ctx, comps[0])
+		return e, err
+	}
+	return c.addMany(ctx, comps)
+}
+
+// addConcurrency is how many enrolments of one bulk add are written at
+// once (each is a KV create and an event: round trips, not CPU).
+const addConcurrency = 16
+
+// addMany enrols comps, addConcurrency at once. On a refusal the others
+// still finish; the first refusal is the reply, with the counts.
+func (c *Coordinator) addMany(ctx context.Context, comps []messages.Computer) (messages.AddReply, error) {
+	var (
+		mu    sync.Mutex
+		reply messages.AddReply
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, addConcurrency)
+	)
+	for _, comp := range comps {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, added, err := c.addOne(ctx, comp)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && first == nil:
+				first = err
+			case err != nil:
+			case added:
+				reply.Added++
+			default:
+				reply.Unchanged++
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return reply, fmt.Errorf("%w (this request enrolled %d and found %d unchanged)", first, reply.Added, reply.Unchanged)
 	}
 	return reply, nil
 }
