@@ -44,6 +44,7 @@ type Worker struct {
 	rt   *stepworker.Runtime
 	svc  micro.Service
 	sem  chan struct{}
+	jobs *jobs
 	log  *slog.Logger
 }
 
@@ -61,7 +62,8 @@ func New(nc *nats.Conn, cfg Config, prov Provisioner) (*Worker, error) {
 	if cfg.PowerConcurrency <= 0 {
 		cfg.PowerConcurrency = 16
 	}
-	w := &Worker{cfg: cfg, nc: nc, prov: prov, log: cfg.Logger.With("provisioner", cfg.Name)}
+	w := &Worker{cfg: cfg, nc: nc, prov: prov, log: cfg.Logger.With("provisioner", cfg.Name),
+		jobs: &jobs{nc: nc, bucket: cfg.Subjects.JobsBucket()}}
 	rt, err := stepworker.New(nc, stepworker.Config{Subjects: cfg.Subjects, Step: messages.StepLoad, Pool: cfg.Name, UpdateConsumer: cfg.UpdateConsumer, Logger: cfg.Logger, Settings: cfg.Settings}, w.load)
 	if err != nil {
 		return nil, fmt.Errorf("loaderworker: %w", err)
@@ -123,6 +125,9 @@ func (w *Worker) load(ctx context.Context, req messages.Request, p progress.Prog
 
 // onPower answers vcl.power.<provisioner>. Power actions can take a while,
 // so each runs in its own goroutine, at most PowerConcurrency at once.
+// Power is owned: only the job that holds the computer, at its current
+// attempt, in its post-load step, gets it (holder), and the provisioner
+// acts on the computer as the job's record has it.
 func (w *Worker) onPower(r micro.Request) {
 	var req messages.PowerRequest
 	err := messages.Decode(r.Data(), &req, true)
@@ -151,7 +156,18 @@ func (w *Worker) onPower(r micro.Request) {
 func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PowerTimeout)
 	defer cancel()
-	log := w.log.With("computer", req.Computer.Name, "action", req.Action, "job", req.JobID)
+	log := w.log.With("computer", req.Computer.Name, "action", req.Action, "job", req.JobID, "attempt", req.Attempt)
+	held, err := w.holder(ctx, req)
+	if err != nil {
+		code := 503
+		if ref := (*refusal)(nil); errors.As(err, &ref) {
+			code = ref.code
+		}
+		log.Warn("power request refused", "code", code, "why", err)
+		respondError(r, code, err.Error())
+		return
+	}
+	req.Computer = held
 	rep, err := w.prov.Power(ctx, req)
 	if err != nil {
 		code := 503
@@ -170,9 +186,7 @@ func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 		rep.Action = req.Action
 	}
 	log.Info("power action done", "state", rep.State, "evidence", rep.Evidence)
-	if req.JobID != "" {
-		w.event(req, fmt.Sprintf("power %s of %s: now %s. %s", req.Action, req.Computer.Name, rep.State, rep.Detail))
-	}
+	w.event(req, fmt.Sprintf("power %s of %s: now %s. %s", req.Action, req.Computer.Name, rep.State, rep.Detail))
 	_ = r.RespondJSON(rep)
 }
 

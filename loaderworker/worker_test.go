@@ -228,9 +228,38 @@ func TestPowerEndpoint(t *testing.T) {
 	ask := func(body []byte) (*nats.Msg, error) {
 		return r.Conn().Request(subj.Power("fake"), body, 10*time.Second)
 	}
-	pr := messages.PowerRequest{JobID: "job-p", Attempt: 1, Action: messages.PowerReset,
-		Computer: messages.Computer{Name: "vm-1", Provisioner: "fake", Type: messages.TypeVirtualMachine}}
-	msg, err := ask(messages.Encode(pr))
+	comp := func(name string) messages.Computer {
+		return messages.Computer{Name: name, Provisioner: "fake", Type: messages.TypeVirtualMachine}
+	}
+	pr := messages.PowerRequest{JobID: "job-p", Attempt: 2, Action: messages.PowerReset, Computer: comp("vm-1")}
+	wantRefused := func(name string, body []byte, code, want string) {
+		t.Helper()
+		msg, err := ask(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := msg.Header.Get("Nats-Service-Error-Code"); got != code || !strings.Contains(string(msg.Data), want) {
+			t.Errorf("%s: code %q body %s, want %s containing %q", name, got, msg.Data, code, want)
+		}
+	}
+	// No coordinator yet: no jobs bucket, no power.
+	wantRefused("no jobs bucket", messages.Encode(pr), "403", "KV bucket vcl_jobs does not exist")
+
+	enrolled := comp("vm-1")
+	enrolled.Address, enrolled.Attributes = "10.1.0.17", map[string]string{"vm_path": "/DC0/vm/lab/vm-1"}
+	req := messages.Request{JobID: "job-p", Attempt: 2, Step: messages.StepPostload, Computer: enrolled,
+		Image: messages.Image{Name: "ubuntu-24.04", OSFamily: "linux"}, Reload: messages.ReloadIfNeeded}
+	r.Postloading(req)
+	gone := req
+	gone.JobID, gone.Computer = "job-g", comp("gone")
+	r.Postloading(gone)
+	r.PutJob(messages.JobRecord{ID: "job-r", State: messages.StateReady, Attempt: 1, Enrolled: &enrolled})
+
+	// The holder at its current attempt: served, on the enrolled computer
+	// whatever the request's computer says besides its name.
+	forged := pr
+	forged.Computer.Address, forged.Computer.Attributes = "192.0.2.66", map[string]string{"vm_path": "/DC0/vm/other-vm"}
+	msg, err := ask(messages.Encode(forged))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,25 +267,38 @@ func TestPowerEndpoint(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &rep); err != nil || rep.State != "on" || rep.Action != "reset" || rep.Computer != "vm-1" {
 		t.Fatalf("reply %s (%v)", msg.Data, err)
 	}
+	if got := f.PowerRequests(); len(got) != 1 || got[0].Computer.Address != "10.1.0.17" || got[0].Computer.Attributes["vm_path"] != "/DC0/vm/lab/vm-1" {
+		t.Fatalf("provisioner got %+v, want the enrolled computer", got)
+	}
+	other := pr
+	other.Computer = comp("vm-2")
+	stale := pr
+	stale.Attempt = 1
+	noJob := pr
+	noJob.JobID = ""
+	ready, unknown := pr, pr
+	ready.JobID, unknown.JobID = "job-r", "job-x"
 	bad := []struct {
-		name, body, code, want string
+		name string
+		body []byte
+		code string
+		want string
 	}{
-		{"garbage", "{{{", "400", "malformed JSON"},
-		{"unknown action", `{"action":"explode","computer":{"name":"vm-1","provisioner":"fake","type":"blade"}}`, "400", "action"},
-		{"other provisioner", `{"action":"on","computer":{"name":"vm-1","provisioner":"xcat","type":"blade"}}`, "400", "serves"},
-		{"permanent failure", `{"action":"on","computer":{"name":"gone","provisioner":"fake","type":"blade"}}`, "400", "no VM named gone"},
+		{"garbage", []byte("{{{"), "400", "malformed JSON"},
+		{"unknown action", []byte(`{"job_id":"job-p","attempt":2,"action":"explode","computer":{"name":"vm-1","provisioner":"fake","type":"blade"}}`), "400", "action"},
+		{"other provisioner", []byte(`{"job_id":"job-p","attempt":2,"action":"on","computer":{"name":"vm-1","provisioner":"xcat","type":"blade"}}`), "400", "serves"},
+		{"computer the job does not hold", messages.Encode(other), "403", "job job-p does not hold vm-2"},
+		{"stale attempt", messages.Encode(stale), "409", "attempt 1 is not job job-p's current attempt 2"},
+		{"job not in post-load", messages.Encode(ready), "409", "job job-r is in state ready: power only during its post-load"},
+		{"no job", messages.Encode(noJob), "403", "must name its job_id"},
+		{"unknown job", messages.Encode(unknown), "403", "job job-x is unknown"},
+		{"permanent failure", messages.Encode(messages.PowerRequest{JobID: "job-g", Attempt: 2, Action: messages.PowerOn, Computer: comp("gone")}), "400", "no VM named gone"},
 	}
 	for _, b := range bad {
-		msg, err := ask([]byte(b.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := msg.Header.Get("Nats-Service-Error-Code"); got != b.code || !strings.Contains(string(msg.Data), b.want) {
-			t.Errorf("%s: code %q body %s, want %s containing %q", b.name, got, msg.Data, b.code, b.want)
-		}
+		wantRefused(b.name, b.body, b.code, b.want)
 	}
 	if n := len(f.PowerRequests()); n != 2 {
-		t.Fatalf("provisioner got %d power requests, want 2", n)
+		t.Fatalf("provisioner got %d power requests, want 2 (the holder's and the one that failed)", n)
 	}
 }
 

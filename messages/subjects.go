@@ -125,7 +125,6 @@ func (s Subjects) Consumer(step, pool string) string {
 // KV bucket names.
 func (s Subjects) JobsBucket() string      { return s.p() + "_jobs" }
 func (s Subjects) ComputersBucket() string { return s.p() + "_computers" }
-func (s Subjects) HostKeysBucket() string  { return s.p() + "_hostkeys" }
 
 var (
 	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -45,7 +45,7 @@ func BenchmarkWaitForAnswer1000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sd, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: 20 * time.Second})
+		sd, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, Timeout: 20 * time.Second})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func BenchmarkWaitForAnswer1000(b *testing.B) {
 		var failed atomic.Int64
 		for _, c := range lab.Computers {
 			env := &osworker.Env{Profile: p, Progress: nopProgress{}, Dialer: d,
-				Target: control.Target{Address: c.Addr(), Computer: c.Name(), HostKey: control.HostKeyPolicy{JobID: "bench", Attempt: 1, Reloaded: true}}}
+				Target: control.Target{Address: c.Addr(), Computer: c.Name(), HostKey: control.HostKeyPolicy{JobID: "bench", Attempt: 1, Reloaded: true, Step: &control.MemHostKeys{}}}}
 			wg.Go(func() {
 				conn, err := osworker.WaitForAnswer(context.Background(), env, messages.Request{JobID: "bench", Attempt: 1})
 				if err != nil {

@@ -109,13 +109,30 @@ func EffectiveProfile(m Module, ov Overrides, req messages.Request) (messages.Wa
 	return p.ForAttempt(req.Attempt), nil
 }
 
-// TargetOf is the control target of a request.
+// TargetOf is the control target of a request: the enrolled address,
+// the enrolled host keys (pinned, or learned after the last reimage) and a
+// fresh store of its own for the key this step may learn (see
+// control.HostKeyPolicy; LearnedKey reads it back).
 func TargetOf(req messages.Request) control.Target {
-	return control.Target{
-		Address: req.Computer.SSHAddress(), Computer: req.Computer.Name,
-		HostKey: control.HostKeyPolicy{Pinned: req.Computer.HostKey, JobID: req.JobID,
-			Attempt: req.Attempt, Reloaded: req.Reloaded},
+	pol := control.HostKeyPolicy{Pinned: req.Computer.HostKey, JobID: req.JobID,
+		Attempt: req.Attempt, Reloaded: req.Reloaded, Step: &control.MemHostKeys{}}
+	if l := req.Computer.LearnedHostKey; l != nil {
+		pol.Learned = &control.HostKeyRecord{Key: l.Key, JobID: l.JobID, Attempt: l.Attempt, Recorded: l.Recorded}
 	}
+	return control.Target{Address: req.Computer.SSHAddress(), Computer: req.Computer.Name, HostKey: pol}
+}
+
+// LearnedKey is the host key the step of t learned (nil: none, because the
+// enrolment's key was expected or the computer never answered).
+func LearnedKey(ctx context.Context, t control.Target) *messages.LearnedHostKey {
+	if t.HostKey.Step == nil {
+		return nil
+	}
+	rec, _, err := t.HostKey.Step.Get(ctx, t.Computer)
+	if err != nil {
+		return nil
+	}
+	return &messages.LearnedHostKey{Key: rec.Key, JobID: rec.JobID, Attempt: rec.Attempt, Recorded: rec.Recorded}
 }
 
 // NATSPower returns a PowerFunc that calls Subjects.Power(provisioner)

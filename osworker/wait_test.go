@@ -61,13 +61,13 @@ func newRig(t *testing.T, cfg devlab.Config, p messages.WaitProfile) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: time.Second})
+	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{comp: c, ev: &events{}}
 	r.env = &osworker.Env{Profile: p, Progress: r.ev, Dialer: d,
-		Target: control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{JobID: "j", Attempt: 1, Reloaded: true}},
+		Target: control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{JobID: "j", Attempt: 1, Reloaded: true, Step: &control.MemHostKeys{}}},
 		PowerFn: func(ctx context.Context, action string, evidence bool) (messages.PowerReply, error) {
 			r.mu.Lock()
 			r.resets++

@@ -15,7 +15,6 @@ import (
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"golang.org/x/crypto/ssh"
 )
@@ -23,8 +22,7 @@ import (
 // Config configures a Worker; cmd/loadpool fills it from LOADPOOL_*.
 type Config struct {
 	Subjects messages.Subjects
-	// Settings are the pool's (package pool); Settings.Replicas also
-	// applies to the host keys bucket if this worker creates it.
+	// Settings are the pool's (package pool).
 	Settings pool.Config
 	// SSHUser, Signer and DialTimeout build the SSH dialer when New is
 	// given a nil Dialer.
@@ -34,9 +32,6 @@ type Config struct {
 	// Profiles is the content of the operator's profiles file
 	// (LOADPOOL_PROFILES); empty changes nothing.
 	Profiles []byte
-	// HostKeys keeps trust-on-first-use host keys; nil: the NATS KV
-	// bucket Subjects.HostKeysBucket() (created by Start).
-	HostKeys control.HostKeyStore
 	// PowerTimeout bounds a power request (default
 	// messages.DefaultPowerTimeout).
 	PowerTimeout time.Duration
@@ -89,10 +84,11 @@ func New(nc *nats.Conn, cfg Config, m Module, dialer control.Dialer) (*Worker, e
 	return w, nil
 }
 
-// Start creates the host keys bucket (when no store was given), builds the
-// SSH dialer (when none was given) and starts taking requests.
+// Start builds the SSH dialer (when none was given) and starts taking
+// requests. Host keys come with each request (the enrolment): the worker
+// keeps no store of its own.
 func (w *Worker) Start(ctx context.Context) error {
-	if err := w.ensureDialer(ctx); err != nil {
+	if err := w.ensureDialer(); err != nil {
 		return err
 	}
 	svc, err := micro.AddService(w.nc, micro.Config{
@@ -114,26 +110,15 @@ func (w *Worker) Start(ctx context.Context) error {
 	return nil
 }
 
-func (w *Worker) ensureDialer(ctx context.Context) error {
+func (w *Worker) ensureDialer() error {
 	if w.dialer != nil {
 		return nil
-	}
-	if w.cfg.HostKeys == nil {
-		js, err := jetstream.New(w.nc)
-		if err != nil {
-			return err
-		}
-		kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if w.cfg.HostKeys, err = control.NewKVHostKeys(kctx, js, w.cfg.Subjects, w.cfg.Settings.Replicas); err != nil {
-			return err
-		}
 	}
 	if w.cfg.Signer == nil {
 		return errors.New("osworker: no SSH private key: set LOADPOOL_SSH_KEY")
 	}
 	d, err := control.NewSSHDialer(control.SSHConfig{User: w.cfg.SSHUser, Signers: []ssh.Signer{w.cfg.Signer},
-		HostKeys: w.cfg.HostKeys, Timeout: w.cfg.DialTimeout, Logger: w.cfg.Logger})
+		Timeout: w.cfg.DialTimeout, Logger: w.cfg.Logger})
 	w.dialer = d
 	return err
 }
@@ -151,7 +136,9 @@ func (w *Worker) Stop() {
 }
 
 // Handle is the step handler: effective profile, Env, module.PostLoad.
-// The profile goes into the result (Report.Profile).
+// The profile goes into the result (Report.Profile), and so does the host
+// key the step learned in a reload window (Report.LearnedHostKey), whatever
+// the outcome: the coordinator decides what to keep.
 func (w *Worker) Handle(ctx context.Context, req messages.Request, p progress.Progress) (stepworker.Report, error) {
 	prof, err := EffectiveProfile(w.m, w.ov, req)
 	if err != nil {
@@ -161,7 +148,7 @@ func (w *Worker) Handle(ctx context.Context, req messages.Request, p progress.Pr
 		Clock: w.cfg.Clock, Logger: w.log.With("job", req.JobID, "attempt", req.Attempt),
 		PowerFn: NATSPower(w.nc, w.cfg.Subjects, req, w.cfg.PowerTimeout)}
 	detail, err := w.m.PostLoad(ctx, req, env)
-	rep := stepworker.Report{Detail: detail, Profile: &prof}
+	rep := stepworker.Report{Detail: detail, Profile: &prof, LearnedHostKey: LearnedKey(ctx, env.Target)}
 	if err != nil {
 		rep.Detail = err.Error() // the reason comes from err (outcome.Reason)
 	}

@@ -19,6 +19,9 @@ type Report struct {
 	// Reloaded (load only) and Profile (post-load only) go into the result.
 	Reloaded *bool
 	Profile  *messages.WaitProfile
+	// LearnedHostKey (post-load only): the host key the step learned in a
+	// reload window; the coordinator writes it into the enrolment.
+	LearnedHostKey *messages.LearnedHostKey
 }
 
 // Handler runs one step. Its error decides the outcome (outcome.Of) and,

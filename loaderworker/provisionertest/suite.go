@@ -8,8 +8,11 @@
 // under reload "if-needed" is skipped (ready, Reloaded false); under
 // "always" it reloads; a transient backend fault answers retry; a missing
 // image answers fail; a load slower than three leases keeps its lease (one
-// delivery, one result); the power endpoint's reset, off, on and status
-// agree with the backend.
+// delivery, one result); the power endpoint's reset, off, on and status,
+// asked by the job that holds the computer in its post-load step (a
+// record the suite writes into the jobs bucket), agree with the backend,
+// act on the enrolled computer even when the request's computer carries
+// other placement attributes, and are refused to a stale attempt.
 package provisionertest
 
 import (
@@ -26,6 +29,7 @@ import (
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker/steptest"
+	"github.com/nats-io/nats.go"
 )
 
 // Fixture is one provisioner standing in front of its backend.
@@ -182,15 +186,18 @@ func caseSlow(t *testing.T, r *rig) {
 func casePower(t *testing.T, r *rig) {
 	r.start(0)
 	want(t, r.load(r.f.Image, messages.ReloadAlways), messages.OutcomeReady)
+	// The job that holds the computer, in its post-load step (attempt 2).
+	r.Postloading(messages.Request{JobID: "suite-power", Attempt: 2, Step: messages.StepPostload,
+		Computer: r.f.Computer, Image: r.f.Image, Reload: messages.ReloadAlways, Reloaded: true})
+	// Placement attributes in the request are not the enrolment's: were
+	// the provisioner given them, it would look for nothing there.
+	forged := r.f.Computer
+	forged.Attributes = map[string]string{"vm_path": "/no-such-dc/vm/elsewhere", "node": "no-such-node"}
 	for _, step := range []struct{ action, state string }{
 		{messages.PowerOff, "off"}, {messages.PowerStatus, "off"}, {messages.PowerOn, "on"},
 		{messages.PowerReset, "on"}, {messages.PowerStatus, "on"},
 	} {
-		body := messages.Encode(messages.PowerRequest{Computer: r.f.Computer, Action: step.action})
-		msg, err := r.Conn().Request(subj.Power(r.f.Name), body, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
+		msg := r.power(messages.PowerRequest{JobID: "suite-power", Attempt: 2, Computer: forged, Action: step.action})
 		if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
 			t.Fatalf("%s: error %s %s", step.action, code, msg.Data)
 		}
@@ -202,4 +209,20 @@ func casePower(t *testing.T, r *rig) {
 			t.Fatalf("after %s: reply says %q, backend says %q, want %q", step.action, rep.State, r.f.PowerState(), step.state)
 		}
 	}
+	msg := r.power(messages.PowerRequest{JobID: "suite-power", Attempt: 1, Computer: r.f.Computer, Action: messages.PowerOff})
+	if code := msg.Header.Get("Nats-Service-Error-Code"); code != "409" || !strings.Contains(string(msg.Data), "not job suite-power's current attempt 2") {
+		t.Fatalf("stale attempt: code %q %s, want 409", code, msg.Data)
+	}
+	if s := r.f.PowerState(); s != "on" {
+		t.Fatalf("a refused power off changed the computer: %s", s)
+	}
+}
+
+func (r *rig) power(req messages.PowerRequest) *nats.Msg {
+	r.t.Helper()
+	msg, err := r.Conn().Request(subj.Power(r.f.Name), messages.Encode(req), time.Minute)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return msg
 }

@@ -13,18 +13,38 @@
 // Every vSphere call has its own deadline (Config.CallTimeout); a task wait is bounded by
 // Config.TaskTimeout and reports progress through the step's Progress.
 // The datacenter, folder, resource pool and datastore are resolved once
-// and cached; the cache is dropped after a failed load or power action, so
+// and cached (a vm_path's folder is resolved per call); the cache is dropped after a failed load or power action, so
 // the next job finds a moved or recreated folder or pool again.
+//
+// # Placement (the enrolment's attributes)
+//
+// A computer's VM is where its enrolment puts it, and nowhere else:
+//   - attributes["vm_path"] ([AttrVMPath]): the VM's vSphere inventory
+//     path, e.g. "/DC0/vm/lab/vm-017" (absolute, in the configured
+//     datacenter; its folder must exist). The VM there may be called
+//     otherwise than the computer.
+//   - without it: the VM named like the computer directly in the
+//     configured folder (LOADPOOL_VSPHERE_FOLDER, default the
+//     datacenter's root VM folder).
+//
+// Load and Power never search the datacenter for a VM by the computer's
+// name: a VM of that name elsewhere is never destroyed, loaded or
+// powered. Where the VM must exist (power, the snapshot strategy) and
+// does not, the step answers fail with a sentence that says how to enrol
+// the VM's path (vcl.computer.set with attributes.vm_path). Templates,
+// the source of clones, are looked up by the image's name in the
+// datacenter.
 //
 // # Strategies
 //
 // Strategies ([Config].Strategy, or messages.Image.Strategy per job):
-//   - clone: the VM named like the computer is powered off and destroyed if
-//     it exists, then cloned again from the template (or VM) named like the
-//     image into the configured folder, pool and datastore — a linked clone
-//     from the template's current snapshot when it has one.
-//   - snapshot: the computer's persistent VM is powered off and reverted to
-//     the snapshot named like the image.
+//   - clone: the VM at the computer's placement is powered off and
+//     destroyed if it exists, then cloned again from the template (or VM)
+//     named like the image into the placement's folder and name, in the
+//     configured pool and datastore — a linked clone from the template's
+//     current snapshot when it has one.
+//   - snapshot: the persistent VM at the computer's placement is powered
+//     off and reverted to the snapshot named like the image.
 //
 // Either way the VM is then tagged (ExtraConfig TagImage, TagJob) and
 // powered on. With reload if-needed, a VM that is powered on and tagged

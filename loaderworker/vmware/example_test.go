@@ -35,7 +35,7 @@ func ExampleProvisioner_Load() {
 		fmt.Println(rep.Reloaded, rep.Detail, err)
 	}
 	// Output:
-	// event: cloning ubuntu-22.04 to vm-017 (linked clone)
+	// event: cloning ubuntu-22.04 to vm-017 at /DC0/vm/vm-017 (linked clone)
 	// event: powering on vm-017
 	// true cloned ubuntu-22.04 to vm-017 (linked clone) and powered it on <nil>
 	// false skipped the reload: vm-017 already runs ubuntu-22.04 (loaded by job res-1042) and is powered on <nil>

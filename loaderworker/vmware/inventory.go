@@ -83,10 +83,12 @@ func lookup[T any](ctx context.Context, setting, path string,
 	return v, err
 }
 
-// findVM finds the VM or template named exactly name in the datacenter;
-// (nil, nil) when there is none. It does not use the Finder, which reads
-// a bare "vm-123" as a managed object id and would answer some other VM.
-func (p *Provisioner) findVM(ctx context.Context, inv *inventory, name string) (*object.VirtualMachine, error) {
+// findTemplate finds the template (or VM) named exactly name in the
+// datacenter, the source of a clone: (nil, nil) when there is none. Only
+// images are looked up by name; a computer's VM is found at its placement
+// (place). It does not use the Finder, which reads a bare "vm-123" as a
+// managed object id and would answer some other VM.
+func (p *Provisioner) findTemplate(ctx context.Context, inv *inventory, name string) (*object.VirtualMachine, error) {
 	v, err := view.NewManager(p.client.Client).CreateContainerView(ctx, inv.dc.Reference(), []string{"VirtualMachine"}, true)
 	if err != nil {
 		return nil, err

@@ -14,9 +14,10 @@ import (
 	"github.com/loadpool/loadpool/messages"
 )
 
-// Load puts req.Image on the VM named req.Computer.Name and powers it on,
-// with the image's strategy or the configured one. With reload if-needed
-// a VM that is on and tagged with the image is left alone.
+// Load puts req.Image on the computer's VM (its placement: attribute
+// vm_path, else its name in the configured folder) and powers it on, with
+// the image's strategy or the configured one. With reload if-needed a VM
+// that is on and tagged with the image is left alone.
 func (p *Provisioner) Load(ctx context.Context, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	rep, err := p.load(ctx, req, pr)
 	if err != nil {
@@ -37,7 +38,11 @@ func (p *Provisioner) load(ctx context.Context, req messages.Request, pr progres
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
-	cur, err := p.current(ctx, inv, req.Computer.Name)
+	pl, err := p.place(ctx, inv, req.Computer)
+	if err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	cur, err := p.current(ctx, pl)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
@@ -52,27 +57,29 @@ func (p *Provisioner) load(ctx context.Context, req messages.Request, pr progres
 	return p.clone(ctx, inv, cur, req, pr)
 }
 
-// computerVM is the computer's VM as found; vm is nil when there is none.
+// computerVM is the computer's VM as found at its placement; vm is nil
+// when there is none.
 type computerVM struct {
+	pl placement
 	vm *object.VirtualMachine
 	st vmState
 }
 
-// current finds and reads the computer's VM. A template of the
-// computer's name is refused: loading would destroy or change it.
-func (p *Provisioner) current(ctx context.Context, inv *inventory, name string) (computerVM, error) {
-	vm, err := p.findVM(ctx, inv, name)
+// current finds and reads the VM at pl. A template there is refused:
+// loading would destroy or change it.
+func (p *Provisioner) current(ctx context.Context, pl placement) (computerVM, error) {
+	vm, err := p.vm(ctx, pl)
 	if err != nil || vm == nil {
-		return computerVM{}, err
+		return computerVM{pl: pl}, err
 	}
 	st, err := readVM(ctx, vm)
 	if err != nil {
 		return computerVM{}, err
 	}
 	if st.template {
-		return computerVM{}, &badInputError{msg: fmt.Sprintf("computer %s has the name of a template in vCenter: rename the computer or the template", name)}
+		return computerVM{}, &badInputError{msg: fmt.Sprintf("the place of computer %s, %s, holds a template: move the template, or enrol another vm_path for the computer", pl.computer, pl.path)}
 	}
-	return computerVM{vm: vm, st: st}, nil
+	return computerVM{pl: pl, vm: vm, st: st}, nil
 }
 
 // skipped reports whether the VM already runs the image and is on.
@@ -96,14 +103,14 @@ func (p *Provisioner) clone(ctx context.Context, inv *inventory, cur computerVM,
 		if cur.vm.Reference() == src.Reference() {
 			return loaderworker.LoadReport{}, &badInputError{msg: fmt.Sprintf("computer %s has the name of its own image's source VM: rename the computer or the VM", name)}
 		}
-		pr.Event(fmt.Sprintf("powering off and destroying the old VM %s", name))
+		pr.Event(fmt.Sprintf("powering off and destroying the old VM %s at %s", name, cur.pl.path))
 		if err := p.destroy(ctx, cur.vm, pr); err != nil {
 			return loaderworker.LoadReport{}, err
 		}
 	}
 	spec, how := cloneSpec(inv, st, image, req.JobID)
-	pr.Event(fmt.Sprintf("cloning %s to %s (%s)", image, name, how))
-	vm, err := p.cloneTo(ctx, src, inv.folder, name, spec, pr)
+	pr.Event(fmt.Sprintf("cloning %s to %s at %s (%s)", image, name, cur.pl.path, how))
+	vm, err := p.cloneTo(ctx, src, cur.pl.folder, cur.pl.name, spec, pr)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
 	}
@@ -115,7 +122,7 @@ func (p *Provisioner) clone(ctx context.Context, inv *inventory, cur computerVM,
 
 // template finds and reads the template (or VM) named like the image.
 func (p *Provisioner) template(ctx context.Context, inv *inventory, image string) (*object.VirtualMachine, vmState, error) {
-	src, err := p.findVM(ctx, inv, image)
+	src, err := p.findTemplate(ctx, inv, image)
 	if err != nil {
 		return nil, vmState{}, err
 	}
@@ -170,8 +177,7 @@ func cloneSpec(inv *inventory, src vmState, image, job string) (types.VirtualMac
 func (p *Provisioner) revert(ctx context.Context, cur computerVM, req messages.Request, pr progress.Progress) (loaderworker.LoadReport, error) {
 	name, image, vm := req.Computer.Name, req.Image.Name, cur.vm
 	if vm == nil {
-		return loaderworker.LoadReport{}, &notFoundError{what: "virtual machine", name: name,
-			fix: "the snapshot strategy needs a persistent VM of the computer's name: create it, or load with strategy clone"}
+		return loaderworker.LoadReport{}, cur.pl.missing("the snapshot strategy needs the computer's persistent VM (or load with strategy clone)")
 	}
 	snap, err := findSnapshot(cur.st.snapshot, image)
 	if err != nil {

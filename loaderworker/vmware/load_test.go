@@ -166,8 +166,8 @@ func TestSnapshotStrategyNeedsTheVM(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, vcsim.Options{})
 	_, err := r.p.Load(t.Context(), request("vm-9", "ubuntu-22.04", vmware.StrategySnapshot, messages.ReloadAlways), &events{})
-	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "vm-9"`) {
-		t.Fatalf("err = %v, want a permanent error naming vm-9", err)
+	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "/DC0/vm/vm-9"`) || !strings.Contains(err.Error(), "attribute vm_path") {
+		t.Fatalf("err = %v, want a permanent error naming vm-9's place and how to enrol it", err)
 	}
 }
 
@@ -304,7 +304,7 @@ func TestComputerNamedLikeATemplate(t *testing.T) {
 	r := newRig(t, vcsim.Options{})
 	for _, strategy := range []string{vmware.StrategyClone, vmware.StrategySnapshot} {
 		_, err := r.p.Load(t.Context(), request("win10-22h2", "ubuntu-22.04", strategy, messages.ReloadAlways), &events{})
-		if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "computer win10-22h2 has the name of a template in vCenter") {
+		if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "the place of computer win10-22h2, /DC0/vm/win10-22h2, holds a template") {
 			t.Fatalf("%s: err = %v, want a permanent refusal", strategy, err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // Power performs req.Action (reset, on, off, status) on the computer's VM
-// and reports its power state afterwards. With req.Evidence it first saves
+// (at its placement, as Load finds it) and reports its power state afterwards. With req.Evidence it first saves
 // a console screenshot where vSphere supports it and says where in the
 // reply's Evidence, or why not in its Detail; a missing screenshot never
 // fails the action. Reset of a VM that is off powers it on.
@@ -31,12 +31,16 @@ func (p *Provisioner) power(ctx context.Context, req messages.PowerRequest, repl
 	if err != nil {
 		return err
 	}
-	vm, err := p.findVM(ctx, inv, req.Computer.Name)
+	pl, err := p.place(ctx, inv, req.Computer)
+	if err != nil {
+		return err
+	}
+	vm, err := p.vm(ctx, pl)
 	if err != nil {
 		return err
 	}
 	if vm == nil {
-		return &notFoundError{what: "virtual machine", name: req.Computer.Name, fix: "load an image onto the computer first, or fix its name"}
+		return pl.missing("nothing to power (load an image onto the computer first)")
 	}
 	st, err := readVM(ctx, vm)
 	if err != nil {

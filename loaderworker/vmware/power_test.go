@@ -85,7 +85,7 @@ func TestPowerUnknownVM(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, vcsim.Options{Images: []string{}})
 	rep, err := r.p.Power(t.Context(), messages.PowerRequest{Computer: messages.Computer{Name: "vm-9"}, Action: messages.PowerStatus})
-	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "vm-9"`) || rep.State != "unknown" {
+	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), `no virtual machine named "/DC0/vm/vm-9"`) || !strings.Contains(err.Error(), "vm_path") || rep.State != "unknown" {
 		t.Fatalf("reply %+v, err %v; want unknown and a permanent error naming vm-9", rep, err)
 	}
 }

@@ -34,6 +34,9 @@ func (c *client) nodeAttrs(ctx context.Context, node string, names ...string) (m
 		return nil, err
 	}
 	attrs, ok := out[node]
+	if !ok && len(out) > 1 {
+		return nil, fmt.Errorf("%w: %q names %d nodes in xCAT (a group or a noderange), not one: enrol the computer's own node name as its attribute node (vcl.computer.set)", ErrNodeConfig, node, len(out))
+	}
 	if !ok {
 		return nil, missing(op, node, out)
 	}

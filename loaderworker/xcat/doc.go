@@ -1,6 +1,17 @@
 // Package xcat is the provisioner of bare-metal nodes ("blades") through
-// the xCAT REST API (xcatws): computer.provisioner "xcat", computer.name
-// the xCAT node, image.name an xCAT osimage.
+// the xCAT REST API (xcatws): computer.provisioner "xcat", image.name an
+// xCAT osimage.
+//
+// # Placement (the enrolment's attributes)
+//
+// The computer's xCAT node is attributes["node"] ([AttrNode]) when its
+// enrolment sets it, else the computer's name ([NodeOf]). It must be one
+// node name (letters, digits, '.', '-', '_'): a noderange such as
+// "cn01,cn02" or "cn[01-09]" is refused before any call to xCAT (fail,
+// reason config), and a name xCAT expands to several nodes (a group,
+// ALLRESOURCES) is refused by the first read, before anything is set or
+// powered: one computer never powers several nodes. Only that node is
+// set, powered and watched.
 //
 // # Load
 //

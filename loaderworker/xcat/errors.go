@@ -78,7 +78,7 @@ func (e *Error) Unwrap() []error { return []error{e.kind, e.Err} }
 
 var hints = map[error]string{
 	ErrAuth:        "check LOADPOOL_XCAT_USER and LOADPOOL_XCAT_PASSWORD against xCAT's passwd table (key xcat) and its policy table",
-	ErrUnknownNode: "define the node in xCAT or fix computer.name",
+	ErrUnknownNode: "define the node in xCAT, or enrol the computer's xCAT node name as its attribute node (vcl.computer.set)",
 	ErrRequest:     "check LOADPOOL_XCAT_URL: it must end in /xcatws",
 	ErrTLS:         "trust the xCAT CA with LOADPOOL_XCAT_CA_FILE (http://<MN>/install/postscripts/ca/ca-cert.pem), or set LOADPOOL_XCAT_INSECURE=true",
 }

@@ -14,6 +14,28 @@ import (
 
 var _ loaderworker.Provisioner = (*Provisioner)(nil)
 
+// AttrNode is the enrolment attribute that names a computer's xCAT node;
+// without it the node is the computer's name.
+const AttrNode = "node"
+
+// NodeOf is the xCAT node of an enrolled computer: attributes["node"],
+// else its name.
+func NodeOf(c messages.Computer) string {
+	if n := c.Attributes[AttrNode]; n != "" {
+		return n
+	}
+	return c.Name
+}
+
+// checkNode refuses a node attribute that is no single xCAT node name (a
+// comma, a range or blanks would make it a noderange of several nodes).
+func checkNode(c messages.Computer) error {
+	if err := messages.ValidComputerName("attributes."+AttrNode, NodeOf(c)); err != nil {
+		return fmt.Errorf("%w: computer %s: %v; fix the enrolment (vcl.computer.set)", ErrNodeConfig, c.Name, err)
+	}
+	return nil
+}
+
 // Provisioner installs xCAT osimages on bare-metal nodes.
 type Provisioner struct {
 	cfg Config
@@ -32,7 +54,7 @@ func New(cfg Config) (*Provisioner, error) {
 	return &Provisioner{cfg: cfg, c: c, log: cfg.Logger.With("provisioner", Name)}, nil
 }
 
-// Load installs req.Image.Name (an osimage) on node req.Computer.Name and
+// Load installs req.Image.Name (an osimage) on the computer's node (NodeOf) and
 // answers once xCAT says booted (ready) or failed (retry), or a timeout
 // runs out (retry).
 func (p *Provisioner) Load(ctx context.Context, req messages.Request, prog progress.Progress) (loaderworker.LoadReport, error) {
@@ -41,7 +63,10 @@ func (p *Provisioner) Load(ctx context.Context, req messages.Request, prog progr
 }
 
 func (p *Provisioner) load(ctx context.Context, req messages.Request, prog progress.Progress) (loaderworker.LoadReport, error) {
-	node, img := req.Computer.Name, req.Image.Name
+	if err := checkNode(req.Computer); err != nil {
+		return loaderworker.LoadReport{}, err
+	}
+	node, img := NodeOf(req.Computer), req.Image.Name
 	pm, err := p.c.imageProvmethod(ctx, img)
 	if err != nil {
 		return loaderworker.LoadReport{}, err
@@ -92,7 +117,7 @@ func (p *Provisioner) skip(ctx context.Context, node, img, status string) (loade
 // node gets nextboot net between the two; from attempt 2 on, the node is
 // powered off first, so the boot is a cold start.
 func (p *Provisioner) start(ctx context.Context, req messages.Request, before map[string]string, prog progress.Progress) error {
-	node, img := req.Computer.Name, req.Image.Name
+	node, img := NodeOf(req.Computer), req.Image.Name
 	if req.Attempt >= 2 {
 		prog.Event(fmt.Sprintf("xCAT: attempt %d: powering node %s off first, so that the power boot below is a cold start (a full power cycle, not a reset)", req.Attempt, node))
 		if err := p.c.power(ctx, node, "off"); err != nil {
@@ -130,13 +155,20 @@ func bmcManaged(mgt string) bool { return mgt == "ipmi" || mgt == "openbmc" }
 // Power performs a power action: reset is done as rpower boot, because an
 // IPMI reset does nothing to a node that is off.
 func (p *Provisioner) Power(ctx context.Context, req messages.PowerRequest) (messages.PowerReply, error) {
-	node := req.Computer.Name
-	rep := messages.PowerReply{Computer: node, Action: req.Action, State: "unknown"}
+	node := NodeOf(req.Computer)
+	rep := messages.PowerReply{Computer: req.Computer.Name, Action: req.Action, State: "unknown"}
+	if err := checkNode(req.Computer); err != nil {
+		return rep, decide(err)
+	}
 	act := map[string]string{messages.PowerReset: "boot", messages.PowerOn: "on", messages.PowerOff: "off"}[req.Action]
 	if act == "" && req.Action != messages.PowerStatus {
 		return rep, decide(fmt.Errorf("%w: power action must be reset, on, off or status, not %q", ErrRequest, req.Action))
 	}
 	if act != "" {
+		// One node, not a group: read it before powering it.
+		if _, err := p.c.nodeAttrs(ctx, node, "status"); err != nil {
+			return rep, decide(err)
+		}
 		if err := p.c.power(ctx, node, act); err != nil {
 			return rep, decide(err)
 		}

@@ -31,7 +31,7 @@ type seen struct {
 // resets the stall timer; a failed read does not end the watch (the
 // timeouts bound it) but is named in the timeout's detail.
 func (p *Provisioner) watch(ctx context.Context, req messages.Request, prog progress.Progress, before map[string]string) (loaderworker.LoadReport, error) {
-	node, img := req.Computer.Name, req.Image.Name
+	node, img := NodeOf(req.Computer), req.Image.Name
 	stall, overall := Timeouts(req.Image, p.cfg.MinStall, p.cfg.MinOverall)
 	start := time.Now()
 	lastChange, last := start, seen{status: before["status"], statustime: before["statustime"]}

@@ -36,21 +36,35 @@ type Dialer interface {
 type Target struct {
 	// Address is host:port.
 	Address string
-	// Computer is the computer's name (the host key record's key).
+	// Computer is the computer's name.
 	Computer string
 	HostKey  HostKeyPolicy
 }
 
-// HostKeyPolicy says which host key to accept.
+// HostKeyPolicy says which host key to accept, first rule that applies:
+//  1. Pinned set (the operator's key, enrolled): only that key, always.
+//  2. Learned set (the key learned after the last load that reimaged the
+//     computer, kept in its enrolment) and this attempt did not reimage
+//     it (Reloaded false): only that key.
+//  3. Otherwise (a reload window, or no key known at all): the first key
+//     this step sees is learned into Step, and every later dial of the
+//     step accepts only that key.
+//
+// A key other than the expected one is a *HostKeyMismatchError.
 type HostKeyPolicy struct {
-	// Pinned is the image's host key in authorized_keys form; when set
-	// it is the only key accepted.
+	// Pinned is the enrolment's host_key in authorized_keys form.
 	Pinned string
+	// Learned is the enrolment's learned host key (nil: none).
+	Learned *HostKeyRecord
 	// JobID and Attempt identify the step; Reloaded says that this
 	// attempt's load reimaged the computer (a new host key is expected).
 	JobID    string
 	Attempt  int
 	Reloaded bool
+	// Step is this step's memory of the key it learned (rule 3): one
+	// store per step, read back by the runtime for the step's result.
+	// Nil: the step cannot learn, so rule 3 refuses to dial.
+	Step HostKeyStore
 }
 
 // ErrNotAnswering wraps every error that means "the computer does not
@@ -67,8 +81,8 @@ type HostKeyMismatchError struct {
 	Computer string
 	// Want and Got are SHA256 fingerprints ("SHA256:...").
 	Want, Got string
-	// Source says where Want came from: "pinned by the image" or
-	// "recorded by job J attempt N".
+	// Source says where Want came from: "pinned at enrolment", "learned
+	// by job J attempt N at T" or "learned earlier in this step by ...".
 	Source string
 }
 
@@ -77,6 +91,7 @@ func (e *HostKeyMismatchError) Reason() string { return "host-key-mismatch" }
 
 func (e *HostKeyMismatchError) Error() string {
 	return fmt.Sprintf("host key of computer %s changed: got %s, want %s (%s); "+
-		"if the computer was legitimately reimaged outside loadpool, delete its record from the host keys bucket, else investigate",
+		"if the computer was legitimately reimaged outside loadpool, load it again with reload always so that its new key is learned "+
+		"(or enrol the new key with vcl.computer.set host_key), else investigate",
 		e.Computer, e.Got, e.Want, e.Source)
 }

@@ -18,15 +18,16 @@
 //     and a host key mismatch are wrapped with outcome.Permanent (the
 //     step answers fail); a *HostKeyMismatchError names the computer and
 //     both SHA256 fingerprints.
-//   - Host keys are verified, never ignored. A key pinned by the image
-//     (HostKeyPolicy.Pinned, authorized_keys form) is checked strictly.
-//     Otherwise trust on first use, per reload, through a HostKeyStore
-//     (NATS KV bucket Subjects.HostKeysBucket(), compare-and-set updates):
-//     when this job's attempt reimaged the computer (Reloaded) the first
-//     key seen is recorded with the job id and attempt, and checked
-//     strictly from then on. With Reloaded false and no record the first
-//     key seen is recorded too (the computer was loaded before loadpool
-//     knew it; refusing it would make an "if-needed" job unusable); the
-//     choice is logged in the record's JobID. A key that differs from the
-//     record outside the reload window is a mismatch.
+//   - Host keys are verified, never ignored, and come from the enrolment
+//     (design.md "Reaching the computer"): no bucket, no file. A key pinned
+//     by the operator (HostKeyPolicy.Pinned) is checked strictly, always.
+//     A key learned after the last load that reimaged the computer
+//     (HostKeyPolicy.Learned) is checked strictly while this attempt did
+//     not reimage it. Otherwise (Reloaded, or no key known) the first key
+//     seen is learned into the step's own HostKeyStore (HostKeyPolicy.Step,
+//     one MemHostKeys per step) and every later dial of the step is checked
+//     against it; the OS worker reports it in the step's result
+//     (messages.Result.LearnedHostKey) and the coordinator writes it into
+//     the enrolment. A mismatch names the computer, both fingerprints and
+//     where the expected key came from.
 package control

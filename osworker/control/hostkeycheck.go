@@ -15,77 +15,88 @@ import (
 // hostKeyCheck verifies one dial's host key against the policy; failure
 // keeps the reason so classify can tell a mismatch from a network error.
 type hostKeyCheck struct {
-	ctx     context.Context
-	store   HostKeyStore
-	t       Target
-	pinned  ssh.PublicKey
-	rec     HostKeyRecord
-	rev     uint64
-	found   bool
+	ctx context.Context
+	t   Target
+	// want is the one key accepted and source where it came from; nil
+	// while the step may still learn a key.
+	want   ssh.PublicKey
+	source string
+	// learn: this step learns the first key it sees (HostKeyPolicy.Step).
+	learn   bool
 	failure error
 }
 
-// newHostKeyCheck parses the policy (no I/O: a bad pinned key fails at
-// once, before any connection).
-func newHostKeyCheck(ctx context.Context, store HostKeyStore, t Target) (*hostKeyCheck, error) {
-	h := &hostKeyCheck{ctx: ctx, store: store, t: t}
-	if t.HostKey.Pinned != "" {
-		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.HostKey.Pinned))
+// newHostKeyCheck parses the policy (no I/O: a bad key fails at once,
+// before any connection). See HostKeyPolicy for the order of precedence.
+func newHostKeyCheck(ctx context.Context, t Target) (*hostKeyCheck, error) {
+	h := &hostKeyCheck{ctx: ctx, t: t}
+	p := t.HostKey
+	switch {
+	case p.Pinned != "":
+		k, err := parseKey(p.Pinned)
 		if err != nil {
-			return nil, permanentf("image.host_key of %s is not an SSH public key in authorized_keys form (\"ssh-ed25519 AAAA...\"): %v", t.Computer, err)
+			return nil, permanentf("the host_key enrolled for %s is not an SSH public key in authorized_keys form (\"ssh-ed25519 AAAA...\"): %v; fix the enrolment (vcl.computer.set)", t.Computer, err)
 		}
-		h.pinned = k
-		return h, nil
-	}
-	if store == nil {
-		return nil, permanentf("no host key store configured and image.host_key is empty: cannot verify %s", t.Computer)
+		h.want, h.source = k, "pinned at enrolment"
+	case p.Learned != nil && !p.Reloaded:
+		k, err := parseKey(p.Learned.Key)
+		if err != nil {
+			return nil, permanentf("the host key learned for %s in its enrolment is unreadable (%v): load the computer with reload always so that its key is learned again", t.Computer, err)
+		}
+		h.want, h.source = k, learnedBy(*p.Learned, "")
+	case p.Step == nil:
+		return nil, permanentf("no host key is known for %s and this step has no store to learn one: pin its key at enrolment", t.Computer)
+	default:
+		h.learn = true
 	}
 	return h, nil
 }
 
-// load reads the trust-on-first-use record (nothing to read when pinned).
+func parseKey(s string) (ssh.PublicKey, error) {
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s))
+	return k, err
+}
+
+func learnedBy(r HostKeyRecord, what string) string {
+	return fmt.Sprintf("learned %sby job %s attempt %d at %s", what, r.JobID, r.Attempt, r.Recorded.UTC().Format(time.RFC3339))
+}
+
+// load reads what this step learned already (nothing to read when a key
+// is expected from the enrolment).
 func (h *hostKeyCheck) load() error {
-	if h.pinned != nil {
+	if !h.learn {
 		return nil
 	}
-	rec, rev, err := h.store.Get(h.ctx, h.t.Computer)
+	rec, _, err := h.t.HostKey.Step.Get(h.ctx, h.t.Computer)
 	switch {
 	case errors.Is(err, ErrNoRecord):
+		return nil
 	case err != nil:
-		return fmt.Errorf("%w: host key store: %v", ErrNotAnswering, err)
-	default:
-		h.rec, h.rev, h.found = rec, rev, true
+		return fmt.Errorf("%w: host key of this step: %v", ErrNotAnswering, err)
 	}
+	return h.expect(rec)
+}
+
+// expect makes rec, learned by this step, the one key accepted.
+func (h *hostKeyCheck) expect(rec HostKeyRecord) error {
+	k, err := parseKey(rec.Key)
+	if err != nil {
+		return fmt.Errorf("host key learned by this step for %s is unreadable: %v", h.t.Computer, err)
+	}
+	h.want, h.source = k, learnedBy(rec, "earlier in this step ")
 	return nil
 }
 
 // algorithms restricts the negotiation to the expected key's type, so a
 // server with several host keys offers the one we can check.
 func (h *hostKeyCheck) algorithms() []string {
-	var k ssh.PublicKey
-	switch {
-	case h.pinned != nil:
-		k = h.pinned
-	case h.found && !h.newWindow():
-		k, _, _, _, _ = ssh.ParseAuthorizedKey([]byte(h.rec.Key))
-	}
-	if k == nil {
+	if h.want == nil {
 		return nil
 	}
-	if k.Type() == ssh.KeyAlgoRSA {
+	if h.want.Type() == ssh.KeyAlgoRSA {
 		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
 	}
-	return []string{k.Type()}
-}
-
-// newWindow: this attempt reimaged the computer and the record is older
-// than it, so the first key seen replaces the record.
-func (h *hostKeyCheck) newWindow() bool {
-	p := h.t.HostKey
-	if !p.Reloaded {
-		return false
-	}
-	return !h.found || h.rec.JobID != p.JobID || h.rec.Attempt != p.Attempt
+	return []string{h.want.Type()}
 }
 
 func (h *hostKeyCheck) callback(_ string, _ net.Addr, key ssh.PublicKey) error {
@@ -94,53 +105,42 @@ func (h *hostKeyCheck) callback(_ string, _ net.Addr, key ssh.PublicKey) error {
 }
 
 func (h *hostKeyCheck) verify(key ssh.PublicKey) error {
-	if h.pinned != nil {
-		if !bytes.Equal(h.pinned.Marshal(), key.Marshal()) {
-			return h.mismatch(h.pinned, key, "pinned by the image")
-		}
-		return nil
-	}
-	if h.found && !h.newWindow() {
-		want, _, _, _, err := ssh.ParseAuthorizedKey([]byte(h.rec.Key))
-		if err != nil {
-			return fmt.Errorf("host key record of %s is corrupt (%v): delete it", h.t.Computer, err)
-		}
-		if !bytes.Equal(want.Marshal(), key.Marshal()) {
-			return h.mismatch(want, key, fmt.Sprintf("recorded by job %s attempt %d at %s", h.rec.JobID, h.rec.Attempt, h.rec.Recorded.UTC().Format(time.RFC3339)))
+	if h.want != nil {
+		if !bytes.Equal(h.want.Marshal(), key.Marshal()) {
+			return h.mismatch(h.want, key)
 		}
 		return nil
 	}
 	return h.record(key)
 }
 
+// record learns key: the first key this step sees.
 func (h *hostKeyCheck) record(key ssh.PublicKey) error {
-	rec := HostKeyRecord{
-		Key:   strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))),
-		JobID: h.t.HostKey.JobID, Attempt: h.t.HostKey.Attempt, Recorded: time.Now().UTC(),
-	}
-	err := h.store.Put(h.ctx, h.t.Computer, rec, h.rev)
+	p := h.t.HostKey
+	rec := HostKeyRecord{Key: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))),
+		JobID: p.JobID, Attempt: p.Attempt, Recorded: time.Now().UTC()}
+	err := p.Step.Put(h.ctx, h.t.Computer, rec, 0)
 	if errors.Is(err, ErrConflict) {
-		// Another dial of the same step recorded first: check against it.
-		got, rev, gerr := h.store.Get(h.ctx, h.t.Computer)
+		// Another dial of the same step learned first: check against it.
+		got, _, gerr := p.Step.Get(h.ctx, h.t.Computer)
 		if gerr != nil {
-			return fmt.Errorf("%w: host key store: %v", ErrNotAnswering, gerr)
+			return fmt.Errorf("%w: host key of this step: %v", ErrNotAnswering, gerr)
 		}
-		h.rec, h.rev, h.found = got, rev, true
-		if h.newWindow() {
-			return fmt.Errorf("%w: host key record of %s changed meanwhile", ErrNotAnswering, h.t.Computer)
+		if err := h.expect(got); err != nil {
+			return err
 		}
 		return h.verify(key)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: host key store: %v", ErrNotAnswering, err)
+		return fmt.Errorf("%w: host key of this step: %v", ErrNotAnswering, err)
 	}
-	h.rec, h.found = rec, true
+	h.want, h.source = key, learnedBy(rec, "earlier in this step ")
 	return nil
 }
 
-func (h *hostKeyCheck) mismatch(want, got ssh.PublicKey, source string) error {
+func (h *hostKeyCheck) mismatch(want, got ssh.PublicKey) error {
 	return &HostKeyMismatchError{Computer: h.t.Computer, Want: ssh.FingerprintSHA256(want),
-		Got: ssh.FingerprintSHA256(got), Source: source}
+		Got: ssh.FingerprintSHA256(got), Source: h.source}
 }
 
 func permanentf(format string, args ...any) error {

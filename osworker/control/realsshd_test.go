@@ -37,7 +37,7 @@ func pinnedTarget(srv *sshd.Server, pinned string) control.Target {
 func TestRealSSHDRun(t *testing.T) {
 	t.Parallel()
 	srv := sshd.Start(t, sshd.Options{})
-	d := dialer(t, srv.Client(), nil, realDialTimeout)
+	d := dialer(t, srv.Client(), realDialTimeout)
 	conn, err := d.Dial(realCtx(t), pinnedTarget(srv, srv.HostKeyLine()))
 	if err != nil {
 		t.Fatalf("dial with the pinned key: %v", err)
@@ -76,7 +76,7 @@ func TestRealSSHDRun(t *testing.T) {
 func TestRealSSHDRunCancel(t *testing.T) {
 	t.Parallel()
 	srv := sshd.Start(t, sshd.Options{})
-	conn, err := dialer(t, srv.Client(), nil, realDialTimeout).Dial(realCtx(t), pinnedTarget(srv, srv.HostKeyLine()))
+	conn, err := dialer(t, srv.Client(), realDialTimeout).Dial(realCtx(t), pinnedTarget(srv, srv.HostKeyLine()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,14 +111,14 @@ func TestRealSSHDRefusals(t *testing.T) {
 		mention  []string
 	}{
 		{name: "wrong pinned key", signer: srv.Client(), pinned: authorized(other.PublicKey()), mismatch: true,
-			mention: []string{"real-1", ssh.FingerprintSHA256(other.PublicKey()), ssh.FingerprintSHA256(srv.HostKey()), "pinned by the image"}},
+			mention: []string{"real-1", ssh.FingerprintSHA256(other.PublicKey()), ssh.FingerprintSHA256(srv.HostKey()), "pinned at enrolment"}},
 		{name: "client key not authorized", signer: other, pinned: srv.HostKeyLine(), auth: true,
 			mention: []string{"real-1", srv.Addr()}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			conn, err := dialer(t, tc.signer, nil, realDialTimeout).Dial(realCtx(t), pinnedTarget(srv, tc.pinned))
+			conn, err := dialer(t, tc.signer, realDialTimeout).Dial(realCtx(t), pinnedTarget(srv, tc.pinned))
 			if err == nil {
 				conn.Close()
 				t.Fatal("dial succeeded")
@@ -142,49 +142,51 @@ func TestRealSSHDRefusals(t *testing.T) {
 	}
 }
 
-// TestRealSSHDTrustOnFirstUse: the key seen after job-1's reload is
-// recorded; sshd restarted at the same address with a new host key (a
-// computer reimaged behind loadpool's back) is a Permanent mismatch for
-// job-1, and job-2's own reload accepts and records the new key.
-func TestRealSSHDTrustOnFirstUse(t *testing.T) {
+// TestRealSSHDLearnedHostKey: the key seen in job-1's reload window is
+// learned into the step; enrolled, it is enforced on job-2, which did not
+// reload, once sshd restarts at the same address with a new host key (a
+// computer reimaged behind loadpool's back): a Permanent mismatch. Job-3's
+// own reload learns the new key.
+func TestRealSSHDLearnedHostKey(t *testing.T) {
 	t.Parallel()
-	store := kvStore(t)
 	first := sshd.Start(t, sshd.Options{})
-	d := dialer(t, first.Client(), store, realDialTimeout)
-	target := func(job string) control.Target {
-		return control.Target{Address: first.Addr(), Computer: "real-tofu",
-			HostKey: control.HostKeyPolicy{JobID: job, Attempt: 1, Reloaded: true}}
+	d := dialer(t, first.Client(), realDialTimeout)
+	dial := func(p control.HostKeyPolicy) error {
+		conn, err := d.Dial(realCtx(t), control.Target{Address: first.Addr(), Computer: "real-tofu", HostKey: p})
+		if err == nil {
+			conn.Close()
+		}
+		return err
 	}
-	for range 2 { // recorded, then checked against the record
-		conn, err := d.Dial(realCtx(t), target("job-1"))
-		if err != nil {
+	step1 := &control.MemHostKeys{}
+	for range 2 { // learned, then checked against what was learned
+		if err := dial(control.HostKeyPolicy{JobID: "job-1", Attempt: 1, Reloaded: true, Step: step1}); err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		conn.Close()
 	}
-	if rec, _, err := store.Get(realCtx(t), "real-tofu"); err != nil || rec.Key != first.HostKeyLine() || rec.JobID != "job-1" {
-		t.Fatalf("record %+v, %v; want %s by job-1", rec, err, first.HostKeyLine())
+	rec, _, err := step1.Get(realCtx(t), "real-tofu")
+	if err != nil || rec.Key != first.HostKeyLine() || rec.JobID != "job-1" {
+		t.Fatalf("learned %+v, %v; want %s by job-1", rec, err, first.HostKeyLine())
 	}
 	first.Stop()
 	_, newKey, _ := ed25519.GenerateKey(rand.Reader)
 	second := sshd.Start(t, sshd.Options{Port: first.Port(), Client: first.Client(), HostKey: newKey})
 
-	_, err := d.Dial(realCtx(t), target("job-1"))
+	err = dial(control.HostKeyPolicy{Learned: &rec, JobID: "job-2", Attempt: 1, Step: &control.MemHostKeys{}})
 	var mm *control.HostKeyMismatchError
 	if !outcome.IsPermanent(err) || !errors.As(err, &mm) {
 		t.Fatalf("changed key: err = %v, want a Permanent *HostKeyMismatchError", err)
 	}
 	if mm.Want != ssh.FingerprintSHA256(first.HostKey()) || mm.Got != ssh.FingerprintSHA256(second.HostKey()) ||
-		!strings.Contains(err.Error(), "real-tofu") || !strings.Contains(err.Error(), "recorded by job job-1 attempt 1") {
-		t.Errorf("mismatch %+v (%v): want %s -> %s, recorded by job-1", mm, err,
+		!strings.Contains(err.Error(), "real-tofu") || !strings.Contains(err.Error(), "learned by job job-1 attempt 1") {
+		t.Errorf("mismatch %+v (%v): want %s -> %s, learned by job-1", mm, err,
 			ssh.FingerprintSHA256(first.HostKey()), ssh.FingerprintSHA256(second.HostKey()))
 	}
-	conn, err := d.Dial(realCtx(t), target("job-2"))
-	if err != nil {
-		t.Fatalf("job-2 reloaded the computer: its first key must be accepted: %v", err)
+	step3 := &control.MemHostKeys{}
+	if err := dial(control.HostKeyPolicy{Learned: &rec, JobID: "job-3", Attempt: 1, Reloaded: true, Step: step3}); err != nil {
+		t.Fatalf("job-3 reloaded the computer: its first key must be learned: %v", err)
 	}
-	conn.Close()
-	if rec, _, _ := store.Get(realCtx(t), "real-tofu"); rec.Key != second.HostKeyLine() || rec.JobID != "job-2" {
-		t.Errorf("record after job-2: %+v, want the new key by job-2", rec)
+	if got, _, _ := step3.Get(realCtx(t), "real-tofu"); got.Key != second.HostKeyLine() || got.JobID != "job-3" {
+		t.Errorf("learned by job-3: %+v, want the new key", got)
 	}
 }

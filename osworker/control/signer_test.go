@@ -75,8 +75,8 @@ func TestLoadSigner(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := upComputer(t, s, nil)
-		conn, err := dialer(t, s, &control.MemHostKeys{}, 5*time.Second).Dial(context.Background(),
-			control.Target{Address: c.Addr(), Computer: "vm-1"})
+		conn, err := dialer(t, s, 5*time.Second).Dial(context.Background(),
+			control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: learning()})
 		if err != nil {
 			t.Fatal(err)
 		}

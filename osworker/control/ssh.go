@@ -27,9 +27,6 @@ type SSHConfig struct {
 	User string
 	// Signers are the client's private keys (at least one).
 	Signers []ssh.Signer
-	// HostKeys keeps trust-on-first-use records (required unless every
-	// image pins its host key).
-	HostKeys HostKeyStore
 	// Timeout bounds TCP connect plus handshake (default 15s).
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -87,7 +84,7 @@ func (d *SSHDialer) Dial(ctx context.Context, t Target) (Conn, error) {
 	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	hk, err := newHostKeyCheck(dctx, d.cfg.HostKeys, t)
+	hk, err := newHostKeyCheck(dctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -96,8 +93,7 @@ func (d *SSHDialer) Dial(ctx context.Context, t Target) (Conn, error) {
 	if err != nil {
 		return nil, classify(t, err, nil)
 	}
-	// The host key record is read only once the computer accepts TCP: a
-	// refusing computer costs no store round trip per probe.
+	// What the step learned is read only once the computer accepts TCP.
 	if err := hk.load(); err != nil {
 		raw.Close()
 		return nil, err

@@ -16,10 +16,8 @@ import (
 
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/devlab/labtest"
-	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
-	"github.com/loadpool/loadpool/stepworker/steptest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -41,13 +39,18 @@ func upComputer(t *testing.T, client ssh.Signer, sh devlab.Shell) *devlab.Comput
 	return c
 }
 
-func dialer(t *testing.T, s ssh.Signer, store control.HostKeyStore, timeout time.Duration) *control.SSHDialer {
+func dialer(t *testing.T, s ssh.Signer, timeout time.Duration) *control.SSHDialer {
 	t.Helper()
-	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{s}, HostKeys: store, Timeout: timeout})
+	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{s}, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// learning is the policy of a step that may learn the first key it sees.
+func learning() control.HostKeyPolicy {
+	return control.HostKeyPolicy{JobID: "job-t", Attempt: 1, Reloaded: true, Step: &control.MemHostKeys{}}
 }
 
 func authorized(k ssh.PublicKey) string {
@@ -68,10 +71,10 @@ func TestDialDeadlineCoversHandshake(t *testing.T) {
 			hold <- c
 		}
 	}()
-	d := dialer(t, labtest.Signer(t), &control.MemHostKeys{}, 300*time.Millisecond)
+	d := dialer(t, labtest.Signer(t), 300*time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
-		_, err := d.Dial(context.Background(), control.Target{Address: ln.Addr().String(), Computer: "silent"})
+		_, err := d.Dial(context.Background(), control.Target{Address: ln.Addr().String(), Computer: "silent", HostKey: learning()})
 		done <- err
 	}()
 	select {
@@ -114,12 +117,12 @@ func TestDialErrors(t *testing.T) {
 			errMention: []string{"vm-1", ssh.FingerprintSHA256(other.PublicKey()), ssh.FingerprintSHA256(c.HostKey())}},
 		{name: "bad pinned key text", signer: client, permanent: true,
 			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: "ssh-ed25519 garbage"}},
-			errMention: []string{"image.host_key"}},
+			errMention: []string{"host_key enrolled for vm-1", "vcl.computer.set"}},
 		{name: "pinned key of a type the server lacks", signer: client, permanent: true,
 			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: rsaPub(t)}},
 			errMention: []string{"vm-1", "no host key of the expected type", "rsa-sha2-512"}},
 		{name: "refused", signer: client, notAnswer: true,
-			target: control.Target{Address: off.Addr(), Computer: "off"}},
+			target: control.Target{Address: off.Addr(), Computer: "off", HostKey: learning()}},
 		{name: "auth refused", signer: other, permanent: true,
 			target:     control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: control.HostKeyPolicy{Pinned: authorized(c.HostKey())}},
 			errMention: []string{"vm-1", "public key"}},
@@ -127,7 +130,7 @@ func TestDialErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := dialer(t, tc.signer, &control.MemHostKeys{}, 5*time.Second)
+			d := dialer(t, tc.signer, 5*time.Second)
 			conn, err := d.Dial(context.Background(), tc.target)
 			if !tc.notAnswer && !tc.permanent {
 				if err != nil {
@@ -167,8 +170,8 @@ func TestRunExitAndCancel(t *testing.T) {
 	t.Parallel()
 	client := labtest.Signer(t)
 	c := upComputer(t, client, &devlab.Linux{Starting: time.Hour})
-	d := dialer(t, client, &control.MemHostKeys{}, 5*time.Second)
-	conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1"})
+	d := dialer(t, client, 5*time.Second)
+	conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1", HostKey: learning()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,119 +194,6 @@ func TestRunExitAndCancel(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run ignored ctx")
-	}
-}
-
-// kvStore is the host keys bucket on a pool's NATS (steptest's wire).
-func kvStore(t *testing.T) *control.KVHostKeys {
-	t.Helper()
-	st, err := control.NewKVHostKeys(context.Background(), steptest.New(t).JetStream(), messages.Subjects{}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-func TestTrustOnFirstUse(t *testing.T) {
-	t.Parallel()
-	client := labtest.Signer(t)
-	c := upComputer(t, client, nil)
-	store := kvStore(t)
-	d := dialer(t, client, store, 5*time.Second)
-	dial := func(job string, attempt int, reloaded bool) error {
-		conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1",
-			HostKey: control.HostKeyPolicy{JobID: job, Attempt: attempt, Reloaded: reloaded}})
-		if err == nil {
-			conn.Close()
-		}
-		return err
-	}
-	first := c.HostKey()
-	if err := dial("job-1", 1, true); err != nil {
-		t.Fatalf("first use after reload: %v", err)
-	}
-	rec, _, err := store.Get(context.Background(), "vm-1")
-	if err != nil || rec.Key != authorized(first) || rec.JobID != "job-1" || rec.Attempt != 1 {
-		t.Fatalf("record = %+v, %v", rec, err)
-	}
-	if err := dial("job-1", 1, true); err != nil {
-		t.Fatalf("same key again: %v", err)
-	}
-	// The computer is reimaged behind our back: a new key in the same window.
-	if err := c.Boot("img-2"); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, "computer answers", c.Answering)
-	err = dial("job-1", 1, true)
-	var mm *control.HostKeyMismatchError
-	if !outcome.IsPermanent(err) || !errors.As(err, &mm) {
-		t.Fatalf("changed key = %v, want a permanent mismatch", err)
-	}
-	for _, s := range []string{"vm-1", ssh.FingerprintSHA256(first), ssh.FingerprintSHA256(c.HostKey()), "job-1"} {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("error %q does not mention %q", err, s)
-		}
-	}
-	if err := dial("job-2", 1, false); !errors.As(err, &mm) {
-		t.Fatalf("another job without reload = %v, want mismatch", err)
-	}
-	// A new attempt that reloaded the computer records the new key.
-	if err := dial("job-1", 2, true); err != nil {
-		t.Fatalf("new reload window: %v", err)
-	}
-	if err := dial("job-3", 1, false); err != nil {
-		t.Fatalf("later job, key unchanged: %v", err)
-	}
-}
-
-func TestNoRecordWithoutReloadRecords(t *testing.T) {
-	t.Parallel()
-	client := labtest.Signer(t)
-	c := upComputer(t, client, nil)
-	store := &control.MemHostKeys{}
-	d := dialer(t, client, store, 5*time.Second)
-	conn, err := d.Dial(context.Background(), control.Target{Address: c.Addr(), Computer: "vm-1",
-		HostKey: control.HostKeyPolicy{JobID: "job-9", Attempt: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	if rec, _, err := store.Get(context.Background(), "vm-1"); err != nil || rec.Key != authorized(c.HostKey()) {
-		t.Fatalf("record = %+v, %v", rec, err)
-	}
-}
-
-func TestHostKeyStoreCAS(t *testing.T) {
-	t.Parallel()
-	stores := map[string]control.HostKeyStore{"kv": kvStore(t), "mem": &control.MemHostKeys{}}
-	for name, st := range stores {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			if _, _, err := st.Get(ctx, "c1"); !errors.Is(err, control.ErrNoRecord) {
-				t.Fatalf("Get of nothing = %v, want ErrNoRecord", err)
-			}
-			rec := control.HostKeyRecord{Key: "ssh-ed25519 AAAA", JobID: "j1", Attempt: 1}
-			if err := st.Put(ctx, "c1", rec, 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Put(ctx, "c1", rec, 0); !errors.Is(err, control.ErrConflict) {
-				t.Fatalf("second create = %v, want ErrConflict", err)
-			}
-			got, rev, err := st.Get(ctx, "c1")
-			if err != nil || got.JobID != "j1" {
-				t.Fatalf("Get = %+v, %v", got, err)
-			}
-			rec.JobID = "j2"
-			if err := st.Put(ctx, "c1", rec, rev+7); !errors.Is(err, control.ErrConflict) {
-				t.Fatalf("stale update = %v, want ErrConflict", err)
-			}
-			if err := st.Put(ctx, "c1", rec, rev); err != nil {
-				t.Fatal(err)
-			}
-			if got, _, _ := st.Get(ctx, "c1"); got.JobID != "j2" {
-				t.Fatalf("after update %+v", got)
-			}
-		})
 	}
 }
 

@@ -56,7 +56,7 @@ func runWorker1000(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	defer lab.Close()
-	sd, _ := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, HostKeys: &control.MemHostKeys{}, Timeout: 30 * time.Second})
+	sd, _ := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{client}, Timeout: 30 * time.Second})
 	d := &countingDialer{Dialer: sd}
 	w, err := osworker.New(natstest.Connect(b, wire.URL()), osworker.Config{Subjects: steptest.Subjects, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Profiles: []byte(`[{"family": "linux", "set": {"initial_delay": "10ms", "poll": "500ms", "answer_timeout": "2m", "ready_timeout": "2m"}}]`), Settings: pool.Config{Concurrency: n, MaxAckPending: n, Grace: time.Second}},
 		linux.Module{}, d)

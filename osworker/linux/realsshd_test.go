@@ -32,7 +32,6 @@ import (
 	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
-	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/osworker/linux"
 	"github.com/loadpool/loadpool/stepworker/steptest"
 	"github.com/nats-io/nats.go"
@@ -84,16 +83,11 @@ func (r *realRig) postLoad(req messages.Request) (messages.Result, *realEvents) 
 	return res, ev
 }
 
-// wantRecorded checks the host keys bucket: srv's key, recorded by job.
-func (r *realRig) wantRecorded(srv *sshd.Server, job string) {
-	r.t.Helper()
-	store, err := control.NewKVHostKeys(context.Background(), r.JetStream(), realSubjects, 1)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	rec, _, err := store.Get(context.Background(), "lp-real-01")
-	if err != nil || rec.Key != srv.HostKeyLine() || rec.JobID != job {
-		r.t.Errorf("host key record %+v, %v; want %s recorded by %s", rec, err, srv.HostKeyLine(), job)
+// wantLearned checks that res reports srv's key, learned by job.
+func wantLearned(t *testing.T, res messages.Result, srv *sshd.Server, job string) {
+	t.Helper()
+	if l := res.LearnedHostKey; l == nil || l.Key != srv.HostKeyLine() || l.JobID != job || l.Recorded.IsZero() {
+		t.Errorf("learned host key %+v; want %s learned by %s", l, srv.HostKeyLine(), job)
 	}
 }
 
@@ -147,12 +141,12 @@ func (e *realEvents) waitFor(ctx context.Context, sub string) (string, bool) {
 
 func realRequest(srv *sshd.Server, job string, pinned bool) messages.Request {
 	img := messages.Image{Name: "debian-12-real-v3", OSFamily: linux.Family, OSVersion: "12"}
-	comp := messages.Computer{Name: "lp-real-01", Provisioner: "lab", Type: messages.TypeVirtualMachine, Address: srv.Addr()}
+	c := messages.Computer{Name: "lp-real-01", Provisioner: "lab", Type: messages.TypeVirtualMachine, Address: srv.Addr()}
 	if pinned {
-		comp.HostKey = srv.HostKeyLine() // pinned at enrolment
+		c.HostKey = srv.HostKeyLine()
 	}
 	return messages.Request{JobID: job, Attempt: 1, Step: messages.StepPostload,
-		Computer: comp, Image: img, Reload: messages.ReloadIfNeeded, Reloaded: true}
+		Computer: c, Image: img, Reload: messages.ReloadIfNeeded, Reloaded: true}
 }
 
 func TestRealSSHDPostLoad(t *testing.T) {
@@ -164,7 +158,7 @@ func TestRealSSHDPostLoad(t *testing.T) {
 		detail string
 	}{
 		{name: "running, pinned host key", state: "running", pinned: true, detail: "ready: system running"},
-		{name: "degraded, host key trusted on first use", state: "degraded", detail: "ready: system degraded (failed units: none listed)"},
+		{name: "degraded, host key learned in the reload window", state: "degraded", detail: "ready: system degraded (failed units: none listed)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,13 +174,15 @@ func TestRealSSHDPostLoad(t *testing.T) {
 			checkInside(t, srv, req)
 			host.unchanged(t)
 			if !tc.pinned {
-				rig.wantRecorded(srv, "real-job-1")
+				wantLearned(t, res, srv, "real-job-1")
+			} else if res.LearnedHostKey != nil {
+				t.Errorf("a pinned computer learned %+v", res.LearnedHostKey)
 			}
 
-			// Again (a redelivered step, or the next job without reload):
-			// nothing is written twice.
+			// Again (a redelivered step, or the next job without reload,
+			// with the learned key enrolled): nothing is written twice.
 			req2 := realRequest(srv, "real-job-2", tc.pinned)
-			req2.Reloaded = false
+			req2.Reloaded, req2.Computer.LearnedHostKey = false, res.LearnedHostKey
 			res, ev = rig.postLoad(req2)
 			wantResult(t, res, messages.OutcomeReady, tc.detail)
 			ev.want(t, "hostname already lp-real-01", "image debian-12-real-v3 already recorded")
@@ -214,28 +210,59 @@ func TestRealSSHDNoSystemd(t *testing.T) {
 	host.unchanged(t)
 }
 
-// TestRealSSHDChangedHostKeyFails: the key recorded after job-1's reload
-// (NATS KV bucket) no longer matches once sshd is restarted at the same
-// address with a new host key; job-2, which did not reload, answers fail
-// naming the computer and both fingerprints.
+// TestRealSSHDChangedHostKeyFails: the key learned in job-1's reload
+// window (reported in its result, kept in the enrolment) no longer matches
+// once sshd is restarted at the same address with a new host key; job-2,
+// which did not reload, answers fail naming the computer, both
+// fingerprints and where the expected key came from. Job-3's load
+// reimaged the computer: its reload window learns and reports the new key.
 func TestRealSSHDChangedHostKeyFails(t *testing.T) {
 	t.Parallel()
 	first := sshd.Start(t, sshd.Options{SystemState: "running"})
 	rig := newRealRig(t, first.Client())
 	res, _ := rig.postLoad(realRequest(first, "real-job-1", false))
 	wantResult(t, res, messages.OutcomeReady, "ready: system running")
+	learned := res.LearnedHostKey
+	wantLearned(t, res, first, "real-job-1")
 	first.Stop()
 	second := sshd.Start(t, sshd.Options{SystemState: "running", Port: first.Port(), Client: first.Client(), Hostname: "unverified"})
 	req := realRequest(second, "real-job-2", false)
-	req.Reloaded = false
+	req.Reloaded, req.Computer.LearnedHostKey = false, learned
 	res, _ = rig.postLoad(req)
 	wantResult(t, res, messages.OutcomeFail, "lp-real-01", ssh.FingerprintSHA256(first.HostKey()),
-		ssh.FingerprintSHA256(second.HostKey()), "recorded by job real-job-1 attempt 1")
-	if res.Reason != "host-key-mismatch" {
-		t.Errorf("reason %q, want host-key-mismatch", res.Reason)
+		ssh.FingerprintSHA256(second.HostKey()), "learned by job real-job-1 attempt 1 at "+learned.Recorded.UTC().Format(time.RFC3339))
+	if res.Reason != "host-key-mismatch" || res.LearnedHostKey != nil {
+		t.Errorf("reason %q, learned %+v; want host-key-mismatch, nothing learned", res.Reason, res.LearnedHostKey)
 	}
 	if h, err := second.Hostname(context.Background()); err != nil || h != "unverified" {
 		t.Errorf("hostname of the unverified computer = %q, %v: nothing may change before its host key is verified", h, err)
+	}
+	req = realRequest(second, "real-job-3", false)
+	req.Computer.LearnedHostKey = learned // Reloaded: a reload window
+	res, _ = rig.postLoad(req)
+	wantResult(t, res, messages.OutcomeReady, "ready: system running")
+	wantLearned(t, res, second, "real-job-3")
+}
+
+// TestRealSSHDPinnedStrictAfterReload: a key pinned at enrolment is the
+// only one accepted, even in a reload window.
+func TestRealSSHDPinnedStrictAfterReload(t *testing.T) {
+	t.Parallel()
+	first := sshd.Start(t, sshd.Options{SystemState: "running"})
+	pinned := first.HostKeyLine()
+	first.Stop()
+	second := sshd.Start(t, sshd.Options{SystemState: "running", Port: first.Port(), Client: first.Client(), Hostname: "unverified"})
+	rig := newRealRig(t, second.Client())
+	req := realRequest(second, "real-job-pin", false)
+	req.Computer.HostKey = pinned
+	res, _ := rig.postLoad(req)
+	wantResult(t, res, messages.OutcomeFail, "lp-real-01", ssh.FingerprintSHA256(first.HostKey()),
+		ssh.FingerprintSHA256(second.HostKey()), "pinned at enrolment")
+	if res.LearnedHostKey != nil {
+		t.Errorf("a pinned computer learned %+v", res.LearnedHostKey)
+	}
+	if h, err := second.Hostname(context.Background()); err != nil || h != "unverified" {
+		t.Errorf("hostname = %q, %v: nothing may change before the host key is verified", h, err)
 	}
 }
 

@@ -24,7 +24,7 @@ func (p *progress) Event(m string) { p.events = append(p.events, m) }
 func TestRealSSHD(t *testing.T) {
 	t.Parallel()
 	srv := sshd.Start(t, sshd.Options{SystemState: "degraded"})
-	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{srv.Client()}, HostKeys: &control.MemHostKeys{}, Timeout: 10 * time.Second})
+	d, err := control.NewSSHDialer(control.SSHConfig{Signers: []ssh.Signer{srv.Client()}, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,12 @@ type Harness struct {
 	Client ssh.Signer
 	events *eventLog
 	worker *osworker.Worker
+
+	mu sync.Mutex
+	// learned is the host key each computer's enrolment would hold: the
+	// harness plays the coordinator, which writes a result's learned key
+	// into the enrolment.
+	learned map[string]*messages.LearnedHostKey
 }
 
 // NewHarness starts NATS, the streams, a loader for devlab.SimName and the
@@ -66,7 +72,7 @@ type Harness struct {
 func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 	t.Helper()
 	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: labtest.Signer(t),
-		events: &eventLog{}}
+		events: &eventLog{}, learned: map[string]*messages.LearnedHostKey{}}
 	// A synchronous subscription on the connection that also fetches the
 	// results: the worker publishes a step's events before its result on
 	// one connection, so by the time a result is read here its events
@@ -128,20 +134,33 @@ func (h *Harness) Computer(name string, cfg devlab.Config) *devlab.Computer {
 	return c
 }
 
-// Request is a post-load request for c as if attempt's load reimaged it.
+// Request is a post-load request for c as if attempt's load reimaged it;
+// its computer is c's enrolment, with the host key learned so far.
 func (h *Harness) Request(c *devlab.Computer, job string, attempt int) messages.Request {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return messages.Request{JobID: job, Attempt: attempt, Step: messages.StepPostload,
-		Computer: messages.Computer{Name: c.Name(), Provisioner: devlab.SimName, Type: h.F.ComputerType, Address: c.Addr()},
-		Image:    h.F.Image, Reload: messages.ReloadIfNeeded, Reloaded: true}
+		Computer: messages.Computer{Name: c.Name(), Provisioner: devlab.SimName, Type: h.F.ComputerType, Address: c.Addr(),
+			LearnedHostKey: h.learned[c.Name()]},
+		Image: h.F.Image, Reload: messages.ReloadIfNeeded, Reloaded: true}
 }
 
-// PostLoad publishes req and returns its result.
+// PostLoad writes req's job record (post-load at req's attempt: what the
+// loader's power endpoint checks), publishes req and returns its result.
+// A host key the result reports learned goes into the computer's
+// enrolment for the next Request.
 func (h *Harness) PostLoad(req messages.Request) messages.Result {
 	h.T.Helper()
+	h.Wire.Postloading(req)
 	h.Wire.PublishRaw(Subjects.PostloadRequest(h.F.Module.Family()), messages.Encode(req))
 	res := h.Wire.Result(time.Minute)
 	if res.JobID != req.JobID || res.Attempt != req.Attempt || res.Step != messages.StepPostload {
 		h.T.Fatalf("result for %s/%d/%s, want %s/%d/postload", res.JobID, res.Attempt, res.Step, req.JobID, req.Attempt)
+	}
+	if res.LearnedHostKey != nil {
+		h.mu.Lock()
+		h.learned[req.Computer.Name] = res.LearnedHostKey
+		h.mu.Unlock()
 	}
 	return res
 }

@@ -15,8 +15,14 @@ import (
 //     OS gets ready: ready, with the effective profile in the result;
 //   - never answers: retry after the profile's budget, with a power reset
 //     through the loader attempted and named in the detail;
-//   - host key mismatch: the computer's key changes outside a reload
-//     window: fail, naming both fingerprints;
+//   - host key mismatch: the key learned in a reload window (and reported
+//     in the result) is enforced on a later step that did not reload;
+//     the computer's key changed outside a reload window: fail, naming
+//     both fingerprints and the step that learned the key;
+//   - reload learns the new key: a reload window replaces the learned key
+//     and reports the new one;
+//   - pinned key: a key pinned at enrolment is checked even in a reload
+//     window;
 //   - attempt number visible: attempt 3 gets the attempt factor twice and,
 //     with reset_first_from_attempt 3, a power reset before the first wait;
 //   - post-load again: a second post-load of a ready computer that was
@@ -29,6 +35,8 @@ func Run(t *testing.T, f Fixture) {
 		{"slow boot then ready", caseSlowBoot},
 		{"never answers: retry after reset", caseNeverAnswers},
 		{"host key mismatch: fail", caseHostKeyMismatch},
+		{"reload learns the new host key", caseReloadLearns},
+		{"pinned host key is strict after a reload", casePinned},
 		{"attempt number visible", caseAttempt},
 		{"post-load again is ready", caseIdempotent},
 	}
@@ -80,29 +88,100 @@ func caseNeverAnswers(h *Harness) {
 	}
 }
 
+func authorized(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
+
+// wantLearned checks that res reports c's current key, learned by job at
+// attempt.
+func wantLearned(h *Harness, res messages.Result, c *devlab.Computer, job string, attempt int) {
+	h.T.Helper()
+	l := res.LearnedHostKey
+	if l == nil || l.Key != authorized(c.HostKey()) || l.JobID != job || l.Attempt != attempt || l.Recorded.IsZero() {
+		h.T.Fatalf("learned host key %+v, want %s by job %s attempt %d", l, authorized(c.HostKey()), job, attempt)
+	}
+}
+
 func caseHostKeyMismatch(h *Harness) {
 	c := h.Computer("moved-01", devlab.Config{})
 	if err := c.Boot(h.F.Image.Name); err != nil {
 		h.T.Fatal(err)
 	}
-	h.Want(h.PostLoad(h.Request(c, "job-first", 1)), messages.OutcomeReady)
+	res := h.PostLoad(h.Request(c, "job-first", 1))
+	h.Want(res, messages.OutcomeReady)
+	wantLearned(h, res, c, "job-first", 1)
+	// Enforced on a later step that did not reload (and nothing learned).
+	req := h.Request(c, "job-again", 1)
+	req.Reloaded = false
+	if res := h.PostLoad(req); res.Outcome != messages.OutcomeReady || res.LearnedHostKey != nil {
+		h.T.Fatalf("the learned key, unchanged, without reload: %s (%s), learned %+v; want ready, nothing learned", res.Outcome, res.Detail, res.LearnedHostKey)
+	}
 	old := c.HostKey()
 	// Reimaged behind loadpool's back: a later job that did not reload it
 	// must not trust the new key.
 	if err := c.Boot(h.F.Image.Name); err != nil {
 		h.T.Fatal(err)
 	}
-	req := h.Request(c, "job-second", 1)
+	req = h.Request(c, "job-second", 1)
 	req.Reloaded = false
-	res := h.PostLoad(req)
+	res = h.PostLoad(req)
 	h.Want(res, messages.OutcomeFail)
-	for _, w := range []string{"moved-01", ssh.FingerprintSHA256(old), ssh.FingerprintSHA256(c.HostKey())} {
+	for _, w := range []string{"moved-01", ssh.FingerprintSHA256(old), ssh.FingerprintSHA256(c.HostKey()), "learned by job job-first attempt 1"} {
 		if !strings.Contains(res.Detail, w) {
 			h.T.Errorf("detail %q does not name %q", res.Detail, w)
 		}
 	}
 	if res.Reason != "host-key-mismatch" {
 		h.T.Errorf("reason %q, want host-key-mismatch", res.Reason)
+	}
+	if res.LearnedHostKey != nil {
+		h.T.Errorf("a step outside a reload window learned %+v", res.LearnedHostKey)
+	}
+}
+
+func caseReloadLearns(h *Harness) {
+	c := h.Computer("relearn-01", devlab.Config{})
+	if err := c.Boot(h.F.Image.Name); err != nil {
+		h.T.Fatal(err)
+	}
+	h.Want(h.PostLoad(h.Request(c, "job-old", 1)), messages.OutcomeReady)
+	old := authorized(c.HostKey())
+	if err := c.Boot(h.F.Image.Name); err != nil { // this job's load reimaged it
+		h.T.Fatal(err)
+	}
+	req := h.Request(c, "job-new", 2)
+	if req.Computer.LearnedHostKey == nil || req.Computer.LearnedHostKey.Key != old {
+		h.T.Fatalf("the enrolment does not carry the old learned key: %+v", req.Computer.LearnedHostKey)
+	}
+	res := h.PostLoad(req)
+	h.Want(res, messages.OutcomeReady)
+	wantLearned(h, res, c, "job-new", 2)
+}
+
+func casePinned(h *Harness) {
+	c := h.Computer("pinned-01", devlab.Config{})
+	if err := c.Boot(h.F.Image.Name); err != nil {
+		h.T.Fatal(err)
+	}
+	req := h.Request(c, "job-pin", 1)
+	req.Computer.HostKey = authorized(c.HostKey())
+	res := h.PostLoad(req)
+	h.Want(res, messages.OutcomeReady)
+	if res.LearnedHostKey != nil {
+		h.T.Errorf("a pinned computer learned %+v", res.LearnedHostKey)
+	}
+	old := c.HostKey()
+	if err := c.Boot(h.F.Image.Name); err != nil { // reimaged, but the operator pinned the old key
+		h.T.Fatal(err)
+	}
+	req = h.Request(c, "job-pin-2", 1)
+	req.Computer.HostKey = authorized(old)
+	res = h.PostLoad(req)
+	h.Want(res, messages.OutcomeFail)
+	for _, w := range []string{"pinned-01", ssh.FingerprintSHA256(old), ssh.FingerprintSHA256(c.HostKey()), "pinned at enrolment"} {
+		if !strings.Contains(res.Detail, w) {
+			h.T.Errorf("detail %q does not name %q", res.Detail, w)
+		}
 	}
 }
 
