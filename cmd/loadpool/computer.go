@@ -172,16 +172,11 @@ func (e *enrolFlags) set(fs *flag.FlagSet, name string) (messages.ComputerSet, e
 	if s == (messages.ComputerSet{Name: name}) {
 		return s, fmt.Errorf("%w: nothing to change: give at least one of --provisioner, --type, --address, --host-key, --host-key-file, --control, --attr", errUsage)
 	}
-	// Check the fields given on a computer that has them and valid others.
+	// Check the fields given, laid over a valid enrolment (an empty
+	// --provisioner or --type is refused as missing).
 	probe := s.Apply(messages.Computer{Name: name, Provisioner: "x", Type: messages.TypeLab})
 	if err := probe.ValidateEnrollment("computer"); err != nil {
 		return s, flagError(err)
-	}
-	if s.Provisioner != nil && *s.Provisioner == "" {
-		return s, fmt.Errorf("%w: --provisioner cannot be empty", errUsage)
-	}
-	if s.Type != nil && *s.Type == "" {
-		return s, fmt.Errorf("%w: --type cannot be empty: %s, %s or %s", errUsage, messages.TypeVirtualMachine, messages.TypeBlade, messages.TypeLab)
 	}
 	return s, nil
 }
