@@ -354,9 +354,6 @@ func (d *devLab) runSamples(ctx context.Context, cl *coordinator.Client, w io.Wr
 		mu.Lock()
 		fmt.Fprintf(w, "sample %s: %s\n", s.spec.ID, s.what)
 		mu.Unlock()
-		if _, err := cl.AddComputer(ctx, s.spec.Computer); err != nil {
-			return fmt.Errorf("enrolling the computer of sample %s: %w", s.spec.ID, explain(err))
-		}
 		if _, err := cl.Submit(ctx, s.spec); err != nil {
 			return 0, fmt.Errorf("submitting sample %s: %w", s.spec.ID, explain(err))
 		}

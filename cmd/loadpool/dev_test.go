@@ -46,11 +46,11 @@ func TestDevDemo(t *testing.T) {
 		"enrolled 8 computers through vcl.computer.add: 8 added, 0 unchanged",
 		// The inventory story: drained is refused, released unused skips the reload.
 		"$ loadpool computers\n",
-		"$ loadpool computer drain vm-03 --reason \"disk replaced: waiting for the new one\"\n" +
-			"computer vm-03 drained: maintenance (new jobs refused: disk replaced: waiting for the new one)\n",
+		"$ loadpool computer drain vm-03 --reason \"disk replaced: waiting for the new one\"\n",
+		"computer vm-03 drained: maintenance (new jobs refused: disk replaced: waiting for the new one)",
 		"refused, as expected: the coordinator answered 409: ",
-		"$ loadpool computer release vm-01 --used=false\n" +
-			"computer vm-01 released (used: false): available, not tainted: a job for ubuntu-24.04 may skip the reload\n",
+		"$ loadpool computer release vm-01 --used=false\n",
+		"computer vm-01 released (used: false): available, not tainted: a job for ubuntu-24.04 may skip the reload\n",
 		"sample demo-reuse ended ready after 1 attempt(s): as expected",
 		"load step: skipped: vm-01 already runs ubuntu-24.04 (reloaded false)",
 		// What to paste.
@@ -71,7 +71,8 @@ func TestDevDemo(t *testing.T) {
 		`\nvm-01 +sim +inuse +ubuntu-24\.04 +yes +demo-linux +\d{4}-`,
 		`\nvm-03 +sim +failed +`,
 		`refused, as expected: the coordinator answered 409: .*disk replaced: waiting for the new one`,
-		`computer vm-03 +maintenance`,
+		`computer vm-03 +maintenance,tainted +drained: disk replaced`,
+		`computer vm-01 +available +released unused`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output does not match %s\n%s", re, out)
