@@ -179,6 +179,9 @@ func listComputers(ctx context.Context, fs *flag.FlagSet, args []string, stdout 
 func allComputers(ctx context.Context, cl *coordinator.Client, req messages.ComputerListRequest, limit int) ([]messages.Enrollment, error) {
 	var all []messages.Enrollment
 	for {
+		if limit > 0 {
+			req.Limit = min(limit-len(all), coordinator.DefaultComputerPage)
+		}
 		page, err := cl.ListComputers(ctx, req)
 		if err != nil {
 			return all, err
