@@ -326,11 +326,13 @@ func (d *devLab) run(ctx context.Context, cn *conn, w io.Writer, o devOptions) e
 			return nil
 		}
 	}
+	all, err := allComputers(ctx, cl, messages.ComputerListRequest{}, 0)
 	mu.Lock()
-	fmt.Fprintf(w, "\nServing on %s; submit more jobs, or stop with Ctrl-C. Simulated computers:\n", cn.url)
-	for _, c := range d.computers {
-		fmt.Fprintf(w, "  %-6s ssh address %s\n", c.Name(), c.Addr())
+	fmt.Fprintf(w, "\nServing on %s; submit more jobs, or stop with Ctrl-C. The lab (SIMULATED computers):\n$ loadpool computers\n", cn.url)
+	if err != nil {
+		fmt.Fprintf(w, "(listing the inventory failed: %v)\n", explain(err))
 	}
+	_ = printComputers(w, all)
 	if last := d.computer(fmt.Sprintf("vm-%02d", o.computers)); last != nil {
 		fmt.Fprintf(w, "\nFor example (a job names an enrolled computer, nothing else about it):\n"+
 			"  export LOADPOOL_NATS_URL=%s\n"+
