@@ -78,7 +78,7 @@ func verbFlags(w io.Writer, name string) *flag.FlagSet {
 
 // inventory connects to NATS and returns a client of the coordinator.
 func inventory(name string, do func(cl *coordinator.Client) error) error {
-	cn, cfg, err := clientConn("computer-" + name)
+	cn, cfg, err := clientConn("computer " + name)
 	if err != nil {
 		return err
 	}
