@@ -31,14 +31,11 @@ func clientConn(name string) (*conn, Config, error) {
 }
 
 func runSubmit(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags(stdout, "submit", "[--file JOB.json | flags] [--wait]", "Submit a job. The job is read from --file (JSON as in the README; - is standard input)\nor built from the flags. --wait follows its events and exits 1 unless it ends ready.")
+	fs := flags(stdout, "submit", "[--file JOB.json | flags] [--wait]", "Submit a job for an enrolled computer. The job is read from --file (JSON as in the README;\n- is standard input) or built from the flags. --wait follows its events and exits 1 unless it ends ready.")
 	file := fs.String("file", "", "job spec JSON file (- for standard input)")
 	var spec messages.JobSpec
 	fs.StringVar(&spec.ID, "id", "", "idempotency key (a reservation id); generated when empty")
-	fs.StringVar(&spec.Computer.Name, "computer", "", "computer name")
-	fs.StringVar(&spec.Computer.Provisioner, "provisioner", "", "provisioner of the computer: lab, vmware, xcat")
-	fs.StringVar(&spec.Computer.Type, "type", "", "computer type: virtualmachine, blade or lab")
-	fs.StringVar(&spec.Computer.Address, "address", "", "host or host:port the OS worker connects to (default: the name, port 22)")
+	fs.StringVar(&spec.Computer.Name, "computer", "", "an enrolled computer's name (loadpool computers lists them)")
 	fs.StringVar(&spec.Image.Name, "image", "", "image name")
 	fs.StringVar(&spec.Image.OSFamily, "os-family", "", "OS family of the image: linux, windows")
 	fs.StringVar(&spec.Image.OSVersion, "os-version", "", "OS version (picks the wait profile: 7, 2008, xp, 24.04...)")
@@ -162,8 +159,11 @@ func printJSON(w io.Writer, v any) error {
 
 func printRecord(w io.Writer, r messages.JobRecord) {
 	fmt.Fprintf(w, "job %s: %s, attempt %d of %d\n", r.ID, r.State, r.Attempt, r.MaxAttempts)
-	fmt.Fprintf(w, "  computer %s (%s, %s)  image %s (%s %s)\n", r.Spec.Computer.Name, r.Spec.Computer.Provisioner,
-		r.Spec.Computer.Type, r.Spec.Image.Name, r.Spec.Image.OSFamily, r.Spec.Image.OSVersion)
+	comp := r.Spec.Computer.Name
+	if c := r.Spec.Computer; c.Provisioner != "" {
+		comp += " (" + c.Provisioner + ", " + c.Type + ")"
+	}
+	fmt.Fprintf(w, "  computer %s  image %s (%s %s)\n", comp, r.Spec.Image.Name, r.Spec.Image.OSFamily, r.Spec.Image.OSVersion)
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", r.Error)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/loaderworker/lab"
+	"github.com/loadpool/loadpool/loaderworker/xcat"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/linux"
@@ -86,8 +88,10 @@ type devLab struct {
 	sim       *devlab.Sim
 	computers []*devlab.Computer
 	cleanups  []func()
-	subj      messages.Subjects
-	nc        *nats.Conn
+	// enrolled is every demo computer as the inventory knows it.
+	enrolled []messages.Computer
+	subj     messages.Subjects
+	nc       *nats.Conn
 }
 
 func newDevLab(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, o devOptions) (*devLab, error) {
@@ -142,17 +146,18 @@ func newDevLab(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn,
 
 func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger) error {
 	quiet := quietLogger()
-	mk := func(name string) (*devlab.Computer, error) {
+	mk := func(name, provisioner, typ string) (*devlab.Computer, error) {
 		c, err := devlab.NewComputer(devlab.Config{Name: name, Shell: &devlab.Linux{Starting: time.Second},
 			Authorized: key, BootDelay: o.bootDelay, Logger: quiet})
 		if err != nil {
 			return nil, err
 		}
 		d.computers = append(d.computers, c)
+		d.enrolled = append(d.enrolled, messages.Computer{Name: name, Provisioner: provisioner, Type: typ, Address: c.Addr()})
 		return c, nil
 	}
 	for i := 1; i <= o.computers; i++ {
-		c, err := mk(fmt.Sprintf("vm-%02d", i))
+		c, err := mk(fmt.Sprintf("vm-%02d", i), devlab.SimName, messages.TypeVirtualMachine)
 		if err != nil {
 			return err
 		}
@@ -160,23 +165,29 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 	}
 	if o.backends {
 		// Behind the simulated vCenter and the xCAT emulator: booted by them.
-		for _, name := range []string{"vmvc-01", demoSnapshotVM, "blade-01"} {
-			if _, err := mk(name); err != nil {
+		for _, name := range []string{"vmvc-01", demoSnapshotVM} {
+			if _, err := mk(name, "vmware", messages.TypeVirtualMachine); err != nil {
 				return err
 			}
 		}
+		if _, err := mk("blade-01", xcat.Name, messages.TypeBlade); err != nil {
+			return err
+		}
+		d.enrolled[len(d.enrolled)-1].Attributes = map[string]string{"node": "blade-01"}
 		if err := d.addWindowsComputer(o, key); err != nil {
 			return err
 		}
 	}
-	// A standalone lab computer: installed by hand, already running.
-	c, err := mk("lab-01")
+	// A standalone lab computer: installed by hand, already running, its
+	// host key known (pinned in its enrolment).
+	c, err := mk("lab-01", lab.Name, messages.TypeLab)
 	if err != nil {
 		return err
 	}
 	if err := c.Boot("ubuntu-24.04"); err != nil {
 		return err
 	}
+	d.enrolled[len(d.enrolled)-1].HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(c.HostKey())))
 	log.Info("simulated computers ready", "virtual_machines", o.computers, "lab_computers", 1)
 	return nil
 }
@@ -230,13 +241,6 @@ func (d *devLab) computer(name string) *devlab.Computer {
 	return nil
 }
 
-func (d *devLab) addr(name string) string {
-	if c := d.computer(name); c != nil {
-		return c.Addr()
-	}
-	return ""
-}
-
 // sample is a job the demo submits and the state it should end in.
 type sample struct {
 	spec messages.JobSpec
@@ -246,15 +250,10 @@ type sample struct {
 }
 
 func (d *devLab) samples() []sample {
-	vm := func(id, computer, image string) messages.JobSpec {
-		return messages.JobSpec{ID: id, Computer: messages.Computer{Name: computer, Provisioner: devlab.SimName,
-			Type: messages.TypeVirtualMachine, Address: d.addr(computer)},
-			Image: messages.Image{Name: image, OSFamily: "linux", OSVersion: "24.04"}}
-	}
+	vm := linuxJob
 	flaky := vm("demo-retry", "vm-02", "debian-12")
 	missing := vm("demo-fail", "vm-03", "no-such-image")
-	labJob := messages.JobSpec{ID: "demo-lab", Computer: messages.Computer{Name: "lab-01", Provisioner: lab.Name,
-		Type: messages.TypeLab, Address: d.addr("lab-01")}, Image: messages.Image{Name: "ubuntu-24.04", OSFamily: "linux"}}
+	labJob := messages.JobSpec{ID: "demo-lab", Computer: messages.Computer{Name: "lab-01"}, Image: messages.Image{Name: "ubuntu-24.04", OSFamily: "linux"}}
 	out := []sample{
 		{spec: vm("demo-linux", "vm-01", "ubuntu-24.04"), want: messages.StateReady, what: "a Linux VM: load, wait for SSH and systemd, configure"},
 		{spec: flaky, want: messages.StateReady, what: "a load that fails transiently once: retry, then ready on attempt 2",
@@ -266,7 +265,7 @@ func (d *devLab) samples() []sample {
 	out = append(out, d.windowsSamples()...)
 	var kept []sample
 	for _, s := range out {
-		if s.spec.Computer.Address != "" {
+		if d.computer(s.spec.Computer.Name) != nil {
 			kept = append(kept, s)
 		}
 	}
@@ -288,12 +287,20 @@ Watch:   nats sub 'vcl.event.>'      nats micro ls      nats req vcl.job.list '{
 // (or, with exitAfter, until the samples have ended).
 func (d *devLab) run(ctx context.Context, cn *conn, w io.Writer, o devOptions) error {
 	var mu sync.Mutex
+	computerEvents := strings.TrimSuffix(d.subj.ComputerEvent(">"), ">")
 	sub, err := d.nc.Subscribe(d.subj.Events(), func(m *nats.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasPrefix(m.Subject, computerEvents) {
+			var ev messages.ComputerEvent
+			if json.Unmarshal(m.Data, &ev) == nil {
+				printComputerEvent(w, ev)
+			}
+			return
+		}
 		var ev messages.Event
 		if json.Unmarshal(m.Data, &ev) == nil {
-			mu.Lock()
 			printEvent(w, ev)
-			mu.Unlock()
 		}
 	})
 	if err != nil {
@@ -301,28 +308,46 @@ func (d *devLab) run(ctx context.Context, cn *conn, w io.Writer, o devOptions) e
 	}
 	defer sub.Unsubscribe()
 	cl := coordinator.NewClient(d.nc, d.subj)
+	if err := d.enrol(ctx, cl, w, &mu); err != nil {
+		return err
+	}
 	if o.samples {
-		if err := d.runSamples(ctx, cl, w, &mu, o.exitAfter); err != nil || o.exitAfter {
+		bad, err := d.runSamples(ctx, cl, w, &mu)
+		if err != nil {
 			return err
 		}
+		mu.Lock()
+		d.printInventoryTips(w, cn.url)
+		mu.Unlock()
+		if o.exitAfter && bad > 0 {
+			return fmt.Errorf("%d sample job(s) did not end as expected: %w", bad, errFailed)
+		}
+		if o.exitAfter {
+			return nil
+		}
 	}
+	all, err := allComputers(ctx, cl, messages.ComputerListRequest{}, 0)
 	mu.Lock()
-	fmt.Fprintf(w, "\nServing on %s; submit more jobs, or stop with Ctrl-C. Simulated computers:\n", cn.url)
-	for _, c := range d.computers {
-		fmt.Fprintf(w, "  %-6s ssh address %s\n", c.Name(), c.Addr())
+	fmt.Fprintf(w, "\nServing on %s; submit more jobs, or stop with Ctrl-C. The lab (SIMULATED computers):\n$ loadpool computers\n", cn.url)
+	if err != nil {
+		fmt.Fprintf(w, "(listing the inventory failed: %v)\n", explain(err))
 	}
+	_ = printComputers(w, all)
 	if last := d.computer(fmt.Sprintf("vm-%02d", o.computers)); last != nil {
-		fmt.Fprintf(w, "\nFor example:\n  LOADPOOL_NATS_URL=%s loadpool submit --computer %s --provisioner sim --type virtualmachine \\\n"+
-			"    --address %s --image rocky-9 --os-family linux --reload always --wait\n"+
-			"  nats req vcl.job.submit '{\"computer\":{\"name\":\"%s\",\"provisioner\":\"sim\",\"type\":\"virtualmachine\",\"address\":\"%s\"},\"image\":{\"name\":\"debian-12\",\"os_family\":\"linux\"}}'\n",
-			cn.url, last.Name(), last.Addr(), last.Name(), last.Addr())
+		fmt.Fprintf(w, "\nFor example (a job names an enrolled computer, nothing else about it):\n"+
+			"  export LOADPOOL_NATS_URL=%s\n"+
+			"  loadpool submit --computer %s --image rocky-9 --os-family linux --reload always --wait\n"+
+			"  nats req %s '{\"computer\":\"%s\",\"image\":{\"name\":\"debian-12\",\"os_family\":\"linux\"}}'\n",
+			cn.url, last.Name(), d.subj.JobSubmit(), last.Name())
 	}
 	mu.Unlock()
 	<-ctx.Done()
 	return nil
 }
 
-func (d *devLab) runSamples(ctx context.Context, cl *coordinator.Client, w io.Writer, mu *sync.Mutex, strict bool) error {
+// runSamples submits the samples, waits for them, then tells the
+// inventory's story; it returns how many ended otherwise than expected.
+func (d *devLab) runSamples(ctx context.Context, cl *coordinator.Client, w io.Writer, mu *sync.Mutex) (int, error) {
 	samples := d.samples()
 	for _, s := range samples {
 		if s.prep != nil {
@@ -331,18 +356,15 @@ func (d *devLab) runSamples(ctx context.Context, cl *coordinator.Client, w io.Wr
 		mu.Lock()
 		fmt.Fprintf(w, "sample %s: %s\n", s.spec.ID, s.what)
 		mu.Unlock()
-		if _, err := cl.AddComputer(ctx, s.spec.Computer); err != nil {
-			return fmt.Errorf("enrolling the computer of sample %s: %w", s.spec.ID, explain(err))
-		}
 		if _, err := cl.Submit(ctx, s.spec); err != nil {
-			return fmt.Errorf("submitting sample %s: %w", s.spec.ID, explain(err))
+			return 0, fmt.Errorf("submitting sample %s: %w", s.spec.ID, explain(err))
 		}
 	}
 	bad := 0
 	for _, s := range samples {
 		rec, err := waitEnded(ctx, cl, s.spec.ID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		mu.Lock()
 		mark := "as expected"
@@ -354,10 +376,8 @@ func (d *devLab) runSamples(ctx context.Context, cl *coordinator.Client, w io.Wr
 		printRecord(w, rec)
 		mu.Unlock()
 	}
-	if strict && bad > 0 {
-		return fmt.Errorf("%d sample job(s) did not end as expected: %w", bad, errFailed)
-	}
-	return nil
+	more, err := d.inventoryStory(ctx, cl, w, mu)
+	return bad + more, err
 }
 
 // waitEnded follows the job's events until it ends, then reads its record.

@@ -94,21 +94,21 @@ func (d *devLab) startXCAT(ctx context.Context, cfg Config, log *slog.Logger, na
 
 func (d *devLab) backendSamples() []sample {
 	var out []sample
-	if a := d.addr("vmvc-01"); a != "" {
+	if d.computer("vmvc-01") != nil {
 		out = append(out, sample{spec: messages.JobSpec{ID: "demo-vmware",
-			Computer: messages.Computer{Name: "vmvc-01", Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: a},
+			Computer: messages.Computer{Name: "vmvc-01"},
 			Image:    messages.Image{Name: demoLinuxImage, OSFamily: "linux", OSVersion: "24.04"}},
 			want: messages.StateReady, what: "VMware: clone the template in vCenter (simulated), power on, OS wait, ready"})
 	}
-	if a := d.addr(demoSnapshotVM); a != "" {
+	if d.computer(demoSnapshotVM) != nil {
 		out = append(out, sample{spec: messages.JobSpec{ID: "demo-snapshot",
-			Computer: messages.Computer{Name: demoSnapshotVM, Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: a},
+			Computer: messages.Computer{Name: demoSnapshotVM},
 			Image:    messages.Image{Name: demoLinuxImage, OSFamily: "linux", OSVersion: "24.04", Strategy: "snapshot"}},
 			want: messages.StateReady, what: "VMware snapshot strategy: revert the persistent VM to the image's snapshot, power on, OS wait, ready"})
 	}
-	if a := d.addr("blade-01"); a != "" {
+	if d.computer("blade-01") != nil {
 		out = append(out, sample{spec: messages.JobSpec{ID: "demo-xcat",
-			Computer: messages.Computer{Name: "blade-01", Provisioner: xcat.Name, Type: messages.TypeBlade, Address: a},
+			Computer: messages.Computer{Name: "blade-01"},
 			Image:    messages.Image{Name: demoXCATImage, OSFamily: "linux", OSVersion: "9", ReloadMinutes: 10}},
 			want: messages.StateReady, what: "xCAT: bootstate, power boot, installing, booting, booted (emulated), OS wait, ready"})
 	}

@@ -29,17 +29,17 @@ func (d *devLab) addWindowsComputer(o devOptions, key ssh.PublicKey) error {
 		return err
 	}
 	d.computers = append(d.computers, c)
+	d.enrolled = append(d.enrolled, messages.Computer{Name: demoWindowsVM, Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: c.Addr()})
 	return nil
 }
 
 func (d *devLab) windowsSamples() []sample {
-	a := d.addr(demoWindowsVM)
-	if a == "" {
+	if d.computer(demoWindowsVM) == nil {
 		return nil
 	}
 	profile, _ := json.Marshal(map[string]string{"initial_delay": "2s", "poll": "1s", "answer_timeout": "2m", "ready_timeout": "2m"})
 	return []sample{{spec: messages.JobSpec{ID: "demo-win7",
-		Computer: messages.Computer{Name: demoWindowsVM, Provisioner: "vmware", Type: messages.TypeVirtualMachine, Address: a},
+		Computer: messages.Computer{Name: demoWindowsVM},
 		Image: messages.Image{Name: demoWindowsImage, OSFamily: windows.Family, OSVersion: "7", Sysprep: true, ReloadMinutes: 30,
 			WaitProfile: profile}},
 		want: messages.StateReady,

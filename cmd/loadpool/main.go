@@ -29,6 +29,8 @@ func commands() []command {
 		{"status", "[ID] [--state S] [--limit N]", "show one job, or list jobs", runStatus},
 		{"watch", "ID", "follow a job's events until it ends", runWatch},
 		{"cancel", "ID [--reason TEXT]", "cancel a job", runCancel},
+		{"computer", "VERB NAME [flags]", "the lab inventory: add, import, set, remove, show, list, drain, undrain, release a computer", runComputer},
+		{"computers", "[--state S] [--provisioner P]", "print the enrolled computers as a table", runComputers},
 	}
 }
 

@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/embednats"
-	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker/steptest"
-	"github.com/nats-io/nats.go"
 )
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
@@ -55,7 +52,8 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // `loadpool all` on the embedded server, then the client commands against
-// it: submit --wait, status, watch, a failing job, cancel.
+// it: enrol the computer, submit --wait, status, watch, a failing job, and
+// the inventory's commands (computer_e2e_test.go).
 func TestAllWithClientCommands(t *testing.T) {
 	dir := t.TempDir()
 	port, err := embednats.FreePort()
@@ -99,17 +97,8 @@ func TestAllWithClientCommands(t *testing.T) {
 	defer cancel()
 	waitServing(t, tctx, done, &allErr)
 
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := coordinator.NewClient(nc, messages.Subjects{}).AddComputer(tctx, messages.Computer{Name: "lab-07", Provisioner: "lab",
-		Type: messages.TypeLab, Address: comp.Addr()}); err != nil {
-		t.Fatal(err)
-	}
-	job := []string{"submit", "--id", "res-7", "--computer", "lab-07", "--provisioner", "lab", "--type", "lab",
-		"--address", comp.Addr(), "--image", "ubuntu-24.04", "--os-family", "linux"}
+	enrolLab07(t, tctx, dir, comp)
+	job := []string{"submit", "--id", "res-7", "--computer", "lab-07", "--image", "ubuntu-24.04", "--os-family", "linux"}
 	code, out, errOut := runCmd(t, tctx, append(job, "--wait")...)
 	if code != 0 || !strings.Contains(out, "job ready") {
 		t.Fatalf("submit --wait: exit %d\n%s\n%s", code, out, errOut)
@@ -128,9 +117,9 @@ func TestAllWithClientCommands(t *testing.T) {
 	if code, out, _ = runCmd(t, tctx, job...); code != 0 || !strings.Contains(out, "job res-7 ready") {
 		t.Fatalf("resubmit: exit %d\n%s", code, out)
 	}
+	releaseUnused(t, tctx, "lab-07")
 	// An image the lab computer does not have: failed, exit 1.
-	bad := []string{"submit", "--id", "res-8", "--computer", "lab-07", "--provisioner", "lab", "--type", "lab",
-		"--address", comp.Addr(), "--image", "win7", "--os-family", "linux", "--wait"}
+	bad := []string{"submit", "--id", "res-8", "--computer", "lab-07", "--image", "win7", "--os-family", "linux", "--wait"}
 	if code, out, _ = runCmd(t, tctx, bad...); code != 1 || !strings.Contains(out, "does not have image win7") {
 		t.Fatalf("failing job: exit %d\n%s", code, out)
 	}
@@ -143,6 +132,9 @@ func TestAllWithClientCommands(t *testing.T) {
 	if code, _, errOut = runCmd(t, tctx, "status", "nope"); code != 1 || !strings.Contains(errOut, "404") {
 		t.Fatalf("unknown job: exit %d %s", code, errOut)
 	}
+	drainAndBack(t, tctx, "lab-07")
+	importMany(t, tctx, dir)
+	setAndRemove(t, tctx)
 }
 
 func waitServing(t *testing.T, ctx context.Context, done chan int, errOut *steptest.Buffer) {
