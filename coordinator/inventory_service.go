@@ -181,10 +181,10 @@ func (c *Coordinator) listComputers(_ context.Context, data []byte) (any, error)
 // lock's holder, if its record is live.
 func (c *Coordinator) heldBy(ctx context.Context, name string) (string, error) {
 	v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
-	if err != nil || !v.found {
+	if err != nil || !v.Found {
 		return "", err
 	}
-	holder := string(v.data)
+	holder := string(v.Data)
 	rec, _, err := c.read(ctx, holder)
 	switch {
 	case errors.Is(err, errUnknownJob):

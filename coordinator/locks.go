@@ -31,18 +31,18 @@ func (c *Coordinator) lockComputer(ctx context.Context, name, id string) error {
 		if err != nil {
 			return err
 		}
-		if !v.found {
+		if !v.Found {
 			continue // released meanwhile
 		}
-		holder := string(v.data)
+		holder := string(v.Data)
 		if holder == id {
 			return nil
 		}
-		if !c.lockIsOrphan(ctx, holder, v.created) {
+		if !c.lockIsOrphan(ctx, holder, v.Created) {
 			return c.busy(ctx, name, holder)
 		}
 		c.log.Warn("taking over the lock of an ended job", "computer", name, "holder", holder)
-		if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.rev)); err != nil && !isRevisionErr(err) {
+		if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.Rev)); err != nil && !isRevisionErr(err) {
 			return fmt.Errorf("release stale lock of computer %s: %w", name, err)
 		}
 	}
@@ -79,14 +79,14 @@ func (c *Coordinator) release(ctx context.Context, name, job string) {
 		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
 		return
 	}
-	if !v.found || string(v.data) != job {
+	if !v.Found || string(v.Data) != job {
 		return
 	}
-	if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.rev)); err != nil && !isRevisionErr(err) {
+	if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.Rev)); err != nil && !isRevisionErr(err) {
 		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
 		return
 	}
-	c.index.dropLock(name, v.rev)
+	c.index.dropLock(name, v.Rev)
 }
 
 func isRevisionErr(err error) bool {

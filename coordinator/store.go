@@ -5,74 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/loadpool/loadpool/messages"
-	"github.com/nats-io/nats.go"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // kvValue is the latest value of a KV key as its stream leader knows it.
-type kvValue struct {
-	data    []byte
-	rev     uint64
-	created time.Time
-	found   bool
-}
+type kvValue = pool.KVValue
 
-// latest reads key of bucket through the stream leader
-// ($JS.API.STREAM.MSG.GET), not kv.Get: KV buckets allow direct gets,
-// which a replica may answer before it has the newest write, and a
+// latest reads key of bucket through the stream leader (pool.Latest): a
 // compare-and-set loop must see its own and others' last write.
 func (c *Coordinator) latest(ctx context.Context, bucket, key string) (kvValue, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	body := lastByRequest("$KV." + bucket + "." + key)
-	msg, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, body)
-	if err != nil {
-		return kvValue{}, fmt.Errorf("read %s/%s: %w", bucket, key, err)
-	}
-	var resp struct {
-		Message *struct {
-			Seq  uint64    `json:"seq"`
-			Hdrs []byte    `json:"hdrs"`
-			Data []byte    `json:"data"`
-			Time time.Time `json:"time"`
-		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return kvValue{}, fmt.Errorf("read %s/%s: unreadable JetStream reply: %w", bucket, key, err)
-	}
-	switch {
-	case resp.Error != nil && resp.Error.Code == 404:
-		return kvValue{}, nil
-	case resp.Error != nil:
-		return kvValue{}, fmt.Errorf("read %s/%s: JetStream error %d: %s", bucket, key, resp.Error.Code, resp.Error.Description)
-	case resp.Message == nil:
-		return kvValue{}, fmt.Errorf("read %s/%s: empty JetStream reply", bucket, key)
-	}
-	m := resp.Message
-	if len(m.Hdrs) > 0 {
-		if h, err := nats.DecodeHeadersMsg(m.Hdrs); err == nil {
-			// A delete, a purge, or the marker JetStream leaves when a
-			// record expires (JobRetention).
-			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" || h.Get("Nats-Marker-Reason") != "" {
-				return kvValue{rev: m.Seq}, nil
-			}
-		}
-	}
-	return kvValue{data: m.Data, rev: m.Seq, created: m.Time, found: true}, nil
-}
-
-func lastByRequest(subject string) []byte {
-	b, _ := json.Marshal(struct {
-		LastBy string `json:"last_by_subj"`
-	}{subject})
-	return b
+	return pool.Latest(ctx, c.nc, bucket, key)
 }
 
 // errUnknownJob: no record with this id.
@@ -96,13 +43,13 @@ func readJSON[T any](ctx context.Context, c *Coordinator, bucket, key string, mi
 	if err != nil {
 		return v, 0, err
 	}
-	if !kv.found {
-		return v, kv.rev, missing()
+	if !kv.Found {
+		return v, kv.Rev, missing()
 	}
-	if err := json.Unmarshal(kv.data, &v); err != nil {
+	if err := json.Unmarshal(kv.Data, &v); err != nil {
 		return v, 0, fmt.Errorf("%s/%s in KV is unreadable: %w", bucket, key, err)
 	}
-	return v, kv.rev, nil
+	return v, kv.Rev, nil
 }
 
 // write stores rec with a compare-and-set on rev (0: create). A lost race

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -82,44 +83,13 @@ func (j *jobs) bind(ctx context.Context) error {
 	return nil
 }
 
-// latest reads key through the stream leader ($JS.API.STREAM.MSG.GET),
-// not kv.Get: the bucket allows direct gets, which a replica may answer
-// before it has the coordinator's newest write, and power must not follow
-// a state the job has left (as coordinator/store.go's latest).
+// latest reads key through the stream leader (pool.Latest): the bucket
+// allows direct gets, which a replica may answer before it has the
+// coordinator's newest write, and power must not follow a state the job
+// has left.
 func (j *jobs) latest(ctx context.Context, key string) ([]byte, bool, error) {
-	body, _ := json.Marshal(struct {
-		LastBy string `json:"last_by_subj"`
-	}{"$KV." + j.bucket + "." + key})
-	msg, err := j.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+j.bucket, body)
-	if err != nil {
-		return nil, false, err
-	}
-	var resp struct {
-		Message *struct {
-			Hdrs []byte `json:"hdrs"`
-			Data []byte `json:"data"`
-		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	switch err := json.Unmarshal(msg.Data, &resp); {
-	case err != nil:
-		return nil, false, fmt.Errorf("unreadable JetStream reply: %w", err)
-	case resp.Error != nil && resp.Error.Code == 404:
-		return nil, false, nil
-	case resp.Error != nil:
-		return nil, false, fmt.Errorf("JetStream error %d: %s", resp.Error.Code, resp.Error.Description)
-	case resp.Message == nil:
-		return nil, false, errors.New("empty JetStream reply")
-	}
-	if h, err := nats.DecodeHeadersMsg(resp.Message.Hdrs); len(resp.Message.Hdrs) > 0 && err == nil {
-		if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" || h.Get("Nats-Marker-Reason") != "" {
-			return nil, false, nil
-		}
-	}
-	return resp.Message.Data, true, nil
+	v, err := pool.Latest(ctx, j.nc, j.bucket, key)
+	return v.Data, v.Found, err
 }
 
 // holder checks that req comes from the job that holds the computer, at
