@@ -73,6 +73,8 @@ func TestDevDemo(t *testing.T) {
 		`refused, as expected: the coordinator answered 409: .*disk replaced: waiting for the new one`,
 		`computer vm-03 +maintenance,tainted +drained: disk replaced`,
 		`computer vm-01 +available +released unused`,
+		`job demo-reuse: ready, attempt 1 of 3\n  computer vm-01 \(sim, virtualmachine, 127\.0\.0\.1:\d+\)  image ubuntu-24\.04`,
+		`job demo-linux: ready, attempt 1 of 3\n  computer vm-01 \(sim, virtualmachine, 127\.0\.0\.1:\d+\), reload always \(tainted, or not known to run the image\)  image`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output does not match %s\n%s", re, out)
