@@ -160,8 +160,11 @@ func printJSON(w io.Writer, v any) error {
 func printRecord(w io.Writer, r messages.JobRecord) {
 	fmt.Fprintf(w, "job %s: %s, attempt %d of %d\n", r.ID, r.State, r.Attempt, r.MaxAttempts)
 	comp := r.Spec.Computer.Name
-	if c := r.Spec.Computer; c.Provisioner != "" {
-		comp += " (" + c.Provisioner + ", " + c.Type + ")"
+	if c := r.Enrolled; c != nil {
+		comp += " (" + c.Provisioner + ", " + c.Type + ", " + c.SSHAddress() + ")"
+	}
+	if r.ForceReload {
+		comp += ", reload always (tainted, or not known to run the image)"
 	}
 	fmt.Fprintf(w, "  computer %s  image %s (%s %s)\n", comp, r.Spec.Image.Name, r.Spec.Image.OSFamily, r.Spec.Image.OSVersion)
 	if r.Error != "" {

@@ -125,6 +125,9 @@ func setAndRemove(t *testing.T, ctx context.Context) {
 	if strings.Contains(out, "attributes") {
 		t.Fatalf("--attr '' did not clear the attributes:\n%s", out)
 	}
+	key := testHostKey(t)
+	expect(t, ctx, 0, []string{"computer", "set", "--host-key", key + " root@vm-0007", "--", "vm-0007"}, "  host key     "+key+" (pinned)")
+	expect(t, ctx, 0, []string{"computer", "set", "vm-0007", "--host-key", ""}, "  host key     - (learned right after its next reload)")
 	expect(t, ctx, 1, []string{"computer", "set", "nope-1", "--type", "blade"}, "404")
 	expect(t, ctx, 0, []string{"computer", "remove", "vm-0007"}, "computer vm-0007 removed from the inventory")
 	expect(t, ctx, 1, []string{"computer", "show", "vm-0007"}, "404")

@@ -137,6 +137,10 @@ func (d *devLab) releaseStory(ctx context.Context, cl *coordinator.Client, w io.
 		return 1
 	}
 	say("computer %s released (used: false): %s\n", e.Name, describeState(e))
+	mu.Lock()
+	fmt.Fprintf(w, "$ loadpool computer show %s\n", demoReleased)
+	printEnrollment(w, e)
+	mu.Unlock()
 	spec := linuxJob("demo-reuse", demoReleased, "ubuntu-24.04")
 	say("sample demo-reuse: ubuntu-24.04 on %s again, reload if-needed\n", demoReleased)
 	if _, err := cl.Submit(ctx, spec); err != nil {

@@ -51,6 +51,8 @@ func TestDevDemo(t *testing.T) {
 		"refused, as expected: the coordinator answered 409: ",
 		"$ loadpool computer release vm-01 --used=false\n",
 		"computer vm-01 released (used: false): available, not tainted: a job for ubuntu-24.04 may skip the reload\n",
+		"$ loadpool computer show vm-01\ncomputer vm-01: available, not tainted: a job for ubuntu-24.04 may skip the reload\n",
+		"  host key     ssh-ed25519 AAAA", "(learned after job demo-linux attempt 1 reloaded it, ",
 		"sample demo-reuse ended ready after 1 attempt(s): as expected",
 		"load step: skipped: vm-01 already runs ubuntu-24.04 (reloaded false)",
 		// What to paste.
@@ -73,6 +75,8 @@ func TestDevDemo(t *testing.T) {
 		`refused, as expected: the coordinator answered 409: .*disk replaced: waiting for the new one`,
 		`computer vm-03 +maintenance,tainted +drained: disk replaced`,
 		`computer vm-01 +available +released unused`,
+		`job demo-reuse: ready, attempt 1 of 3\n  computer vm-01 \(sim, virtualmachine, 127\.0\.0\.1:\d+\)  image ubuntu-24\.04`,
+		`job demo-linux: ready, attempt 1 of 3\n  computer vm-01 \(sim, virtualmachine, 127\.0\.0\.1:\d+\), reload always \(tainted, or not known to run the image\)  image`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output does not match %s\n%s", re, out)

@@ -107,7 +107,7 @@ func TestAllWithClientCommands(t *testing.T) {
 		t.Fatalf("the OS worker did not record the image on the computer: %q", got)
 	}
 	code, out, _ = runCmd(t, tctx, "status", "res-7")
-	if code != 0 || !strings.Contains(out, "job res-7: ready") || !strings.Contains(out, "profile linux") || !strings.Contains(out, "answer 20s") {
+	if code != 0 || !strings.Contains(out, "job res-7: ready") || !strings.Contains(out, "computer lab-07 (lab, lab, "+comp.Addr()+")") || !strings.Contains(out, "profile linux") || !strings.Contains(out, "answer 20s") {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
 	if code, out, _ = runCmd(t, tctx, "watch", "res-7"); code != 0 || !strings.Contains(out, "ready") {
