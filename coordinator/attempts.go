@@ -89,8 +89,25 @@ func request(rec messages.JobRecord, step string) messages.Request {
 	}
 	if step == messages.StepPostload {
 		r.Reloaded = rec.Reloaded
+		if k := newestLearnedKey(rec); k != nil && r.Computer.HostKey == "" {
+			// An earlier attempt of this job reimaged the computer and
+			// learned its key since the enrolment was read: a post-load
+			// after a skipped load must expect that key, not the older one.
+			r.Computer.LearnedHostKey = k
+		}
 	}
 	return r
+}
+
+// newestLearnedKey is the host key the job's last post-load that learned
+// one reported (nil: none did).
+func newestLearnedKey(rec messages.JobRecord) *messages.LearnedHostKey {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		if k := rec.Steps[i].LearnedHostKey; k != nil {
+			return k
+		}
+	}
+	return nil
 }
 
 func requestID(r messages.Request) string {

@@ -138,3 +138,29 @@ func FuzzDecodeSubmit(f *testing.F) {
 		}
 	})
 }
+
+// A key learned by an earlier attempt of the same job reaches the next
+// post-load: with its load skipped, it must expect that key, not the one
+// the enrolment had when the job was accepted.
+func TestPostloadCarriesTheKeyLearnedByAnEarlierAttempt(t *testing.T) {
+	t.Parallel()
+	old := &messages.LearnedHostKey{Key: "ssh-ed25519 OLD", JobID: "before", Attempt: 1}
+	k2 := &messages.LearnedHostKey{Key: "ssh-ed25519 NEW", JobID: "j", Attempt: 1}
+	enrolled := messages.Computer{Name: "c", Provisioner: "vmware", Type: messages.TypeBlade, LearnedHostKey: old}
+	rec := messages.JobRecord{ID: "j", State: messages.StatePostloading, Attempt: 2, MaxAttempts: 3, Enrolled: &enrolled,
+		Steps: []messages.StepRecord{{Attempt: 1, Step: messages.StepLoad, Outcome: messages.OutcomeReady},
+			{Attempt: 1, Step: messages.StepPostload, Outcome: messages.OutcomeRetry, LearnedHostKey: k2},
+			{Attempt: 2, Step: messages.StepLoad, Outcome: messages.OutcomeReady}}}
+	if got := request(rec, messages.StepPostload).Computer.LearnedHostKey; got == nil || got.Key != k2.Key {
+		t.Fatalf("attempt 2's post-load expects %+v, want the key attempt 1 learned", got)
+	}
+	if got := request(rec, messages.StepLoad).Computer.LearnedHostKey; got != old {
+		t.Fatalf("a load request carries %+v, want the enrolment's", got)
+	}
+	pinned := enrolled
+	pinned.HostKey = "ssh-ed25519 PINNED"
+	rec.Enrolled = &pinned
+	if got := request(rec, messages.StepPostload).Computer; got.HostKey != pinned.HostKey || got.LearnedHostKey != old {
+		t.Fatalf("a pinned key stays the check: %+v", got)
+	}
+}

@@ -186,7 +186,7 @@ func endTransition(e messages.Enrollment, rec messages.JobRecord, now time.Time)
 	case messages.StateReady:
 		state = messages.ComputerInUse
 		e.Image, e.Tainted, e.Reason = rec.Spec.Image.Name, true, ""
-		if k := learnedKey(rec); k != nil && e.HostKey == "" {
+		if k := newestLearnedKey(rec); k != nil && e.HostKey == "" {
 			e.LearnedHostKey = k
 		}
 	case messages.StateFailed:
@@ -203,17 +203,6 @@ func endTransition(e messages.Enrollment, rec messages.JobRecord, now time.Time)
 	}
 	e.Job, e.Since = rec.ID, now
 	return e, fmt.Sprintf("job %s ended %s", rec.ID, rec.State), nil
-}
-
-// learnedKey is the host key the last post-load of rec's attempt learned.
-func learnedKey(rec messages.JobRecord) *messages.LearnedHostKey {
-	for i := len(rec.Steps) - 1; i >= 0; i-- {
-		s := rec.Steps[i]
-		if s.Attempt == rec.Attempt && s.Step == messages.StepPostload {
-			return s.LearnedHostKey
-		}
-	}
-	return nil
 }
 
 func truncateReason(s string) string {

@@ -263,11 +263,11 @@ func TestBinaryWithExampleEnv(t *testing.T) {
 	startUnit(t, bin, "loadpool-os@.service", "linux", env("os-linux", "os", "LOADPOOL_SSH_KEY="+files["key"],
 		"LOADPOOL_PROFILES="+files["profiles"], "LOADPOOL_DATA_DIR="+dir))
 
-	lab := jobSpec("", comp.Name(), "lab", comp.Addr())
-	lab.Computer.Type = messages.TypeLab
-	enroll(t, ctx, connectAs(t, addr, "operator").Conn, lab)
-	out, err := client("client", "submit", "--id", "deploy-bin", "--computer", comp.Name(), "--provisioner", "lab",
-		"--type", "lab", "--address", comp.Addr(), "--image", "ubuntu-24.04", "--os-family", "linux", "--wait")
+	if out, err := client("operator", "computer", "add", comp.Name(), "--provisioner", "lab", "--type", "lab", "--address", comp.Addr()); err != nil {
+		t.Fatalf("computer add as the operator: %v\n%s", err, out)
+	}
+	out, err := client("client", "submit", "--id", "deploy-bin", "--computer", comp.Name(),
+		"--image", "ubuntu-24.04", "--os-family", "linux", "--wait")
 	if err != nil || !strings.Contains(out, "job ready") {
 		t.Fatalf("submit --wait: %v\n%s", err, out)
 	}
