@@ -317,8 +317,10 @@ func TestComputerNamedLikeATemplate(t *testing.T) {
 // the step answers retry.
 func TestCallDeadline(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, vcsim.Options{CallDelay: map[string]time.Duration{"CloneVM_Task": 3 * time.Second}},
-		func(c *vmware.Config) { c.CallTimeout = time.Second })
+	// The deadline is well above what the rig's own calls take on a loaded
+	// machine under -race (1s was not), the delay far above the deadline.
+	r := newRig(t, vcsim.Options{CallDelay: map[string]time.Duration{"CloneVM_Task": 10 * time.Second}},
+		func(c *vmware.Config) { c.CallTimeout = 4 * time.Second })
 	_, err := r.p.Load(t.Context(), request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &events{})
 	if !errors.Is(err, context.DeadlineExceeded) || outcome.IsPermanent(err) {
 		t.Fatalf("err = %v, want a deadline (retry)", err)
