@@ -59,8 +59,10 @@ func slowTasks(t testing.TB, delays map[string]time.Duration) {
 // TestSlowTaskOutlivesCallTimeout: a task may run far longer than one
 // call's deadline; waiting for it is bounded by the task deadline.
 func TestSlowTaskOutlivesCallTimeout(t *testing.T) {
-	r := newRig(t, vcsim.Options{}, func(c *vmware.Config) { c.CallTimeout = time.Second })
-	slowTasks(t, map[string]time.Duration{"CloneVm": 2500 * time.Millisecond})
+	// A call deadline the rig's own calls meet on a loaded machine under
+	// -race (1s did not), and a task well beyond it.
+	r := newRig(t, vcsim.Options{}, func(c *vmware.Config) { c.CallTimeout = 3 * time.Second })
+	slowTasks(t, map[string]time.Duration{"CloneVm": 6 * time.Second})
 	var ev events
 	rep, err := r.p.Load(context.Background(), request("vm-1", "ubuntu-22.04", "", messages.ReloadAlways), &ev)
 	if err != nil || !rep.Reloaded {
