@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/metrics"
 	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -166,6 +167,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		c.Stop()
 		return err
 	}
+	metrics.AddSource(c, c.stateCounts)
 	c.log.Info("coordinator serving", "prefix", c.sub.Prefix, "step_cap", c.cfg.StepCap)
 	return nil
 }
@@ -272,6 +274,7 @@ func (c *Coordinator) Stop() {
 		c.mu.Lock()
 		c.stopping = true
 		c.mu.Unlock()
+		metrics.RemoveSource(c)
 		if c.svc != nil {
 			_ = c.svc.Stop()
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/metrics"
 	"github.com/loadpool/loadpool/outcome"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -148,8 +149,10 @@ func (r *Runtime) track(t *task, add bool) {
 	defer r.mu.Unlock()
 	if add {
 		r.running[t] = struct{}{}
+		metrics.InFlight(r.cfg.Step, r.cfg.Pool, r.cfg.Settings.WorkerID, 1)
 	} else {
 		delete(r.running, t)
+		metrics.InFlight(r.cfg.Step, r.cfg.Pool, r.cfg.Settings.WorkerID, -1)
 	}
 }
 
@@ -212,10 +215,15 @@ func (r *Runtime) renew() {
 		for _, t := range sent {
 			t.lastRenew = now
 		}
+		metrics.LeaseRenewed(r.cfg.Step, r.cfg.Pool, len(sent))
 	}
 	for _, t := range tasks {
 		if time.Since(t.lastRenew) > 2*r.cfg.Settings.AckWait/3 {
 			t.cancel(ErrLeaseLost)
+			if !t.lost {
+				t.lost = true
+				metrics.LeaseLost(r.cfg.Step, r.cfg.Pool)
+			}
 		}
 	}
 }

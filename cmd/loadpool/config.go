@@ -46,6 +46,13 @@ type Config struct {
 
 	LabInventory string `envconfig:"LAB_INVENTORY"`
 
+	// Operators' view (observe.go): the Prometheus metrics of every
+	// process and the coordinator's web page; host:port, empty is off.
+	// Unset, `all` and `dev` listen on DefaultMetricsAddr and DefaultUIAddr
+	// and the other commands not at all.
+	MetricsAddr string `envconfig:"METRICS_ADDR"`
+	UIAddr      string `envconfig:"UI_ADDR"`
+
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"auto"`
 }

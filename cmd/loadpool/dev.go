@@ -76,7 +76,14 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer d.Stop()
+	cfg.observeDefaults("dev")
+	obs, err := startObservers(ctx, cfg, log, cn.nc, true)
+	if err != nil {
+		return err
+	}
+	defer obs.Stop()
 	printWelcome(stdout, cn.url)
+	obs.print(stdout)
 	return d.run(ctx, cn, stdout, o)
 }
 

@@ -129,6 +129,7 @@ func serve(ctx context.Context, name string, embed, withCoordinator bool, loader
 	if err != nil {
 		return err
 	}
+	cfg.observeDefaults(name)
 	cn, err := connect(cfg, log, name, embed)
 	if err != nil {
 		return err
@@ -138,6 +139,12 @@ func serve(ctx context.Context, name string, embed, withCoordinator bool, loader
 	if err != nil {
 		return err
 	}
+	obs, err := startObservers(ctx, cfg, log, cn.nc, withCoordinator)
+	if err != nil {
+		st.Stop()
+		return err
+	}
+	st.add(obs)
 	log.Info("serving; stop with Ctrl-C", "nats", cn.url, "loaders", loaders, "os_families", families, "coordinator", withCoordinator)
 	<-ctx.Done()
 	log.Info("stopping")
