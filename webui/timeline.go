@@ -87,4 +87,6 @@ func budgets(p messages.WaitProfile, attempt int, start float64) []Budget {
 	}
 }
 
-func secs(s float64) string { return time.Duration(s * float64(time.Second)).Round(time.Second).String() }
+func secs(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
+}

@@ -122,4 +122,3 @@ func (o *observers) Stop() {
 		o.metrics.Stop()
 	}
 }
-
