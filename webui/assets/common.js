@@ -34,8 +34,10 @@ function logEvent(list, text, cls) {
   list.prepend(li);
   while (list.children.length > 200) list.lastChild.remove();
 }
-// debounce runs f at most every ms milliseconds.
+// debounce runs f at most every ms milliseconds, and once more after
+// the last call (so the last event of a burst is always drawn).
 function debounce(f, ms) {
-  let t = null;
-  return () => { if (t === null) t = setTimeout(() => { t = null; f(); }, ms); };
+  let t = null, again = false;
+  const fire = () => { t = null; f(); if (again) { again = false; t = setTimeout(fire, ms); } };
+  return () => { if (t === null) t = setTimeout(fire, ms); else again = true; };
 }
