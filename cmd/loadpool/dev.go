@@ -56,6 +56,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	log, closeLog, err := demoLogs(cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	dir, err := os.MkdirTemp("", "loadpool-dev-")
 	if err != nil {
 		return err
