@@ -202,6 +202,10 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := untilPlaced(sctx, func() error { return c.evidenceBucket(sctx) }); err != nil {
+		// Not fatal: jobs run without; loaders then note that no evidence was saved.
+		c.log.Warn("no evidence bucket: screenshots of waits that ran out are not kept (grant this user the object store "+c.sub.EvidenceBucket()+")", "err", err)
+	}
 	if err := c.watch(sctx, bg); err != nil {
 		return err
 	}

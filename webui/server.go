@@ -139,7 +139,11 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
 	defer cancel()
 	rec, err := s.cl.Get(ctx, r.PathValue("id"))
-	s.answer(w, jobView{Record: rec, Timeline: timeline(rec, time.Now())}, err)
+	tl := timeline(rec, time.Now())
+	if err == nil {
+		attachEvidence(ctx, s.cfg.Evidence, rec.ID, &tl)
+	}
+	s.answer(w, jobView{Record: rec, Timeline: tl}, err)
 }
 
 // answer writes v as JSON, or the coordinator's error with its code.

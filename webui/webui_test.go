@@ -1,9 +1,17 @@
 package webui_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"net/http"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,6 +29,7 @@ import (
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/loadpool/loadpool/webui"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 var subj = messages.Subjects{Prefix: "vcl"}
@@ -64,7 +73,7 @@ func newRig(t *testing.T) *rig {
 		}
 		return loaderworker.LoadReport{Detail: "cloned " + req.Image.Name, Reloaded: true}, nil
 	}}
-	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "fake", Logger: quiet, Settings: settings}, f)
+	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "fake", Logger: quiet, Settings: settings}, shooter{f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +98,15 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(ow.Stop)
-	ui, err := webui.New(r.nc, webui.Config{Subjects: subj, Logger: quiet})
+	js, err := jetstream.New(r.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := js.ObjectStore(context.Background(), subj.EvidenceBucket()) // the coordinator made it
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui, err := webui.New(r.nc, webui.Config{Subjects: subj, Logger: quiet, Evidence: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +117,37 @@ func newRig(t *testing.T) *rig {
 	r.url = ui.URL()
 	r.cl = coordinator.NewClient(r.nc, subj)
 	return r
+}
+
+// shooter is a provisioner whose power actions keep a console screenshot
+// and a serial log (as a VMware loader keeps the VM's screen).
+type shooter struct{ *loaderworker.Fake }
+
+func (shooter) ReadEvidence(_ context.Context, req messages.PowerRequest, _ messages.PowerReply) ([]loaderworker.Artifact, error) {
+	img := image.NewRGBA(image.Rect(0, 0, 320, 200))
+	draw.Draw(img, img.Bounds(), &image.Uniform{color.RGBA{0, 0, 170, 255}}, image.Point{}, draw.Src) // a blue screen
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	return []loaderworker.Artifact{{Name: "screenshot.png", ContentType: "image/png", Data: buf.Bytes()},
+		{Name: "serial.log", ContentType: "text/plain", Data: []byte("[    0.000000] Linux version 6.1 on " + req.Computer.Name + "\n")}}, nil
+}
+
+// powerWithEvidence asks the loader for a reset with evidence, as an OS
+// worker does when a wait runs out.
+func (r *rig) powerWithEvidence(t *testing.T, job string, attempt int, computer string) messages.PowerReply {
+	body := messages.Encode(messages.PowerRequest{JobID: job, Attempt: attempt, Action: messages.PowerReset, Evidence: true,
+		Computer: messages.Computer{Name: computer, Provisioner: "fake", Type: messages.TypeVirtualMachine}})
+	m, err := r.nc.Request(subj.Power("fake"), body, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep messages.PowerReply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		t.Fatalf("power reply %s: %v", m.Data, err)
+	}
+	return rep
 }
 
 func (r *rig) submit(t *testing.T, id, computer string) {
@@ -164,6 +212,20 @@ func TestPageInBrowser(t *testing.T) {
 	evalUntil(t, list, "the computer list", comps, "vm-01=inuse vm-02=reloading")
 	evalUntil(t, list, "the live marker", `document.getElementById("live").textContent`, "live")
 
+	rep := r.powerWithEvidence(t, "ui-retry", 2, "vm-01")
+	if want := "ui-retry/2/screenshot.png,ui-retry/2/serial.log"; rep.Evidence != want {
+		t.Fatalf("power reply names evidence %q (detail %q), want %q", rep.Evidence, rep.Detail, want)
+	}
+	resp, err := http.Get(r.url + "evidence/ui-retry/2/screenshot.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(shot, []byte("\x89PNG")) {
+		t.Fatalf("GET the screenshot: %s %q, %d bytes", resp.Status, resp.Header.Get("Content-Type"), len(shot))
+	}
+
 	job, err := b.Open(r.url+"job/ui-retry", 1100, 520)
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +233,7 @@ func TestPageInBrowser(t *testing.T) {
 	bars := `[...document.querySelectorAll("#timeline rect.bar")].map(b => b.dataset.attempt + ":" + b.dataset.step + ":" + b.dataset.outcome).join(" ")`
 	evalUntil(t, job, "ui-retry's timeline", bars, "1:load:retry 2:load:ready 2:postload:ready")
 	evalUntil(t, job, "the budgets behind the post-load", `String(document.querySelectorAll("#timeline rect.budget").length)`, "2")
+	evalUntil(t, job, "the evidence links", `[...document.querySelectorAll("#steps a.evidence")].map(a => a.textContent).join(" ")`, "screenshot.png serial.log")
 	evalUntil(t, job, "the steps table", `String(document.querySelectorAll("#steps tbody tr").length)`, "3")
 	screenshot(t, job, "loadpool-ui-job.png")
 
