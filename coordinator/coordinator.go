@@ -49,6 +49,11 @@ type Config struct {
 	// changed at least once per step, never expires). It applies when the
 	// coordinator creates the bucket.
 	JobRetention time.Duration
+	// Evidence makes the object store <prefix>_evidence (in the
+	// background; a failure is a warning), where loaders save the
+	// screenshots of waits that ran out. Its NATS user needs the rights
+	// to the bucket's stream OBJ_<prefix>_evidence.
+	Evidence bool
 	// Name identifies this coordinator in events and logs (default host/pid).
 	Name   string
 	Logger *slog.Logger
@@ -202,10 +207,6 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := untilPlaced(sctx, func() error { return c.evidenceBucket(sctx) }); err != nil {
-		// Not fatal: jobs run without; loaders then note that no evidence was saved.
-		c.log.Warn("no evidence bucket: screenshots of waits that ran out are not kept (grant this user the object store "+c.sub.EvidenceBucket()+")", "err", err)
-	}
 	if err := c.watch(sctx, bg); err != nil {
 		return err
 	}
@@ -216,6 +217,9 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 		return err
 	}
 	c.bg.Go(func() { c.sweeper(bg) })
+	if c.cfg.Evidence {
+		c.bg.Go(func() { c.ensureEvidence(bg) }) // optional: the coordinator serves without it
+	}
 	if err := c.startService(); err != nil {
 		return err
 	}

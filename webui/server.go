@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/loadpool/loadpool/coordinator"
@@ -28,18 +29,24 @@ const callTimeout = 10 * time.Second
 // Config configures a Server.
 type Config struct {
 	Subjects messages.Subjects
-	// Evidence is the evidence bucket; nil serves no /evidence.
-	Evidence jetstream.ObjectStore
+	// Evidence, when true, serves the evidence bucket
+	// (Subjects.EvidenceBucket, bound on first use: the coordinator may
+	// make it after the page starts).
+	Evidence bool
 	Logger   *slog.Logger
 }
 
 // Server is the web page of one coordinator process.
 type Server struct {
 	cl  *coordinator.Client
+	nc  *nats.Conn
 	cfg Config
-	log *slog.Logger
-	hub *hub
-	mux *http.ServeMux
+
+	storeMu sync.Mutex
+	store   jetstream.ObjectStore
+	log     *slog.Logger
+	hub     *hub
+	mux     *http.ServeMux
 
 	ln  net.Listener
 	srv *http.Server
@@ -54,7 +61,7 @@ func New(nc *nats.Conn, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cl: coordinator.NewClient(nc, cfg.Subjects), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cl: coordinator.NewClient(nc, cfg.Subjects), nc: nc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	h, err := newHub(nc, cfg.Subjects.Events(), s.log)
 	if err != nil {
 		return nil, err
@@ -141,7 +148,7 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.cl.Get(ctx, r.PathValue("id"))
 	tl := timeline(rec, time.Now())
 	if err == nil {
-		attachEvidence(ctx, s.cfg.Evidence, rec.ID, &tl)
+		attachEvidence(ctx, s.evidenceStore(ctx), rec.ID, &tl)
 	}
 	s.answer(w, jobView{Record: rec, Timeline: tl}, err)
 }
@@ -164,14 +171,15 @@ func (s *Server) answer(w http.ResponseWriter, v any, err error) {
 }
 
 func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Evidence == nil {
-		http.Error(w, "this coordinator serves no evidence bucket", http.StatusNotFound)
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
 	defer cancel()
+	store := s.evidenceStore(ctx)
+	if store == nil {
+		http.Error(w, "no evidence bucket "+s.cfg.Subjects.EvidenceBucket()+" (LOADPOOL_EVIDENCE turns it on)", http.StatusNotFound)
+		return
+	}
 	name := r.PathValue("name")
-	obj, err := s.cfg.Evidence.Get(ctx, name)
+	obj, err := store.Get(ctx, name)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("evidence %q: %v", name, err), http.StatusNotFound)
 		return
@@ -182,4 +190,25 @@ func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", info.Headers.Get("Content-Type"))
 	}
 	_, _ = io.Copy(w, obj)
+}
+
+// evidenceStore binds the evidence bucket once it exists (nil before, or
+// when Config.Evidence is off).
+func (s *Server) evidenceStore(ctx context.Context) jetstream.ObjectStore {
+	if !s.cfg.Evidence {
+		return nil
+	}
+	s.storeMu.Lock()
+	defer s.storeMu.Unlock()
+	if s.store != nil {
+		return s.store
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil
+	}
+	if st, err := js.ObjectStore(ctx, s.cfg.Subjects.EvidenceBucket()); err == nil {
+		s.store = st
+	}
+	return s.store
 }

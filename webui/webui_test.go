@@ -52,7 +52,7 @@ func newRig(t *testing.T) *rig {
 	quiet := slog.New(slog.DiscardHandler)
 	settings := pool.Config{Concurrency: 8, Grace: time.Second}
 	r := &rig{nc: natstest.Connect(t, srv.URL()), release: make(chan struct{})}
-	co, err := coordinator.New(natstest.Connect(t, srv.URL()), coordinator.Config{Subjects: subj, Logger: quiet, Settings: settings})
+	co, err := coordinator.New(natstest.Connect(t, srv.URL()), coordinator.Config{Subjects: subj, Logger: quiet, Settings: settings, Evidence: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +102,11 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := js.ObjectStore(context.Background(), subj.EvidenceBucket()) // the coordinator made it
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui, err := webui.New(r.nc, webui.Config{Subjects: subj, Logger: quiet, Evidence: store})
+	poll.Until(t, "the coordinator's evidence bucket", func() bool {
+		_, err := js.ObjectStore(context.Background(), subj.EvidenceBucket())
+		return err == nil
+	})
+	ui, err := webui.New(r.nc, webui.Config{Subjects: subj, Logger: quiet, Evidence: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	// and the other commands not at all.
 	MetricsAddr string `envconfig:"METRICS_ADDR"`
 	UIAddr      string `envconfig:"UI_ADDR"`
+	// Evidence: the coordinator makes the evidence bucket (unset: on for
+	// `all` and `dev`, off otherwise until deploy/ grants the rights).
+	Evidence bool `envconfig:"EVIDENCE"`
 
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"auto"`

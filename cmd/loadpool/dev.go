@@ -61,6 +61,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeLog()
+	cfg.observeDefaults("dev")
 	dir, err := os.MkdirTemp("", "loadpool-dev-")
 	if err != nil {
 		return err
@@ -81,7 +82,6 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer d.Stop()
-	cfg.observeDefaults("dev")
 	obs, err := startObservers(ctx, cfg, log, cn.nc, true)
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"github.com/loadpool/loadpool/metrics"
 	"github.com/loadpool/loadpool/webui"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Where `all` and `dev` serve the metrics and the web page unless
@@ -35,6 +34,9 @@ func (c *Config) observeDefaults(name string) {
 	}
 	if _, set := os.LookupEnv("LOADPOOL_UI_ADDR"); !set {
 		c.UIAddr = DefaultUIAddr
+	}
+	if _, set := os.LookupEnv("LOADPOOL_EVIDENCE"); !set {
+		c.Evidence = true
 	}
 }
 
@@ -60,7 +62,7 @@ func startObservers(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.
 	if cfg.UIAddr == "" || !withCoordinator {
 		return o, nil
 	}
-	ui, err := webui.New(nc, webui.Config{Subjects: cfg.subjects(), Evidence: evidenceStore(ctx, nc, cfg), Logger: log.With("role", "ui")})
+	ui, err := webui.New(nc, webui.Config{Subjects: cfg.subjects(), Evidence: cfg.Evidence, Logger: log.With("role", "ui")})
 	if err == nil {
 		err = ui.Serve(fallback(cfg.UIAddr, DefaultUIAddr, "web page", log))
 	}
@@ -87,20 +89,6 @@ func fallback(addr, def, what string, log *slog.Logger) string {
 	host, _, _ := net.SplitHostPort(addr)
 	log.Warn("default port taken: a free port is used instead", "what", what, "addr", addr)
 	return net.JoinHostPort(host, "0")
-}
-
-// evidenceStore binds the evidence bucket the coordinator made (nil
-// without one: the page then links no evidence).
-func evidenceStore(ctx context.Context, nc *nats.Conn, cfg Config) jetstream.ObjectStore {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil
-	}
-	store, err := js.ObjectStore(ctx, cfg.subjects().EvidenceBucket())
-	if err != nil {
-		return nil
-	}
-	return store
 }
 
 // print writes where to look, for a person at a terminal.
