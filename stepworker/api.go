@@ -19,6 +19,8 @@ type Report struct {
 	// Reloaded (load only) and Profile (post-load only) go into the result.
 	Reloaded *bool
 	Profile  *messages.WaitProfile
+	// Evidence (post-load) names the objects saved in the evidence bucket.
+	Evidence []string
 }
 
 // Handler runs one step. Its error decides the outcome (outcome.Of) and,

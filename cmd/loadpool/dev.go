@@ -181,6 +181,9 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 			return err
 		}
 	}
+	if err := d.addHungComputer(o, key); err != nil {
+		return err
+	}
 	// A standalone lab computer: installed by hand, already running.
 	c, err := mk("lab-01")
 	if err != nil {
@@ -276,6 +279,7 @@ func (d *devLab) samples() []sample {
 	}
 	out = append(out, d.backendSamples()...)
 	out = append(out, d.windowsSamples()...)
+	out = append(out, d.evidenceSamples()...)
 	var kept []sample
 	for _, s := range out {
 		if s.spec.Computer.Address != "" {

@@ -34,6 +34,8 @@ func TestDevDemo(t *testing.T) {
 		"cloned ubuntu-24.04 to vmvc-01",
 		`status "booted"`,
 		"profile linux",
+		"sample demo-hung ended ready after 1 attempt(s): as expected",
+		"screen saved at demo-hung/1/screenshot.png,demo-hung/1/serial.log",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q\n%s", want, out)

@@ -29,6 +29,7 @@ func commands() []command {
 		{"status", "[ID] [--state S] [--limit N]", "show one job, or list jobs", runStatus},
 		{"watch", "ID", "follow a job's events until it ends", runWatch},
 		{"cancel", "ID [--reason TEXT]", "cancel a job", runCancel},
+		{"evidence", "JOB [--dir DIR]", "save a job's evidence (screenshots, console logs of waits that ran out) from the object store", runEvidence},
 	}
 }
 
