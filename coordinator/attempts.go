@@ -202,6 +202,7 @@ func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivere
 		} else if err != nil {
 			return false, err
 		}
+		observe(rec, next, res)
 		if c.hookAfterWrite != nil {
 			if err := c.hookAfterWrite(next); err != nil {
 				return true, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/metrics"
 	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,6 +49,11 @@ type Config struct {
 	// changed at least once per step, never expires). It applies when the
 	// coordinator creates the bucket.
 	JobRetention time.Duration
+	// Evidence makes the object store <prefix>_evidence (in the
+	// background; a failure is a warning), where loaders save the
+	// screenshots of waits that ran out. Its NATS user needs the rights
+	// to the bucket's stream OBJ_<prefix>_evidence.
+	Evidence bool
 	// Name identifies this coordinator in events and logs (default host/pid).
 	Name   string
 	Logger *slog.Logger
@@ -166,6 +172,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		c.Stop()
 		return err
 	}
+	metrics.AddSource(c, c.stateCounts)
 	c.log.Info("coordinator serving", "prefix", c.sub.Prefix, "step_cap", c.cfg.StepCap)
 	return nil
 }
@@ -210,6 +217,9 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 		return err
 	}
 	c.bg.Go(func() { c.sweeper(bg) })
+	if c.cfg.Evidence {
+		c.bg.Go(func() { c.ensureEvidence(bg) }) // optional: the coordinator serves without it
+	}
 	if err := c.startService(); err != nil {
 		return err
 	}
@@ -272,6 +282,7 @@ func (c *Coordinator) Stop() {
 		c.mu.Lock()
 		c.stopping = true
 		c.mu.Unlock()
+		metrics.RemoveSource(c)
 		if c.svc != nil {
 			_ = c.svc.Stop()
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/metrics"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -117,6 +118,7 @@ func (c *Coordinator) repairLocks(ctx context.Context, now time.Time) {
 		}
 		if err == nil {
 			c.log.Info("released the lock of an ended or unrecorded job", "computer", name, "job", l.job)
+			metrics.Repaired("lock")
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/metrics"
 )
 
 // sweeper is the one goroutine that enforces the safety cap, launches
@@ -69,6 +70,7 @@ func (c *Coordinator) capStep(ctx context.Context, id string, now time.Time) err
 		Reason: "step-cap", Worker: c.cfg.Name, Started: rec.Updated, Finished: now}
 	applied, err := c.apply(ctx, res, false)
 	if applied {
+		metrics.Repaired("step-cap")
 		c.abort(ctx, id, res.Attempt, res.Detail)
 		c.log.Warn("step ran past the safety cap", "job", id, "attempt", res.Attempt, "step", step)
 	}
@@ -88,6 +90,7 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 		return nil
 	}
 	c.log.Info("launching a job a submit left queued", "job", id)
+	metrics.Repaired("relaunch")
 	_, err = c.launch(ctx, rec, rev)
 	return err
 }
@@ -105,6 +108,7 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 		}
 		if rec, _, err := c.read(ctx, id); err == nil && !messages.Terminal(rec.State) {
 			c.log.Info("repairing the inventory: the computer of a live job is held by it", "computer", name, "job", id)
+			metrics.Repaired("inventory")
 			c.holdComputer(ctx, name, id)
 		}
 	}
@@ -116,6 +120,7 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 		switch {
 		case err == nil && messages.Terminal(rec.State):
 			c.log.Info("repairing the inventory: the computer's job has ended", "computer", name, "job", id, "state", rec.State)
+			metrics.Repaired("inventory")
 			_ = c.jobEnded(ctx, rec)
 		case errors.Is(err, errUnknownJob):
 			c.unheld(ctx, name, id, now)

@@ -149,7 +149,7 @@ func (s *Sim) Power(ctx context.Context, req messages.PowerRequest) (messages.Po
 		rep.State = "on"
 	}
 	if req.Evidence {
-		rep.Detail = "a simulated computer has no console to capture"
+		rep.Detail = "SIMULATED console screenshot and serial log (ReadEvidence)"
 	}
 	return rep, nil
 }

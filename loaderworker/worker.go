@@ -178,6 +178,7 @@ func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 		respondError(r, code, err.Error())
 		return
 	}
+	rep = saveEvidence(ctx, w.nc, w.cfg.Subjects, w.prov, req, rep, log)
 	rep.Worker = w.cfg.Settings.WorkerID
 	if rep.Computer == "" {
 		rep.Computer = req.Computer.Name

@@ -306,6 +306,8 @@ type StepRecord struct {
 	Profile  *WaitProfile `json:"profile,omitempty"`
 	// LearnedHostKey (post-load): the host key learned in this step.
 	LearnedHostKey *LearnedHostKey `json:"learned_host_key,omitempty"`
+	// Evidence names the step's objects in the evidence bucket.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // JobRecord is what job.submit, job.get and job.cancel answer, and what the
@@ -389,13 +391,17 @@ type Result struct {
 	// right after a load that reimaged the computer; the coordinator
 	// writes it into the enrolment.
 	LearnedHostKey *LearnedHostKey `json:"learned_host_key,omitempty"`
+	// Evidence (post-load): the names of the objects in the evidence
+	// bucket (<prefix>_evidence) saved when a wait ran out, e.g.
+	// "res-1042/1/screenshot.png".
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // Record turns a result into a history entry.
 func (r Result) Record() StepRecord {
 	return StepRecord{Attempt: r.Attempt, Step: r.Step, Outcome: r.Outcome, Detail: r.Detail,
 		Reason: r.Reason, Worker: r.Worker, Started: r.Started, Finished: r.Finished,
-		Reloaded: r.Reloaded, Profile: r.Profile, LearnedHostKey: r.LearnedHostKey}
+		Reloaded: r.Reloaded, Profile: r.Profile, LearnedHostKey: r.LearnedHostKey, Evidence: r.Evidence}
 }
 
 // Event is the body of event.<job_id>: what an operator watches.

@@ -126,6 +126,10 @@ func (s Subjects) Consumer(step, pool string) string {
 func (s Subjects) JobsBucket() string      { return s.p() + "_jobs" }
 func (s Subjects) ComputersBucket() string { return s.p() + "_computers" }
 
+// EvidenceBucket is the object store of evidence saved when a wait ran
+// out (screenshots, serial console logs), under <job>/<attempt>/<name>.
+func (s Subjects) EvidenceBucket() string { return s.p() + "_evidence" }
+
 var (
 	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	idRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)

@@ -147,8 +147,10 @@ func (w *Worker) Handle(ctx context.Context, req messages.Request, p progress.Pr
 	env := &Env{Profile: prof, Progress: p, Dialer: w.dialer, Target: TargetOf(req),
 		Clock: w.cfg.Clock, Logger: w.log.With("job", req.JobID, "attempt", req.Attempt),
 		PowerFn: NATSPower(w.nc, w.cfg.Subjects, req, w.cfg.PowerTimeout)}
+	var ev evidence
+	env.PowerFn = ev.collect(req.JobID, env.PowerFn)
 	detail, err := w.m.PostLoad(ctx, req, env)
-	rep := stepworker.Report{Detail: detail, Profile: &prof, LearnedHostKey: LearnedKey(ctx, env.Target)}
+	rep := stepworker.Report{Detail: detail, Profile: &prof, LearnedHostKey: LearnedKey(ctx, env.Target), Evidence: ev.names()}
 	if err != nil {
 		rep.Detail = err.Error() // the reason comes from err (outcome.Reason)
 	}

@@ -22,6 +22,8 @@ type Report struct {
 	// LearnedHostKey (post-load only): the host key the step learned in a
 	// reload window; the coordinator writes it into the enrolment.
 	LearnedHostKey *messages.LearnedHostKey
+	// Evidence (post-load) names the objects saved in the evidence bucket.
+	Evidence []string
 }
 
 // Handler runs one step. Its error decides the outcome (outcome.Of) and,

@@ -44,6 +44,7 @@ type task struct {
 	req       messages.Request
 	cancel    context.CancelCauseFunc
 	lastRenew time.Time // under Runtime.mu
+	lost      bool      // under Runtime.mu: the lease loss is counted
 }
 
 // New checks cfg and returns a Runtime that is not yet started.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/metrics"
 	"github.com/loadpool/loadpool/outcome"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -113,7 +114,7 @@ func (r *Runtime) result(req messages.Request, rep Report, err error, started ti
 		JobID: req.JobID, Attempt: req.Attempt, Step: req.Step, Outcome: outcome.Of(err),
 		Detail: detail, Reason: reason, Worker: r.cfg.Settings.WorkerID,
 		Started: started, Finished: time.Now().UTC(), Reloaded: rep.Reloaded, Profile: rep.Profile,
-		LearnedHostKey: rep.LearnedHostKey,
+		LearnedHostKey: rep.LearnedHostKey, Evidence: rep.Evidence,
 	}
 }
 
@@ -149,8 +150,10 @@ func (r *Runtime) track(t *task, add bool) {
 	defer r.mu.Unlock()
 	if add {
 		r.running[t] = struct{}{}
+		metrics.InFlight(r.cfg.Step, r.cfg.Pool, r.cfg.Settings.WorkerID, 1)
 	} else {
 		delete(r.running, t)
+		metrics.InFlight(r.cfg.Step, r.cfg.Pool, r.cfg.Settings.WorkerID, -1)
 	}
 }
 
@@ -213,10 +216,15 @@ func (r *Runtime) renew() {
 		for _, t := range sent {
 			t.lastRenew = now
 		}
+		metrics.LeaseRenewed(r.cfg.Step, r.cfg.Pool, len(sent))
 	}
 	for _, t := range tasks {
 		if time.Since(t.lastRenew) > 2*r.cfg.Settings.AckWait/3 {
 			t.cancel(ErrLeaseLost)
+			if !t.lost {
+				t.lost = true
+				metrics.LeaseLost(r.cfg.Step, r.cfg.Pool)
+			}
 		}
 	}
 }

@@ -46,6 +46,16 @@ type Config struct {
 
 	LabInventory string `envconfig:"LAB_INVENTORY"`
 
+	// Operators' view (observe.go): the Prometheus metrics of every
+	// process and the coordinator's web page; host:port, empty is off.
+	// Unset, `all` and `dev` listen on DefaultMetricsAddr and DefaultUIAddr
+	// and the other commands not at all.
+	MetricsAddr string `envconfig:"METRICS_ADDR"`
+	UIAddr      string `envconfig:"UI_ADDR"`
+	// Evidence: the coordinator makes the evidence bucket (unset: on for
+	// `all` and `dev`, off otherwise until deploy/ grants the rights).
+	Evidence bool `envconfig:"EVIDENCE"`
+
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"auto"`
 }

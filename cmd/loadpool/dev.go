@@ -58,6 +58,12 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	log, closeLog, err := demoLogs(cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	cfg.observeDefaults("dev")
 	dir, err := os.MkdirTemp("", "loadpool-dev-")
 	if err != nil {
 		return err
@@ -78,7 +84,13 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer d.Stop()
+	obs, err := startObservers(ctx, cfg, log, cn.nc, true)
+	if err != nil {
+		return err
+	}
+	defer obs.Stop()
 	printWelcome(stdout, cn.url)
+	obs.print(stdout)
 	return d.run(ctx, cn, stdout, o)
 }
 
@@ -178,6 +190,9 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 			return err
 		}
 	}
+	if err := d.addHungComputer(o, key); err != nil {
+		return err
+	}
 	// A standalone lab computer: installed by hand, already running, its
 	// host key known (pinned in its enrolment).
 	c, err := mk("lab-01", lab.Name, messages.TypeLab)
@@ -263,6 +278,7 @@ func (d *devLab) samples() []sample {
 	}
 	out = append(out, d.backendSamples()...)
 	out = append(out, d.windowsSamples()...)
+	out = append(out, d.evidenceSamples()...)
 	var kept []sample
 	for _, s := range out {
 		if d.computer(s.spec.Computer.Name) != nil {

@@ -43,7 +43,7 @@ func TestDevDemo(t *testing.T) {
 		"loadpool computer add win7-01 --provisioner vmware --type virtualmachine --address 127.0.0.1:",
 		"loadpool computer add lab-01 --provisioner lab --type lab --address 127.0.0.1:",
 		" --host-key 'ssh-ed25519 AAAA",
-		"enrolled 8 computers through vcl.computer.add: 8 added, 0 unchanged",
+		"enrolled 9 computers through vcl.computer.add: 9 added, 0 unchanged",
 		// The inventory story: drained is refused, released unused skips the reload.
 		"$ loadpool computers\n",
 		"$ loadpool computer drain vm-03 --reason \"disk replaced: waiting for the new one\"\n",
@@ -62,6 +62,8 @@ func TestDevDemo(t *testing.T) {
 		"  nats req vcl.computer.get '{\"name\":\"vm-01\"}'\n",
 		"  nats kv ls vcl_inventory\n",
 		"  nats sub 'vcl.event.computer.>'\n",
+		"sample demo-hung ended ready after 1 attempt(s): as expected",
+		"screen saved at demo-hung/1/screenshot.png,demo-hung/1/serial.log",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q\n%s", want, out)

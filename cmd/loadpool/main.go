@@ -31,6 +31,7 @@ func commands() []command {
 		{"cancel", "ID [--reason TEXT]", "cancel a job", runCancel},
 		{"computer", "VERB NAME [flags]", "the lab inventory: add, import, set, remove, show, list, drain, undrain, release a computer", runComputer},
 		{"computers", "[--state S] [--provisioner P]", "print the enrolled computers as a table", runComputers},
+		{"evidence", "JOB [--dir DIR]", "save a job's evidence (screenshots, console logs of waits that ran out) from the object store", runEvidence},
 	}
 }
 

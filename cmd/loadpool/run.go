@@ -43,7 +43,7 @@ func setup() (Config, *slog.Logger, error) {
 }
 
 func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
-	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Logger: log.With("role", "coordinator"), Settings: cfg.Config})
+	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Logger: log.With("role", "coordinator"), Settings: cfg.Config})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +129,7 @@ func serve(ctx context.Context, name string, embed, withCoordinator bool, loader
 	if err != nil {
 		return err
 	}
+	cfg.observeDefaults(name)
 	cn, err := connect(cfg, log, name, embed)
 	if err != nil {
 		return err
@@ -138,6 +139,12 @@ func serve(ctx context.Context, name string, embed, withCoordinator bool, loader
 	if err != nil {
 		return err
 	}
+	obs, err := startObservers(ctx, cfg, log, cn.nc, withCoordinator)
+	if err != nil {
+		st.Stop()
+		return err
+	}
+	st.add(obs)
 	log.Info("serving; stop with Ctrl-C", "nats", cn.url, "loaders", loaders, "os_families", families, "coordinator", withCoordinator)
 	<-ctx.Done()
 	log.Info("stopping")

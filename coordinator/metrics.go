@@ -1,0 +1,45 @@
+package coordinator
+
+import (
+	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/metrics"
+)
+
+// observe records in package metrics what the applied result res changed
+// from rec to next: the step's duration, a retry, a job's end.
+func observe(rec, next messages.JobRecord, res messages.Result) {
+	pool := messages.JobSpec{Computer: computerOf(rec), Image: rec.Spec.Image}.Pool(res.Step)
+	metrics.StepApplied(res.Step, pool, rec.Spec.Image.Name, string(res.Outcome), res.Started, res.Finished)
+	if next.Attempt > rec.Attempt {
+		metrics.Retry(res.Reason)
+	}
+	if messages.Terminal(next.State) {
+		metrics.JobEnded(next.State)
+	}
+}
+
+// stateCounts counts the jobs and the computers of the indexes by state
+// (the scrape-time gauges of package metrics); every state appears.
+func (c *Coordinator) stateCounts() (jobs, computers map[string]int) {
+	jobs = map[string]int{}
+	for _, s := range []string{messages.StateQueued, messages.StateLoading, messages.StatePostloading,
+		messages.StateReady, messages.StateFailed, messages.StateCanceled} {
+		jobs[s] = 0
+	}
+	c.index.mu.Lock()
+	for _, e := range c.index.jobs {
+		jobs[e.state]++
+	}
+	c.index.mu.Unlock()
+	computers = map[string]int{}
+	for _, s := range []string{messages.ComputerAvailable, messages.ComputerReloading, messages.ComputerInUse,
+		messages.ComputerMaintenance, messages.ComputerFailed} {
+		computers[s] = 0
+	}
+	c.inv.mu.Lock()
+	for _, it := range c.inv.items {
+		computers[it.e.State]++
+	}
+	c.inv.mu.Unlock()
+	return jobs, computers
+}
