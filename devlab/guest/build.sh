@@ -119,6 +119,10 @@ cache=${1:-/var/cache/loadpool/guest}
 hash=$(sha256sum "$0" | cut -c1-12)
 out=$cache/$hash
 if [ -f "$out/images/debian12/disk.qcow2" ]; then echo "$out/images"; exit 0; fi
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9 # one build at a time (test packages run in parallel); then look again
+if [ -f "$out/images/debian12/disk.qcow2" ]; then echo "$out/images"; exit 0; fi
 for tool in mmdebstrap mkfs.ext4 qemu-img; do
   command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing: apt-get install --no-install-recommends mmdebstrap e2fsprogs qemu-utils" >&2; exit 1; }
 done
