@@ -64,13 +64,15 @@ type Env struct {
 	// AuthorizedKeys is a file of authorized_keys lines.
 	AuthorizedKeys string        `envconfig:"LIBVIRT_AUTHORIZED_KEYS"`
 	CallTimeout    time.Duration `envconfig:"LIBVIRT_CALL_TIMEOUT"`
+	// QEMUImg is the qemu-img binary (default: qemu-img on PATH).
+	QEMUImg string `envconfig:"LIBVIRT_QEMU_IMG"`
 }
 
 // Config maps the environment onto a Config; the authorized keys file is
 // read here.
 func (e Env) Config(log *slog.Logger) (Config, error) {
 	c := Config{URI: e.URI, DomainType: e.DomainType, Images: e.Images, StateDir: e.StateDir,
-		CallTimeout: e.CallTimeout, Logger: log}
+		CallTimeout: e.CallTimeout, QEMUImg: e.QEMUImg, Logger: log}
 	if e.AuthorizedKeys != "" {
 		b, err := os.ReadFile(e.AuthorizedKeys)
 		if err != nil {

@@ -46,7 +46,7 @@ func (r *rig) computer(t *testing.T, prefix string) messages.Computer {
 	name := r.lab.Domain(prefix)
 	port := guest.FreePort(t)
 	return messages.Computer{Name: name, Provisioner: libvirt.Name, Type: messages.TypeVirtualMachine,
-		Address: "127.0.0.1:" + strconv.Itoa(port),
+		Address:    "127.0.0.1:" + strconv.Itoa(port),
 		Attributes: map[string]string{libvirt.AttrMemoryMiB: "384", libvirt.AttrSSHPort: strconv.Itoa(port), libvirt.AttrTBCacheMiB: "64"}}
 }
 
