@@ -26,9 +26,12 @@ func TestRealGuests(t *testing.T) {
 		t.Run("qga, no SSH", func(t *testing.T) { t.Parallel(); realQGA(t, r) })
 	})
 	t.Run("failure catalogue", func(t *testing.T) {
-		t.Run("slow boot waits", func(t *testing.T) { t.Parallel(); realSlow(t, r) })
-		t.Run("sshd never starts: reset, retry, attempt 2", func(t *testing.T) { t.Parallel(); realNoSSH(t, r) })
-		t.Run("failed unit: degraded accepted", func(t *testing.T) { t.Parallel(); realFailedUnit(t, r) })
+		// Submitted together (three guests boot at once), checked in turn:
+		// go test runs only GOMAXPROCS parallel subtests at once.
+		slow, nossh, failed := startSlow(t, r), startNoSSH(t, r), startFailedUnit(t, r)
+		t.Run("slow boot waits", slow)
+		t.Run("sshd never starts: reset, retry, attempt 2", nossh)
+		t.Run("failed unit: degraded accepted", failed)
 	})
 	t.Run("loader killed during a load", func(t *testing.T) { realKilledLoader(t, r) })
 }
@@ -65,50 +68,73 @@ func realQGA(t *testing.T, r *realLab) {
 	}
 }
 
-func realSlow(t *testing.T, r *realLab) {
-	c := r.computer(t, "slow", messages.ControlSSH)
-	rec := r.run(t, job("real-slow-1", c, guest.Slow), 8*time.Minute)
-	wantState(t, rec, messages.StateReady)
-	if n := len(rec.Steps); n != 2 {
-		t.Fatalf("a slow boot should be one attempt: %s", steps(rec))
+// submit submits spec now; the returned func waits for its end.
+func (r *realLab) submit(t *testing.T, spec messages.JobSpec, within time.Duration) func(t *testing.T) messages.JobRecord {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	rec, err := r.client.Submit(ctx, spec)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
 	}
-	pl := lastStep(rec, messages.StepPostload)
-	if d := pl.Finished.Sub(pl.Started); d < guest.SlowSeconds*time.Second {
-		t.Fatalf("post-load took %s, less than the %ds the image holds its boot", d, guest.SlowSeconds)
+	return func(t *testing.T) messages.JobRecord {
+		defer cancel()
+		return r.wait(t, ctx, rec.ID)
 	}
-	checkLoaded(t, c, guest.Slow)
 }
 
-func realNoSSH(t *testing.T, r *realLab) {
+func startSlow(t *testing.T, r *realLab) func(t *testing.T) {
+	c := r.computer(t, "slow", messages.ControlSSH)
+	end := r.submit(t, job("real-slow-1", c, guest.Slow), 9*time.Minute)
+	return func(t *testing.T) {
+		rec := end(t)
+		wantState(t, rec, messages.StateReady)
+		if n := len(rec.Steps); n != 2 {
+			t.Fatalf("a slow boot should be one attempt: %s", steps(rec))
+		}
+		pl := lastStep(rec, messages.StepPostload)
+		if d := pl.Finished.Sub(pl.Started); d < guest.SlowSeconds*time.Second {
+			t.Fatalf("post-load took %s, less than the %ds the image holds its boot", d, guest.SlowSeconds)
+		}
+		checkLoaded(t, c, guest.Slow)
+	}
+}
+
+func startNoSSH(t *testing.T, r *realLab) func(t *testing.T) {
 	c := r.computer(t, "nossh", messages.ControlSSH)
 	spec := job("real-nossh-1", c, guest.NoSSH)
-	spec.Image.WaitProfile = []byte(`{"answer_timeout": "40s", "reset_answer_timeout": "20s", "on_timeout": "power-reset"}`)
-	rec := r.run(t, spec, 10*time.Minute)
-	wantState(t, rec, messages.StateFailed)
-	var attempts []int
-	for _, s := range rec.Steps {
-		if s.Step == messages.StepPostload {
-			attempts = append(attempts, s.Attempt)
-			if s.Outcome != messages.OutcomeRetry || !strings.Contains(s.Detail, "power reset") {
-				t.Fatalf("post-load of attempt %d: %s %q, want retry after a power reset", s.Attempt, s.Outcome, s.Detail)
+	spec.Image.WaitProfile = []byte(`{"answer_timeout": "60s", "reset_answer_timeout": "30s", "on_timeout": "power-reset"}`)
+	end := r.submit(t, spec, 12*time.Minute)
+	return func(t *testing.T) {
+		rec := end(t)
+		wantState(t, rec, messages.StateFailed)
+		var attempts []int
+		for _, s := range rec.Steps {
+			if s.Step == messages.StepPostload {
+				attempts = append(attempts, s.Attempt)
+				if s.Outcome != messages.OutcomeRetry || !strings.Contains(s.Detail, "power reset") {
+					t.Fatalf("post-load of attempt %d: %s %q, want retry after a power reset", s.Attempt, s.Outcome, s.Detail)
+				}
 			}
 		}
-	}
-	if len(attempts) != 2 || attempts[1] != 2 || rec.Attempt != 2 {
-		t.Fatalf("want post-loads of attempts 1 and 2: %v (record attempt %d)%s", attempts, rec.Attempt, steps(rec))
-	}
-	if got := inGuest(t, c, "systemctl is-active ssh; true"); got == "active" {
-		t.Fatal("sshd runs in the nossh variant")
+		if len(attempts) != 2 || attempts[1] != 2 || rec.Attempt != 2 {
+			t.Fatalf("want post-loads of attempts 1 and 2: %v (record attempt %d)%s", attempts, rec.Attempt, steps(rec))
+		}
+		if got := inGuest(t, c, "systemctl is-active ssh; true"); got == "active" {
+			t.Fatal("sshd runs in the nossh variant")
+		}
 	}
 }
 
-func realFailedUnit(t *testing.T, r *realLab) {
+func startFailedUnit(t *testing.T, r *realLab) func(t *testing.T) {
 	c := r.computer(t, "failed", messages.ControlSSH)
-	rec := r.run(t, job("real-failed-1", c, guest.FailedUnit), 6*time.Minute)
-	wantState(t, rec, messages.StateReady)
-	pl := lastStep(rec, messages.StepPostload)
-	if !strings.Contains(pl.Detail, "degraded") || !strings.Contains(pl.Detail, guest.BrokenUnit) {
-		t.Fatalf("post-load detail %q should say degraded and name %s", pl.Detail, guest.BrokenUnit)
+	end := r.submit(t, job("real-failed-1", c, guest.FailedUnit), 9*time.Minute)
+	return func(t *testing.T) {
+		rec := end(t)
+		wantState(t, rec, messages.StateReady)
+		pl := lastStep(rec, messages.StepPostload)
+		if !strings.Contains(pl.Detail, "degraded") || !strings.Contains(pl.Detail, guest.BrokenUnit) {
+			t.Fatalf("post-load detail %q should say degraded and name %s", pl.Detail, guest.BrokenUnit)
+		}
 	}
 }
 

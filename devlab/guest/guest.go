@@ -82,6 +82,11 @@ var (
 	setupErr  error
 )
 
+// Prepare starts libvirt's daemons when needed and builds the image
+// unless it is cached (once per process), and returns the images
+// directory. It needs root the first time.
+func Prepare() (string, error) { return setup() }
+
 // setup starts libvirt's daemons when needed and builds the image, once
 // per process.
 func setup() (string, error) {
