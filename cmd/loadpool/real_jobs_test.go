@@ -102,6 +102,9 @@ func startSlow(t *testing.T, r *realLab) func(t *testing.T) {
 func startNoSSH(t *testing.T, r *realLab) func(t *testing.T) {
 	c := r.computer(t, "nossh", messages.ControlSSH)
 	spec := job("real-nossh-1", c, guest.NoSSH)
+	// always: the coordinator passes the job's reload to every attempt,
+	// and if-needed would let attempt 2 keep attempt 1's guest.
+	spec.Reload = messages.ReloadAlways
 	spec.Image.WaitProfile = []byte(`{"answer_timeout": "60s", "reset_answer_timeout": "30s", "on_timeout": "power-reset"}`)
 	end := r.submit(t, spec, 12*time.Minute)
 	return func(t *testing.T) {
@@ -115,6 +118,9 @@ func startNoSSH(t *testing.T, r *realLab) func(t *testing.T) {
 					t.Fatalf("post-load of attempt %d: %s %q, want retry after a power reset", s.Attempt, s.Outcome, s.Detail)
 				}
 			}
+		}
+		if l := lastStep(rec, messages.StepLoad); l.Attempt != 2 || l.Reloaded == nil || !*l.Reloaded {
+			t.Fatalf("attempt 2 did not load again: %s", steps(rec))
 		}
 		if len(attempts) != 2 || attempts[1] != 2 || rec.Attempt != 2 {
 			t.Fatalf("want post-loads of attempts 1 and 2: %v (record attempt %d)%s", attempts, rec.Attempt, steps(rec))

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -17,9 +20,15 @@ import (
 // Method is the enrolment's control name for this package.
 const Method = "qga"
 
-// AttrDomain is the enrolment attribute naming the libvirt domain (the
-// libvirt provisioner's too).
-const AttrDomain = "domain"
+// Enrolment attributes the dialer reads.
+const (
+	// AttrDomain names the libvirt domain (the libvirt provisioner's too).
+	AttrDomain = "domain"
+	// AttrSocket, when set, is the path of QEMU's guest agent socket
+	// (-chardev socket,path=...): the agent is reached there directly,
+	// without libvirtd.
+	AttrSocket = "qga_socket"
+)
 
 // Defaults of Config.
 const (
@@ -68,14 +77,14 @@ func New(cfg Config) (*Dialer, error) {
 
 // Dial implements control.Dialer: the agent answers guest-ping.
 func (d *Dialer) Dial(ctx context.Context, t control.Target) (control.Conn, error) {
-	c := &conn{d: d, computer: t.Computer, domain: t.Computer}
+	c := &conn{d: d, computer: t.Computer, domain: t.Computer, socket: t.Attributes[AttrSocket]}
 	if name := t.Attributes[AttrDomain]; name != "" {
 		c.domain = name
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	err := d.lv.Do(ctx, func(l *golibvirt.Libvirt) error {
-		_, err := c.command(ctx, l, "guest-ping", nil)
+	err := c.call(ctx, func(send sender) error {
+		_, err := send("guest-ping", nil)
 		return err
 	})
 	if err != nil {
@@ -88,16 +97,36 @@ func (d *Dialer) Dial(ctx context.Context, t control.Target) (control.Conn, erro
 type conn struct {
 	d                *Dialer
 	computer, domain string
+	socket           string // QEMU's agent socket; "" means through libvirtd
 }
 
 // Close implements control.Conn (nothing is held between commands).
 func (c *conn) Close() error { return nil }
 
+// sender sends one agent command and returns its "return" member.
+type sender func(execute string, args any) (json.RawMessage, error)
+
+// call runs fn with a sender on the computer's agent: through libvirtd
+// (one connection for fn), or on QEMU's socket (one connection per
+// command).
+func (c *conn) call(ctx context.Context, fn func(send sender) error) error {
+	if c.socket != "" {
+		return fn(func(execute string, args any) (json.RawMessage, error) {
+			return socketCommand(ctx, c.socket, execute, args)
+		})
+	}
+	return c.d.lv.Do(ctx, func(l *golibvirt.Libvirt) error {
+		return fn(func(execute string, args any) (json.RawMessage, error) {
+			return c.command(ctx, l, execute, args)
+		})
+	})
+}
+
 // Run implements control.Conn.
 func (c *conn) Run(ctx context.Context, cmd string) (control.Output, error) {
 	var out control.Output
-	err := c.d.lv.Do(ctx, func(l *golibvirt.Libvirt) error {
-		raw, err := c.command(ctx, l, "guest-exec", map[string]any{"path": "/bin/sh", "arg": []string{"-c", cmd}, "capture-output": true})
+	err := c.call(ctx, func(send sender) error {
+		raw, err := send("guest-exec", map[string]any{"path": "/bin/sh", "arg": []string{"-c", cmd}, "capture-output": true})
 		if err != nil {
 			return err
 		}
@@ -107,7 +136,7 @@ func (c *conn) Run(ctx context.Context, cmd string) (control.Output, error) {
 		if err := json.Unmarshal(raw, &started); err != nil {
 			return fmt.Errorf("guest-exec answered %s: %w", raw, err)
 		}
-		out, err = c.wait(ctx, l, started.PID)
+		out, err = c.wait(ctx, send, started.PID)
 		return err
 	})
 	if err != nil {
@@ -126,11 +155,11 @@ type status struct {
 }
 
 // wait polls guest-exec-status until pid has exited.
-func (c *conn) wait(ctx context.Context, l *golibvirt.Libvirt, pid int) (control.Output, error) {
+func (c *conn) wait(ctx context.Context, send sender, pid int) (control.Output, error) {
 	tick := time.NewTicker(c.d.cfg.Poll)
 	defer tick.Stop()
 	for {
-		raw, err := c.command(ctx, l, "guest-exec-status", map[string]any{"pid": pid})
+		raw, err := send("guest-exec-status", map[string]any{"pid": pid})
 		if err != nil {
 			return control.Output{Exit: -1}, err
 		}
@@ -164,7 +193,7 @@ func (st status) output() (control.Output, error) {
 	return o, nil
 }
 
-// command sends one agent command and returns its "return" member.
+// command sends one agent command through libvirtd.
 func (c *conn) command(ctx context.Context, l *golibvirt.Libvirt, execute string, args any) (json.RawMessage, error) {
 	dom, err := l.DomainLookupByName(c.domain)
 	if err != nil {
@@ -186,13 +215,7 @@ func (c *conn) command(ctx context.Context, l *golibvirt.Libvirt, execute string
 	if len(res) == 0 {
 		return nil, errors.New(execute + ": the agent answered nothing")
 	}
-	var reply struct {
-		Return json.RawMessage `json:"return"`
-	}
-	if err := json.Unmarshal([]byte(res[0]), &reply); err != nil {
-		return nil, fmt.Errorf("%s answered %q: %w", execute, res[0], err)
-	}
-	return reply.Return, nil
+	return decodeReturn(execute, []byte(res[0]))
 }
 
 // classify turns an error into ErrNotAnswering where waiting may help: the
@@ -204,8 +227,11 @@ func (c *conn) classify(ctx context.Context, what string, err error) error {
 		return err
 	}
 	var un *libvirtd.UnreachableError
+	var op *net.OpError
 	switch {
 	case errors.As(err, &un), errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &op), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded):
+		// the agent socket: refused, missing, closed
 	case libvirtd.IsNoDomain(err):
 	default:
 		switch libvirtd.Code(err) {
