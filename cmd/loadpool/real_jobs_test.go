@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,6 +170,9 @@ func realKilledLoader(t *testing.T, r *realLab) {
 	r.startLoader()
 	rec = r.wait(t, ctx, rec.ID)
 	wantState(t, rec, messages.StateReady)
+	if l := lastStep(rec, messages.StepLoad); strings.HasSuffix(l.Worker, "/"+strconv.Itoa(proc.Process.Pid)) || len(rec.Steps) != 2 {
+		t.Fatalf("the load must be finished once, by the second loader: %s (killed pid %d)", steps(rec), proc.Process.Pid)
+	}
 	n := 0
 	for _, d := range r.lab.Domains() {
 		if d == c.Name {

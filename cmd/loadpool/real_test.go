@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,7 +107,7 @@ func (r *realLab) startLoader() {
 // computer is an enrolled computer of this lab: control "ssh" with a
 // loopback port forward, or "qga" without any network path.
 func (r *realLab) computer(t *testing.T, prefix, ctl string) messages.Computer {
-	c := messages.Computer{Name: r.lab.Domain(prefix), Provisioner: libvirt.Name, Type: messages.TypeVirtualMachine,
+	c := messages.Computer{Name: r.lab.Domain(t, prefix), Provisioner: libvirt.Name, Type: messages.TypeVirtualMachine,
 		Control: ctl, Attributes: map[string]string{libvirt.AttrMemoryMiB: "448", libvirt.AttrTBCacheMiB: "96"}}
 	if ctl == messages.ControlSSH {
 		port := guest.FreePort(t)
@@ -154,9 +155,21 @@ func inGuest(t *testing.T, c messages.Computer, cmd string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	conn, err := d.Dial(ctx, control.Target{Computer: c.Name, Attributes: c.Attributes})
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	var conn control.Conn
+	for { // a guest that was just reset takes a while to run its agent again
+		if conn, err = d.Dial(ctx, control.Target{Computer: c.Name, Attributes: c.Attributes}); !errors.Is(err, control.ErrNotAnswering) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the guest agent of %s never answered: %v", c.Name, err)
+		case <-tick.C:
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,10 +74,11 @@ func NewLab(t testing.TB) *Lab {
 }
 
 // Domain returns a domain name unique to this lab (prefix-ID) and
-// destroys and undefines that domain when the test ends.
-func (l *Lab) Domain(prefix string) string {
+// destroys and undefines that domain when t (the lab's test or one of its
+// subtests) ends.
+func (l *Lab) Domain(t testing.TB, prefix string) string {
 	name := prefix + "-" + l.ID
-	l.t.Cleanup(func() { l.Remove(name) })
+	t.Cleanup(func() { l.Remove(name) })
 	return name
 }
 
@@ -165,4 +166,23 @@ func answers(sock string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// XML is a domain's live definition.
+func (l *Lab) XML(name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var x string
+	err := l.lv.Do(ctx, func(c *golibvirt.Libvirt) error {
+		dom, err := c.DomainLookupByName(name)
+		if err != nil {
+			return err
+		}
+		x, err = c.DomainGetXMLDesc(dom, 0)
+		return err
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return x
 }

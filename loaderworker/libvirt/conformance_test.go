@@ -43,7 +43,7 @@ func newRig(t *testing.T, mod ...func(*libvirt.Config)) *rig {
 // computer is an enrolled computer with small settings and a domain of
 // this lab.
 func (r *rig) computer(t *testing.T, prefix string) messages.Computer {
-	name := r.lab.Domain(prefix)
+	name := r.lab.Domain(t, prefix)
 	port := guest.FreePort(t)
 	return messages.Computer{Name: name, Provisioner: libvirt.Name, Type: messages.TypeVirtualMachine,
 		Address:    "127.0.0.1:" + strconv.Itoa(port),
