@@ -32,12 +32,13 @@ func newLibvirt(ctx context.Context, log *slog.Logger) (loaderworker.Provisioner
 // guest agent through libvirtd (LOADPOOL_LIBVIRT_URI). Dialing is lazy: a
 // host without libvirtd only fails the computers enrolled with control
 // "qga".
-func otherControls() map[string]control.Dialer {
+func otherControls(log *slog.Logger) map[string]control.Dialer {
 	var env qga.Env
 	_ = envconfig.Process("loadpool", &env)
 	d, err := qga.New(qga.Config{URI: env.URI})
 	if err != nil {
-		return nil // the qga computers then fail with Methods' sentence
+		log.Warn("no guest agent control: computers enrolled with control qga will fail", "error", err)
+		return nil
 	}
 	return map[string]control.Dialer{messages.ControlQGA: d}
 }

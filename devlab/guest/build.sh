@@ -168,4 +168,12 @@ rm -rf "$out"
 mkdir -p "$out"
 mv "$work/images" "$out/images"
 chmod 0755 "$out"
+# Images of other versions of this script are not used any more.
+for old in "$cache"/*; do
+  case ${old##*/} in
+    "$hash") ;;
+    [0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) rm -rf "$old" ;;
+    build-*.sh) [ "${old##*/}" = "build-$hash.sh" ] || rm -f "$old" ;;
+  esac
+done
 echo "$out/images"

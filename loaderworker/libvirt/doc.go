@@ -40,7 +40,8 @@
 // port forward, passed as <qemu:commandline> (libvirt marks the domain
 // "tainted: custom-argv"). With reload if-needed, a running domain whose
 // metadata names the image is left alone: ready, Reloaded false, a detail
-// that says it skipped. A load that dies half way leaves at most one
+// that says it skipped — on any attempt (the conformance suite's rule):
+// a job that must reload on its retries says reload always. A load that dies half way leaves at most one
 // domain of the name (libvirt's names are unique), which the next load
 // destroys and defines again.
 //
