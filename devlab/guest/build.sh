@@ -41,6 +41,7 @@ N
 #!/bin/sh
 set -u
 modprobe qemu_fw_cfg 2>/dev/null
+modprobe virtio_rng 2>/dev/null # ssh-keygen waits for the kernel's entropy
 fw=/sys/firmware/qemu_fw_cfg/by_name/opt/loadpool
 if [ -r "$fw/hostname/raw" ]; then
   h=$(cat "$fw/hostname/raw")
@@ -70,15 +71,13 @@ N
   cat > "$r/etc/systemd/system/loadpool-identity.service" <<'N'
 [Unit]
 Description=loadpool identity from fw_cfg (hostname, authorized keys, host key)
-DefaultDependencies=no
-After=local-fs.target systemd-remount-fs.service
-Before=ssh.service network-pre.target sysinit.target
+Before=ssh.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/local/sbin/loadpool-identity
 [Install]
-WantedBy=sysinit.target
+WantedBy=multi-user.target
 N
   cat > "$r/etc/systemd/system/loadpool-slow.service" <<'N'
 [Unit]
@@ -152,7 +151,7 @@ truncate -s 2G "$work/disk.raw"
 mkfs.ext4 -q -F -L root -d "$root" "$work/disk.raw"
 qemu-img convert -f raw -O qcow2 "$work/disk.raw" "$img/disk.qcow2"
 chmod 0644 "$img/disk.qcow2"
-base="root=/dev/vda rw console=ttyS0 loglevel=4 systemd.show_status=1"
+base="root=/dev/vda rw console=ttyS0 loglevel=4 systemd.show_status=1 random.trust_cpu=on"
 echo "$base" > "$img/cmdline"
 variant() { # name, extra kernel arguments
   mkdir "$work/images/$1"
