@@ -71,7 +71,7 @@ func runReal(ctx context.Context, args []string, stdout io.Writer) error {
 func realConfig(images, state string) (Config, *slog.Logger, error) {
 	for k, v := range map[string]string{
 		"LIBVIRT_DOMAIN_TYPE": libvirt.TypeQEMU, "LIBVIRT_IMAGES": images, "LIBVIRT_STATE_DIR": state,
-		"NATS_PORT": "0", "LOG_LEVEL": "warn",
+		"NATS_PORT": "0", "LOG_LEVEL": "warn", "DATA_DIR": filepath.Join(state, "data"), // a fresh NATS each run
 	} {
 		if os.Getenv("LOADPOOL_"+k) == "" {
 			os.Setenv("LOADPOOL_"+k, v)

@@ -106,7 +106,7 @@ func startNoSSH(t *testing.T, r *realLab) func(t *testing.T) {
 	// always: the coordinator passes the job's reload to every attempt,
 	// and if-needed would let attempt 2 keep attempt 1's guest.
 	spec.Reload = messages.ReloadAlways
-	spec.Image.WaitProfile = []byte(`{"answer_timeout": "60s", "reset_answer_timeout": "30s", "on_timeout": "power-reset"}`)
+	spec.Image.WaitProfile = []byte(`{"answer_timeout": "30s", "reset_answer_timeout": "20s", "on_timeout": "power-reset"}`)
 	end := r.submit(t, spec, 12*time.Minute)
 	return func(t *testing.T) {
 		rec := end(t)
