@@ -14,7 +14,7 @@ run: ## the demo: everything in one process with simulated computers (loadpool d
 	$(GO) run -tags dev ./cmd/loadpool dev
 
 run-real: ## real guests: two Debian VMs (QEMU via libvirtd), a Linux job on each over SSH and the guest agent (root)
-	$(GO) run ./cmd/loadpool real
+	$(GO) run -tags dev ./cmd/loadpool real
 
 guest-image: ## build (once; cached by the script's hash) the Debian 12 guest image and its variants
 	bash devlab/guest/build.sh

@@ -1,3 +1,5 @@
+//go:build dev
+
 package main
 
 import (
@@ -58,7 +60,10 @@ func runReal(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Stop()
-	computers := enroll(ctx, cfg)
+	computers, err := enroll(ctx, cn, cfg)
+	if err != nil {
+		return err
+	}
 	if !*keep {
 		defer removeDomains(computers, state)
 	}
@@ -95,11 +100,11 @@ func realConfig(images, state string) (Config, *slog.Logger, error) {
 	return cfg, log, nil
 }
 
-// enroll is the enrolment step of the real lab: the two computers, as the
-// inventory (issue 9) will hold them. ENROLMENT: until the coordinator's
-// vcl.computer.add exists, the jobs carry the whole enrolled computer;
-// then this function adds them through it and the jobs name them.
-func enroll(_ context.Context, _ Config) []messages.Computer {
+// enroll enrolls the real lab's two computers through the coordinator's
+// inventory (vcl.computer.add; enrolling them again with the same fields
+// is a no-op): real-ssh, reached on a loopback port forward, and
+// real-qga, reached over the QEMU guest agent with no network path.
+func enroll(ctx context.Context, cn *conn, cfg Config) ([]messages.Computer, error) {
 	port := 2222
 	if p, err := embednats.FreePort(); err == nil {
 		port = p
@@ -112,7 +117,17 @@ func enroll(_ context.Context, _ Config) []messages.Computer {
 	viaSSH.Attributes[libvirt.AttrSSHPort] = strconv.Itoa(port)
 	viaQGA := messages.Computer{Name: "real-qga", Provisioner: libvirt.Name, Type: messages.TypeVirtualMachine,
 		Control: messages.ControlQGA, Attributes: small()}
-	return []messages.Computer{viaSSH, viaQGA}
+	client := coordinator.NewClient(cn.nc, cfg.subjects())
+	computers := []messages.Computer{viaSSH, viaQGA}
+	for _, c := range computers {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := client.AddComputer(actx, c)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("enrolling %s: %v", c.Name, err)
+		}
+	}
+	return computers, nil
 }
 
 // runRealJobs submits one Linux job per computer and prints their events
@@ -125,7 +140,7 @@ func runRealJobs(ctx context.Context, cn *conn, cfg Config, computers []messages
 	for i, c := range computers {
 		id := fmt.Sprintf("%s-%d", c.Name, time.Now().Unix())
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := client.Submit(sctx, messages.JobSpec{ID: id, Computer: c, MaxAttempts: 2, Reload: messages.ReloadAlways,
+		_, err := client.Submit(sctx, messages.JobSpec{ID: id, Computer: messages.Computer{Name: c.Name}, MaxAttempts: 2, Reload: messages.ReloadAlways,
 			Image: messages.Image{Name: guest.Base, OSFamily: "linux", OSVersion: "12"}})
 		cancel()
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/devlab/guest"
-	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/embednats/natstest"
 	"github.com/loadpool/loadpool/loaderworker/libvirt"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
@@ -45,7 +45,7 @@ type realLab struct {
 
 func newRealLab(t *testing.T) *realLab {
 	lab := guest.NewLab(t)
-	srv := embednats.Test(t)
+	srv := natstest.New(t)
 	dir := t.TempDir()
 	signer, err := devlab.WriteKey(filepath.Join(dir, "id_ed25519"))
 	if err != nil {
@@ -67,18 +67,18 @@ func newRealLab(t *testing.T) *realLab {
 	}
 	r := &realLab{t: t, lab: lab, cfg: cfg, url: srv.URL()}
 	ctx := context.Background()
-	co, err := startCoordinator(ctx, cfg, quiet, embednats.Connect(t, r.url))
+	co, err := startCoordinator(ctx, cfg, quiet, natstest.Connect(t, r.url))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(co.Stop)
 	r.startLoader()
-	ow, err := startOS(ctx, cfg, quiet, embednats.Connect(t, r.url), "linux")
+	ow, err := startOS(ctx, cfg, quiet, natstest.Connect(t, r.url), "linux")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ow.Stop)
-	nc := embednats.Connect(t, r.url)
+	nc := natstest.Connect(t, r.url)
 	r.client = coordinator.NewClient(nc, cfg.subjects())
 	r.events, err = nc.Subscribe(cfg.subjects().Events(), func(m *nats.Msg) {
 		var e messages.Event
@@ -94,7 +94,7 @@ func newRealLab(t *testing.T) *realLab {
 
 // startLoader starts an in-process libvirt loader (stopped at cleanup).
 func (r *realLab) startLoader() {
-	w, err := startLoader(context.Background(), r.cfg, quiet, embednats.Connect(r.t, r.url), libvirt.Name)
+	w, err := startLoader(context.Background(), r.cfg, quiet, natstest.Connect(r.t, r.url), libvirt.Name)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -104,8 +104,8 @@ func (r *realLab) startLoader() {
 	r.t.Cleanup(w.Stop)
 }
 
-// computer is an enrolled computer of this lab: control "ssh" with a
-// loopback port forward, or "qga" without any network path.
+// computer enrolls a computer of this lab: control "ssh" with a loopback
+// port forward, or "qga" without any network path.
 func (r *realLab) computer(t *testing.T, prefix, ctl string) messages.Computer {
 	c := messages.Computer{Name: r.lab.Domain(t, prefix), Provisioner: libvirt.Name, Type: messages.TypeVirtualMachine,
 		Control: ctl, Attributes: map[string]string{libvirt.AttrMemoryMiB: "448", libvirt.AttrTBCacheMiB: "96"}}
@@ -113,6 +113,11 @@ func (r *realLab) computer(t *testing.T, prefix, ctl string) messages.Computer {
 		port := guest.FreePort(t)
 		c.Address = "127.0.0.1:" + strconv.Itoa(port)
 		c.Attributes[libvirt.AttrSSHPort] = strconv.Itoa(port)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.client.AddComputer(ctx, c); err != nil {
+		t.Fatalf("enrolling %s: %v", c.Name, err)
 	}
 	return c
 }
@@ -180,8 +185,9 @@ func inGuest(t *testing.T, c messages.Computer, cmd string) string {
 	return strings.TrimSpace(string(out.Stdout))
 }
 
+// job is a job for the enrolled computer c, named.
 func job(id string, c messages.Computer, image string) messages.JobSpec {
-	return messages.JobSpec{ID: id, Computer: c, MaxAttempts: 2,
+	return messages.JobSpec{ID: id, Computer: messages.Computer{Name: c.Name}, MaxAttempts: 2,
 		Image: messages.Image{Name: image, OSFamily: "linux", OSVersion: "12"}}
 }
 

@@ -50,10 +50,10 @@
 // screendump through QEMUDomainMonitorCommand) and names it and the
 // console log in the reply.
 //
-// Outcomes are decided in one place (outcome): no such image, a broken
+// Outcomes are decided in one place (classify): no such image, a broken
 // image directory, a bad enrolment attribute, a missing qemu-img, a
 // power action for a computer without a domain and a definition libvirt
-// refuses are wrapped with stepworker.Permanent with a sentence that says
+// refuses are wrapped with outcome.Permanent with a sentence that says
 // what to fix; libvirtd unreachable, a busy domain, a guest that failed to
 // start and deadlines are returned as is (retry). Every operation on
 // libvirtd has its own connection and deadline (Config.CallTimeout).

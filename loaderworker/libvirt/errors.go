@@ -7,26 +7,26 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/loadpool/loadpool/libvirtd"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/outcome"
 )
 
-// outcome decides, in this one place, what an error of a load or a power
-// action means: wrapped with stepworker.Permanent (fail, with a sentence
+// classify decides, in this one place, what an error of a load or a power
+// action means: wrapped with outcome.Permanent (fail, with a sentence
 // that says what to fix) when trying again cannot help — no such image, a
 // bad enrolment attribute, a missing tool, a definition libvirt refuses —
 // or returned as is (retry): libvirtd unreachable, a busy domain (its
 // state change lock), a guest that failed to start, a deadline.
-func outcome(err error, uri string) error {
+func classify(err error, uri string) error {
 	if err == nil {
 		return nil
 	}
 	var mine interface{ mine() }
 	if errors.As(err, &mine) {
-		return stepworker.Permanent(err)
+		return outcome.Permanent(err)
 	}
 	switch libvirtd.Code(err) {
 	case golibvirt.ErrXMLError, golibvirt.ErrXMLDetail, golibvirt.ErrConfigUnsupported, golibvirt.ErrNoSupport, golibvirt.ErrXMLInvalidSchema:
-		return stepworker.Permanent(fmt.Errorf("libvirtd at %s refused the domain definition (%w): check LOADPOOL_LIBVIRT_DOMAIN_TYPE (kvm needs a working /dev/kvm; qemu emulates) and the computer's attributes", uri, err))
+		return outcome.Permanent(fmt.Errorf("libvirtd at %s refused the domain definition (%w): check LOADPOOL_LIBVIRT_DOMAIN_TYPE (kvm needs a working /dev/kvm; qemu emulates) and the computer's attributes", uri, err))
 	case golibvirt.ErrOperationTimeout:
 		return fmt.Errorf("the domain is busy (%w): another operation holds it; trying again may help", err)
 	}

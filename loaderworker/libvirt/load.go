@@ -16,19 +16,19 @@ import (
 	"github.com/loadpool/loadpool/libvirtd"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/progress"
 )
 
 // Load puts req.Image on the computer's domain: destroy it, a fresh qcow2
 // overlay on the image's base disk, define it with the enrolment's
 // settings and the computer's identity (fw_cfg), start it. With reload
 // if-needed a running domain whose metadata names the image is left alone.
-func (p *Provisioner) Load(ctx context.Context, req messages.Request, prog stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) Load(ctx context.Context, req messages.Request, prog progress.Progress) (loaderworker.LoadReport, error) {
 	rep, err := p.load(ctx, req, prog)
-	return rep, outcome(err, p.lv.URI())
+	return rep, classify(err, p.lv.URI())
 }
 
-func (p *Provisioner) load(ctx context.Context, req messages.Request, prog stepworker.Progress) (loaderworker.LoadReport, error) {
+func (p *Provisioner) load(ctx context.Context, req messages.Request, prog progress.Progress) (loaderworker.LoadReport, error) {
 	m, err := machineOf(req.Computer)
 	if err != nil {
 		return loaderworker.LoadReport{}, err

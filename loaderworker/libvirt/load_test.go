@@ -11,7 +11,7 @@ import (
 	"github.com/loadpool/loadpool/devlab/guest"
 	"github.com/loadpool/loadpool/loaderworker/libvirt"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/outcome"
 )
 
 type events []string
@@ -42,7 +42,7 @@ func TestPermanentErrors(t *testing.T) {
 			req := request(c, guest.Base, messages.ReloadAlways)
 			tc.mod(&req)
 			_, err := r.p.Load(context.Background(), req, &events{})
-			if !stepworker.IsPermanent(err) {
+			if !outcome.IsPermanent(err) {
 				t.Fatalf("err = %v, want permanent", err)
 			}
 			for _, w := range tc.words {
@@ -108,7 +108,7 @@ func TestEvidence(t *testing.T) {
 	// A computer without a domain: fail, saying what to do.
 	other := r.computer(t, "none")
 	_, err = r.p.Power(context.Background(), messages.PowerRequest{Computer: other, Action: messages.PowerReset})
-	if !stepworker.IsPermanent(err) || !strings.Contains(err.Error(), "load an image onto it first") {
+	if !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "load an image onto it first") {
 		t.Fatalf("power of a computer without a domain: %v", err)
 	}
 }

@@ -22,7 +22,7 @@ import (
 func (p *Provisioner) Power(ctx context.Context, req messages.PowerRequest) (messages.PowerReply, error) {
 	reply := messages.PowerReply{Computer: req.Computer.Name, Action: req.Action, State: "unknown"}
 	err := p.power(ctx, req, &reply)
-	return reply, outcome(err, p.lv.URI())
+	return reply, classify(err, p.lv.URI())
 }
 
 func (p *Provisioner) power(ctx context.Context, req messages.PowerRequest, reply *messages.PowerReply) error {

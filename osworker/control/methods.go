@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/outcome"
 )
 
 // MethodSSH is the control method of a Target whose Control is empty.
@@ -32,7 +32,7 @@ func (m Methods) Dial(ctx context.Context, t Target) (Conn, error) {
 			have = append(have, k)
 		}
 		sort.Strings(have)
-		return nil, stepworker.Permanent(fmt.Errorf("computer %s is reached by control %q, which this OS worker does not offer (it has %s): fix the computer's enrolment, or run an OS worker that has it",
+		return nil, outcome.Permanent(fmt.Errorf("computer %s is reached by control %q, which this OS worker does not offer (it has %s): fix the computer's enrolment, or run an OS worker that has it",
 			t.Computer, method, strings.Join(have, ", ")))
 	}
 	return d.Dial(ctx, t)
