@@ -5,7 +5,7 @@ GO       ?= go
 export GOFLAGS = -tags=dev
 STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help run deps test test-short bench build vet lint fmt fmt-check
+.PHONY: help run run-real guest-image deps test test-short bench build vet lint fmt fmt-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -13,7 +13,13 @@ help: ## list the targets
 run: ## the demo: everything in one process with simulated computers (loadpool dev)
 	$(GO) run -tags dev ./cmd/loadpool dev
 
-deps: ## install what the tests need beyond Go (openssh-server for the real-sshd test)
+run-real: ## real guests: two Debian VMs (QEMU via libvirtd), a Linux job on each over SSH and the guest agent (root)
+	$(GO) run -tags dev ./cmd/loadpool real
+
+guest-image: ## build (once; cached by the script's hash) the Debian 12 guest image and its variants
+	bash devlab/guest/build.sh
+
+deps: ## install what the tests need beyond Go (openssh-server, QEMU, libvirt, mmdebstrap) and build the guest image
 	@bash .ci/deps
 
 test: deps fmt-check vet lint ## all tests (CI runs this): gofmt, go vet and staticcheck gates, then every package under -race

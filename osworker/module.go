@@ -119,7 +119,8 @@ func TargetOf(req messages.Request) control.Target {
 	if l := req.Computer.LearnedHostKey; l != nil {
 		pol.Learned = &control.HostKeyRecord{Key: l.Key, JobID: l.JobID, Attempt: l.Attempt, Recorded: l.Recorded}
 	}
-	return control.Target{Address: req.Computer.SSHAddress(), Computer: req.Computer.Name, HostKey: pol}
+	return control.Target{Address: req.Computer.SSHAddress(), Computer: req.Computer.Name, HostKey: pol,
+		Control: req.Computer.Control, Attributes: req.Computer.Attributes}
 }
 
 // LearnedKey is the host key the step of t learned (nil: none, because the

@@ -48,13 +48,13 @@ func WaitForAnswer(ctx context.Context, env *Env, req messages.Request) (control
 			env.Event("power reset before the first wait failed: %v; waiting anyway", err)
 		}
 	}
-	env.Event("waiting for %s to answer SSH at %s (profile %s: first probe after %s, give up after %s)",
-		env.Target.Computer, env.Target.Address, p.Name, delay, timeout)
+	env.Event("waiting for %s to answer %s (profile %s: first probe after %s, give up after %s)",
+		env.Target.Computer, answerVia(env.Target), p.Name, delay, timeout)
 	conn, last, err := answerPhase(ctx, env, delay, timeout)
 	if conn != nil || err != nil {
 		return conn, err
 	}
-	msg := fmt.Sprintf("no SSH answer within %s (profile %s)", timeout, p.Name)
+	msg := fmt.Sprintf("no %s answer within %s (profile %s)", answerWord(env.Target), timeout, p.Name)
 	if p.OnTimeout != messages.OnTimeoutPowerReset {
 		return nil, &TimeoutError{Detail: msg + lastSeen(last)}
 	}
@@ -119,7 +119,7 @@ func answerPhase(ctx context.Context, env *Env, delay, timeout time.Duration) (c
 	for {
 		conn, err := probe(ctx, env, deadline.Sub(clk.Now()))
 		if err == nil {
-			env.Event("%s answers SSH", env.Target.Computer)
+			env.Event("%s answers %s", env.Target.Computer, answerWord(env.Target))
 			return conn, nil, nil
 		}
 		if outcome.IsPermanent(err) || ctx.Err() != nil {
@@ -264,4 +264,23 @@ func maxTime(a, b time.Time) time.Time {
 func IsTimeout(err error) bool {
 	var te *TimeoutError
 	return errors.As(err, &te)
+}
+
+// answerWord names how the computer is reached: "SSH" or the enrolment's
+// other control method.
+func answerWord(t control.Target) string {
+	if t.Control == "" || t.Control == control.MethodSSH {
+		return "SSH"
+	}
+	if t.Control == messages.ControlQGA {
+		return "guest agent"
+	}
+	return t.Control
+}
+
+func answerVia(t control.Target) string {
+	if w := answerWord(t); w != "SSH" {
+		return "over the " + w
+	}
+	return "SSH at " + t.Address
 }

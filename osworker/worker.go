@@ -35,6 +35,10 @@ type Config struct {
 	// PowerTimeout bounds a power request (default
 	// messages.DefaultPowerTimeout).
 	PowerTimeout time.Duration
+	// Dialers are control methods besides SSH, by name (e.g. "qga"); a
+	// computer's enrolment picks one (control.Methods). Used when New is
+	// given a nil Dialer.
+	Dialers map[string]control.Dialer
 	// Clock is the wait helpers' time source (nil: real time).
 	Clock  Clock
 	Logger *slog.Logger
@@ -119,7 +123,11 @@ func (w *Worker) ensureDialer() error {
 	}
 	d, err := control.NewSSHDialer(control.SSHConfig{User: w.cfg.SSHUser, Signers: []ssh.Signer{w.cfg.Signer},
 		Timeout: w.cfg.DialTimeout, Logger: w.cfg.Logger})
-	w.dialer = d
+	methods := control.Methods{control.MethodSSH: d}
+	for name, extra := range w.cfg.Dialers {
+		methods[name] = extra
+	}
+	w.dialer = methods
 	return err
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -238,6 +239,9 @@ func follow(ctx context.Context, cn *conn, cfg Config, id string, w io.Writer) e
 	}
 	for {
 		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			continue // no event for a while (a long boot): Next gives up after its default wait
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("stopped following job %s before it ended (it goes on: loadpool watch %s)", id, id)

@@ -23,7 +23,7 @@ func commands() []command {
 		{"dev", "", "run everything in one process with simulated computers and sample jobs (the demo)", runDev},
 		{"all", "", "embedded NATS (unless LOADPOOL_NATS_URL) + coordinator + the pools in LOADPOOL_LOADERS and LOADPOOL_OS_FAMILIES", runAll},
 		{"coordinator", "", "run a coordinator (any number side by side)", runCoordinator},
-		{"loader", "--provisioner NAME", "run a loader worker of one provisioner (lab, vmware, xcat)", runLoader},
+		{"loader", "--provisioner NAME", "run a loader worker of one provisioner (lab, vmware, xcat, libvirt)", runLoader},
 		{"os", "--family NAME", "run an OS worker of one OS family (linux, windows)", runOS},
 		{"submit", "[--file JOB.json | flags] [--wait]", "submit a job; --wait follows its events and exits non-zero unless it ends ready", runSubmit},
 		{"status", "[ID] [--state S] [--limit N]", "show one job, or list jobs", runStatus},

@@ -15,6 +15,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/loaderworker/lab"
+	"github.com/loadpool/loadpool/loaderworker/libvirt"
 	"github.com/loadpool/loadpool/loaderworker/vmware"
 	"github.com/loadpool/loadpool/loaderworker/xcat"
 	"github.com/loadpool/loadpool/osworker"
@@ -50,8 +51,10 @@ func newProvisioner(ctx context.Context, cfg Config, log *slog.Logger, name stri
 		}
 		p, err := xcat.New(env.Config(log.With("provisioner", name)))
 		return p, xcat.DefaultMaxAckPending, err
+	case libvirt.Name:
+		return newLibvirt(ctx, log.With("provisioner", name))
 	}
-	return nil, 0, fmt.Errorf("%w %q: loadpool's provisioners are lab, vmware and xcat", errUnknownPool, name)
+	return nil, 0, fmt.Errorf("%w %q: loadpool's provisioners are lab, vmware, xcat and libvirt", errUnknownPool, name)
 }
 
 // SSHEnv is how OS workers reach computers.
@@ -87,7 +90,7 @@ func startOS(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, f
 			return nil, fmt.Errorf("LOADPOOL_PROFILES: %v", err)
 		}
 	}
-	w, err := osworker.New(nc, osworker.Config{Subjects: cfg.subjects(), SSHUser: env.User, Signer: signer, DialTimeout: env.DialTimeout, Profiles: profiles, Logger: log.With("role", "os"), Settings: cfg.Config}, m, nil)
+	w, err := osworker.New(nc, osworker.Config{Subjects: cfg.subjects(), SSHUser: env.User, Signer: signer, DialTimeout: env.DialTimeout, Profiles: profiles, Dialers: otherControls(log), Logger: log.With("role", "os"), Settings: cfg.Config}, m, nil)
 	if err != nil {
 		return nil, err
 	}

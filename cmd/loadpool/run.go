@@ -173,13 +173,13 @@ func runCoordinator(ctx context.Context, args []string, stdout io.Writer) error 
 }
 
 func runLoader(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags(stdout, "loader", "--provisioner NAME", "Run a loader worker of one provisioner: lab, vmware or xcat.")
-	name := fs.String("provisioner", "", "provisioner this worker serves (lab, vmware, xcat)")
+	fs := flags(stdout, "loader", "--provisioner NAME", "Run a loader worker of one provisioner: lab, vmware, xcat or libvirt.")
+	name := fs.String("provisioner", "", "provisioner this worker serves (lab, vmware, xcat, libvirt)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *name == "" {
-		return fmt.Errorf("%w: --provisioner is required (lab, vmware or xcat)", errUsage)
+		return fmt.Errorf("%w: --provisioner is required (lab, vmware, xcat or libvirt)", errUsage)
 	}
 	return serve(ctx, "loader", false, false, []string{*name}, nil)
 }

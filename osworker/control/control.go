@@ -39,6 +39,12 @@ type Target struct {
 	// Computer is the computer's name.
 	Computer string
 	HostKey  HostKeyPolicy
+	// Control is the enrolment's control method ("" or "ssh", "qga"):
+	// Methods picks the dialer by it.
+	Control string
+	// Attributes are the enrolment's provisioner attributes (the qga
+	// dialer reads the libvirt domain name from them).
+	Attributes map[string]string
 }
 
 // HostKeyPolicy says which host key to accept, first rule that applies:

@@ -40,6 +40,11 @@ func TestConformance(t *testing.T) {
 	modtest.Run(t, fixture(defaultShell))
 }
 
+// The same module, unchanged, over the QEMU guest agent control.
+func TestConformanceOverQGA(t *testing.T) {
+	modtest.RunOver(t, fixture(defaultShell), modtest.MethodQGA)
+}
+
 func TestLinuxCases(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,8 @@ import (
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
+	"github.com/loadpool/loadpool/osworker/control"
+	"github.com/loadpool/loadpool/osworker/control/qga"
 	"github.com/loadpool/loadpool/stepworker/steptest"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/ssh"
@@ -64,6 +68,8 @@ type Harness struct {
 	// harness plays the coordinator, which writes a result's learned key
 	// into the enrolment.
 	learned map[string]*messages.LearnedHostKey
+	method  string
+	agents  map[string]string // computer -> its agent socket (MethodQGA)
 }
 
 // NewHarness starts NATS, the streams, a loader for devlab.SimName and the
@@ -71,8 +77,15 @@ type Harness struct {
 // module's family when profiles is empty).
 func NewHarness(t *testing.T, f Fixture, profiles string) *Harness {
 	t.Helper()
+	return NewHarnessOver(t, f, profiles, MethodSSH)
+}
+
+// NewHarnessOver is NewHarness with the computers reached by method
+// (MethodSSH or MethodQGA).
+func NewHarnessOver(t *testing.T, f Fixture, profiles, method string) *Harness {
+	t.Helper()
 	h := &Harness{T: t, F: f, Wire: steptest.New(t), Sim: devlab.NewSim(f.Image.Name), Client: labtest.Signer(t),
-		events: &eventLog{}, learned: map[string]*messages.LearnedHostKey{}}
+		events: &eventLog{}, learned: map[string]*messages.LearnedHostKey{}, method: method, agents: map[string]string{}}
 	// A synchronous subscription on the connection that also fetches the
 	// results: the worker publishes a step's events before its result on
 	// one connection, so by the time a result is read here its events
@@ -106,7 +119,7 @@ func (h *Harness) startLoader() {
 
 func (h *Harness) startWorker(profiles string) {
 	nc := natstest.Connect(h.T, h.Wire.URL())
-	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, Signer: h.Client, DialTimeout: time.Second, Profiles: []byte(profiles), PowerTimeout: 10 * time.Second, Logger: quiet, Settings: pool.Config{WorkerID: "modtest/1", Concurrency: 8, Grace: time.Second}}, h.F.Module, nil)
+	w, err := osworker.New(nc, osworker.Config{Subjects: Subjects, Signer: h.Client, DialTimeout: time.Second, Profiles: []byte(profiles), PowerTimeout: 10 * time.Second, Dialers: h.dialers(), Logger: quiet, Settings: pool.Config{WorkerID: "modtest/1", Concurrency: 8, Grace: time.Second}}, h.F.Module, nil)
 	if err != nil {
 		h.T.Fatal(err)
 	}
@@ -131,6 +144,9 @@ func (h *Harness) Computer(name string, cfg devlab.Config) *devlab.Computer {
 	}
 	h.T.Cleanup(c.Close)
 	h.Sim.Add(c)
+	if h.method == MethodQGA {
+		h.serveAgent(c)
+	}
 	return c
 }
 
@@ -140,9 +156,45 @@ func (h *Harness) Request(c *devlab.Computer, job string, attempt int) messages.
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return messages.Request{JobID: job, Attempt: attempt, Step: messages.StepPostload,
-		Computer: messages.Computer{Name: c.Name(), Provisioner: devlab.SimName, Type: h.F.ComputerType, Address: c.Addr(),
-			LearnedHostKey: h.learned[c.Name()]},
-		Image: h.F.Image, Reload: messages.ReloadIfNeeded, Reloaded: true}
+		Computer: h.computer(c), Image: h.F.Image, Reload: messages.ReloadIfNeeded, Reloaded: true}
+}
+
+// computer is c as enrolled (h.mu held): reached over SSH at its address
+// with the host key learned so far, or over its agent socket.
+func (h *Harness) computer(c *devlab.Computer) messages.Computer {
+	mc := messages.Computer{Name: c.Name(), Provisioner: devlab.SimName, Type: h.F.ComputerType, Address: c.Addr(),
+		LearnedHostKey: h.learned[c.Name()]}
+	if h.method == MethodQGA {
+		mc.Control = messages.ControlQGA
+		mc.Attributes = map[string]string{qga.AttrSocket: h.agents[c.Name()]}
+	}
+	return mc
+}
+
+func (h *Harness) dialers() map[string]control.Dialer {
+	d, err := qga.New(qga.Config{Timeout: time.Second, Poll: 5 * time.Millisecond})
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	return map[string]control.Dialer{MethodQGA: d}
+}
+
+// serveAgent puts a guest agent socket in front of c (a short path: unix
+// socket paths are limited to 108 bytes).
+func (h *Harness) serveAgent(c *devlab.Computer) {
+	dir, err := os.MkdirTemp("", "qga")
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.sock")
+	a, err := c.ServeAgent(path, h.Client)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	h.mu.Lock()
+	h.agents[c.Name()] = path
+	h.mu.Unlock()
+	h.T.Cleanup(func() { a.Close(); _ = os.RemoveAll(dir) })
 }
 
 // PostLoad writes req's job record (post-load at req's attempt: what the

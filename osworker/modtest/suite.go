@@ -27,22 +27,39 @@ import (
 //     with reset_first_from_attempt 3, a power reset before the first wait;
 //   - post-load again: a second post-load of a ready computer that was
 //     not reloaded is ready again (modules are idempotent).
-func Run(t *testing.T, f Fixture) {
+func Run(t *testing.T, f Fixture) { RunOver(t, f, MethodSSH) }
+
+// Control methods the suite runs over.
+const (
+	MethodSSH = "ssh"
+	// MethodQGA: every computer is reached through a QEMU guest agent
+	// socket in front of it (devlab.Agent) with the qga control; the host
+	// key cases do not apply (the agent has no host key).
+	MethodQGA = "qga"
+)
+
+// RunOver runs the conformance cases with the computers reached by
+// method.
+func RunOver(t *testing.T, f Fixture, method string) {
 	cases := []struct {
 		name string
 		run  func(h *Harness)
+		ssh  bool // SSH only
 	}{
-		{"slow boot then ready", caseSlowBoot},
-		{"never answers: retry after reset", caseNeverAnswers},
-		{"host key mismatch: fail", caseHostKeyMismatch},
-		{"reload learns the new host key", caseReloadLearns},
-		{"pinned host key is strict after a reload", casePinned},
-		{"attempt number visible", caseAttempt},
-		{"post-load again is ready", caseIdempotent},
+		{"slow boot then ready", caseSlowBoot, false},
+		{"never answers: retry after reset", caseNeverAnswers, false},
+		{"host key mismatch: fail", caseHostKeyMismatch, true},
+		{"reload learns the new host key", caseReloadLearns, true},
+		{"pinned host key is strict after a reload", casePinned, true},
+		{"attempt number visible", caseAttempt, false},
+		{"post-load again is ready", caseIdempotent, false},
 	}
 	for _, c := range cases {
+		if c.ssh && method != MethodSSH {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
-			c.run(NewHarness(t, f, ""))
+			c.run(NewHarnessOver(t, f, "", method))
 		})
 	}
 }
@@ -75,7 +92,11 @@ func caseNeverAnswers(h *Harness) {
 	}
 	res := h.PostLoad(h.Request(c, "job-dead", 1))
 	h.Want(res, messages.OutcomeRetry)
-	for _, w := range []string{"no SSH answer within 2s", "profile", "power reset did not help"} {
+	word := "SSH"
+	if h.method == MethodQGA {
+		word = "guest agent"
+	}
+	for _, w := range []string{"no " + word + " answer within 2s", "profile", "power reset did not help"} {
 		if !strings.Contains(res.Detail, w) {
 			h.T.Errorf("detail %q does not say %q", res.Detail, w)
 		}

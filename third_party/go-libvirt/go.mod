@@ -1,0 +1,3 @@
+module github.com/digitalocean/go-libvirt
+
+go 1.24.0
