@@ -138,6 +138,11 @@ func (p Consumer) Ensure(ctx context.Context, js jetstream.JetStream, update boo
 	if update {
 		return js.CreateOrUpdateConsumer(ctx, stream, cfg)
 	}
+	// Bind first: a worker whose user may not create consumers binds to
+	// the one the coordinator made.
+	if c, err := js.Consumer(ctx, stream, cfg.Durable); err == nil {
+		return c, nil
+	}
 	c, err := js.CreateConsumer(ctx, stream, cfg)
 	if errors.Is(err, jetstream.ErrConsumerExists) {
 		return js.Consumer(ctx, stream, cfg.Durable)
