@@ -9,6 +9,7 @@ import (
 
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -177,6 +178,9 @@ func monitorRedirectsDiscovery(t *testing.T, tg *target) error {
 // osRedirectsPowerReply: the OS user asks a loader's power endpoint with
 // the attacked job's KV key as its reply.
 func osRedirectsPowerReply(t *testing.T, tg *target) error {
+	if _, err := (stepworker.PoolConsumer{Subjects: subj, Step: messages.StepLoad, Pool: "xcat"}).Ensure(tg.ctx, tg.js, false); err != nil {
+		t.Fatal(err)
+	}
 	lw, err := loaderworker.New(connectAs(t, tg.addr, "loader").Conn, loaderworker.Config{Subjects: subj, Name: "xcat", Grace: time.Second, Logger: quiet}, &loaderworker.Fake{})
 	if err != nil {
 		t.Fatal(err)
@@ -229,5 +233,15 @@ func workerCreatesConsumer(role, stream, name, filter string) func(*testing.T, *
 			return nil
 		}
 		return fmt.Errorf("%s created consumer %s on %s delivering %s to %s", role, name, stream, filter, subj.PostloadResult())
+	}
+}
+
+// jsReplyToRecord: a worker asks the JetStream API something it may ask
+// with the attacked job's KV key as the reply; the server's answer lands
+// in vcl_jobs.
+func jsReplyToRecord(role, subject string) func(*testing.T, *target) error {
+	return func(t *testing.T, tg *target) error {
+		c := connectAs(t, tg.addr, role)
+		return redirect(t, tg, c, subject, nil)
 	}
 }

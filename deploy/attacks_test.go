@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +73,8 @@ func attacks() []attack {
 		{"monitor overwrites a job record through the services' discovery replies", monitorRedirectsDiscovery},
 		{"os overwrites a job record through a loader's power reply", osRedirectsPowerReply},
 		{"os creates a push consumer delivering requests to the results", workerCreatesConsumer("os", "VCL_POSTLOAD", "os-evil", "vcl.postload.request.evil")},
+		{"loader overwrites a job record with a JetStream API answer", jsReplyToRecord("loader", "$JS.API.STREAM.INFO.VCL_LOAD")},
+		{"os overwrites a job record with a JetStream publish ack", jsReplyToRecord("os", "vcl.postload.result")},
 		{"loader creates a push consumer delivering requests to the results", workerCreatesConsumer("loader", "VCL_LOAD", "loader-evil", "vcl.load.request.evil")},
 	}
 }
@@ -244,7 +245,7 @@ func pullEventsToResults(t *testing.T, tg *target) error {
 	return tg.harmed(t, "the monitor pulled the events with "+subj.LoadResult()+" as the reply")
 }
 
-// republishToResults: the OS user creates (or updates) its host-key
+// republishToResults: the OS user updates (or creates) its host-key
 // bucket's stream with RePublish to vcl.load.result, then writes a forged
 // ready result as a KV value: the coordinator applies it.
 func republishToResults(t *testing.T, tg *target) error {
@@ -253,10 +254,15 @@ func republishToResults(t *testing.T, tg *target) error {
 	cfg := map[string]any{"name": name, "subjects": []string{"$KV." + subj.HostKeysBucket() + ".>"}, "storage": "file",
 		"max_msgs_per_subject": 1, "allow_direct": true, "num_replicas": 1,
 		"republish": map[string]any{"src": "$KV." + subj.HostKeysBucket() + ".forge", "dest": subj.LoadResult()}}
-	_, err := c.try(t, "$JS.API.STREAM.CREATE."+name, cfg)
-	if err != nil && strings.Contains(err.Error(), "already in use") {
-		_, err = c.try(t, "$JS.API.STREAM.UPDATE."+name, cfg)
+	verb := "CREATE"
+	if m, err := c.try(t, "$JS.API.STREAM.INFO."+name, nil); err == nil { // the bucket exists: keep its settings
+		var info struct{ Config map[string]any }
+		if err := json.Unmarshal(m.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		info.Config["republish"], cfg, verb = cfg["republish"], info.Config, "UPDATE"
 	}
+	_, err := c.try(t, "$JS.API.STREAM."+verb+"."+name, cfg)
 	if refused(t, err) {
 		return tg.unharmed(t)
 	}

@@ -98,16 +98,25 @@ func TestConfigsParse(t *testing.T) {
 	}
 }
 
-// checkAccount: one JetStream account LOADPOOL with a user per role whose
-// password is the one from the environment.
+// accountOf is the account of each role's user: the streams' account
+// LOADPOOL holds the coordinator only.
+var accountOf = map[string]string{"coordinator": "LOADPOOL", "loader": "LOADER", "os": "OS", "operator": "OPERATOR", "client": "CLIENT", "monitor": "MONITOR"}
+
+// checkAccount: one account per role, one user each with the password
+// from the environment and permissions, and no user that may answer any
+// reply subject.
 func checkAccount(t *testing.T, opts *server.Options) {
 	t.Helper()
 	if len(opts.Users) != len(roles) {
 		t.Fatalf("%d users, want %d (%v)", len(opts.Users), len(roles), roles)
 	}
-	for i, u := range opts.Users {
-		if u.Username != roles[i] || u.Password != os.Getenv(passwordVar(roles[i])) || u.Account == nil || u.Account.Name != "LOADPOOL" || u.Permissions == nil {
-			t.Errorf("user %d: %q in account %v, permissions %v", i, u.Username, u.Account, u.Permissions != nil)
+	for _, u := range opts.Users {
+		if u.Password != os.Getenv(passwordVar(u.Username)) || u.Account == nil || u.Account.Name != accountOf[u.Username] || u.Permissions == nil {
+			t.Errorf("user %q in account %v, permissions %v", u.Username, u.Account, u.Permissions != nil)
+			continue
+		}
+		if u.Permissions.Response != nil {
+			t.Errorf("user %s has allow_responses: it could answer onto any subject a request names", u.Username)
 		}
 	}
 }
@@ -218,10 +227,10 @@ func connectAs(t *testing.T, addr, role string) *roleConn {
 	return connectUser(t, addr, role, os.Getenv(passwordVar(role)))
 }
 
-func connectUser(t *testing.T, addr, role, password string) *roleConn {
+func connectUser(t *testing.T, addr, role, password string, more ...nats.Option) *roleConn {
 	t.Helper()
 	c := &roleConn{role: role, errs: make(chan error, 64)}
-	nc, err := nats.Connect(addr, nats.UserInfo(role, password),
+	nc, err := nats.Connect(addr, append([]nats.Option{nats.UserInfo(role, password), nats.CustomInboxPrefix("_INBOX." + role),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if os.Getenv("LOADPOOL_TEST_DEBUG") != "" {
 				fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
@@ -230,7 +239,7 @@ func connectUser(t *testing.T, addr, role, password string) *roleConn {
 			case c.errs <- err:
 			default:
 			}
-		}))
+		})}, more...)...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", role, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/linux"
 	"github.com/loadpool/loadpool/osworker/modtest"
+	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/ssh"
@@ -51,6 +51,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(coord.Stop)
+	poolConsumers(t, ctx, conns["coordinator"].Conn, devlab.SimName, linux.Family)
 	comp := startWorkers(t, ctx, conns["loader"].Conn, conns["os"].Conn)
 
 	cl := coordinator.NewClient(conns["client"].Conn, subj)
@@ -66,6 +67,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 		t.Errorf("no power reset event from the loader among %v", events)
 	}
 
+	hostKeyRecorded(t, ctx, conns["os"].Conn)
 	undeliverable(t, ctx, conns)
 	canceled(t, ctx, cl, conns["operator"].Conn)
 	monitorReads(t, ctx, conns["monitor"].Conn)
@@ -73,6 +75,38 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 		conns[r].noViolations(t)
 	}
 	vl.none(t)
+}
+
+// poolConsumers makes the pools' consumers as the coordinator (workers
+// only bind to them): the loader pool and the OS family of the test.
+func poolConsumers(t *testing.T, ctx context.Context, nc *nats.Conn, provisioner, family string) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step, pool := range map[string]string{messages.StepLoad: provisioner, messages.StepPostload: family} {
+		if _, err := (stepworker.PoolConsumer{Subjects: subj, Step: step, Pool: pool}).Ensure(ctx, js, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// hostKeyRecorded: the OS worker recorded the host key it first saw after
+// the reload, in the bucket the coordinator made (read as the OS user).
+func hostKeyRecorded(t *testing.T, ctx context.Context, nc *nats.Conn) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, subj.HostKeysBucket())
+	if err == nil {
+		_, err = kv.Get(ctx, "vm-01")
+	}
+	if err != nil {
+		t.Errorf("host key of vm-01: %v", err)
+	}
 }
 
 // startWorkers starts a loader (devlab.Sim) as user loader and a Linux OS
@@ -114,33 +148,20 @@ func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) 
 	return comp
 }
 
-// watch follows a job's events with an ordered consumer on VCL_EVENTS (as
-// loadpool watch does) until one says the job ended; it returns them.
+// watch follows a job's events as loadpool watch does (coordinator
+// Client.Follow: stream message gets, no consumer) until one says the job
+// ended; it returns them.
 func watch(t *testing.T, ctx context.Context, nc *nats.Conn, id string) []string {
 	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.OrderedConsumer(ctx, subj.EventStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj.Event(id)}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for {
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
-		if err != nil {
-			t.Fatalf("events so far %v: %v", out, err)
-		}
-		var ev messages.Event
-		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
-			t.Fatal(err)
-		}
+	err := coordinator.NewClient(nc, subj).Follow(ctx, id, func(ev messages.Event) bool {
 		out = append(out, ev.Source+": "+ev.Message)
-		if messages.Terminal(ev.State) {
-			return out
-		}
+		return !messages.Terminal(ev.State)
+	})
+	if err != nil {
+		t.Fatalf("events so far %v: %v", out, err)
 	}
+	return out
 }
 
 // undeliverable: a loader that gives every delivery back exhausts

@@ -109,6 +109,7 @@ func TestPinnedLoader(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(coord.Stop)
+	poolConsumers(t, ctx, connectAs(t, addr, "coordinator").Conn, "sim", "linux")
 	pinned := connectUser(t, addr, "loader-sim", os.Getenv(passwordVar("loader")))
 	lw, err := loaderworker.New(pinned.Conn, loaderworker.Config{Subjects: subj, Name: "sim", Logger: quiet, Settings: pool.Config{Grace: time.Second}}, &loaderworker.Fake{})
 	if err != nil {
@@ -139,7 +140,7 @@ func TestPinnedLoader(t *testing.T) {
 		t.Error("the loader pinned to sim started on the vmware pool")
 	}
 	vw.Stop()
-	other.violation(t, "Publish", "$JS.API.CONSUMER.CREATE.VCL_LOAD.loader-vmware.vcl.load.request.vmware")
+	other.violation(t, "Publish", "$JS.API.CONSUMER.INFO.VCL_LOAD.loader-vmware")
 }
 
 // pinnedConf writes nats-single.conf and an accounts.conf with the user
@@ -151,11 +152,15 @@ func pinnedConf(t *testing.T) string {
 		t.Fatal(err)
 	}
 	text := string(b)
-	start, end := strings.Index(text, "      # Loader workers"), strings.Index(text, "      # OS workers")
-	if start < 0 || end < start {
+	user := strings.Index(text, "        user: loader\n")
+	start := strings.LastIndex(text[:max(user, 0)], "      {\n")
+	end := strings.Index(text[max(user, 0):], "\n      }\n")
+	if user < 0 || start < 0 || end < 0 {
 		t.Fatal("accounts.conf: the loader user's block is not where the test looks for it")
 	}
-	narrow := strings.NewReplacer("VCL_LOAD.*", "VCL_LOAD.loader-sim", "request.*", "request.sim", "power.*", "power.sim", "status.load.*", "status.load.sim")
+	end += user + len("\n      }\n")
+	narrow := strings.NewReplacer("VCL_LOAD.*", "VCL_LOAD.loader-sim", "request.*", "request.sim", "power.*", "power.sim",
+		"status.load.*", "status.load.sim", "_INBOX.loader.", "_INBOX.loader-sim.")
 	var block strings.Builder
 	for _, line := range strings.SplitAfter(text[start:end], "\n") {
 		if strings.Contains(line, "# pool") {

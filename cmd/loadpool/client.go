@@ -13,8 +13,6 @@ import (
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // clientConn connects to the configured NATS (never an embedded one: a
@@ -228,38 +226,21 @@ func runCancel(ctx context.Context, args []string, stdout io.Writer) error {
 // follow prints the job's events from the first one until one says the
 // job ended; it returns errFailed unless the job ended ready.
 func follow(ctx context.Context, cn *conn, cfg Config, id string, w io.Writer) error {
-	js, err := jetstream.New(cn.nc)
-	if err != nil {
-		return err
-	}
-	s := cfg.subjects()
-	cons, err := js.OrderedConsumer(ctx, s.EventStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{s.Event(id)}})
-	if err != nil {
-		return fmt.Errorf("reading events of %s: %v", id, err)
-	}
-	for {
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
-		if errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			continue // no event for a while (a long boot): Next gives up after its default wait
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("stopped following job %s before it ended (it goes on: loadpool watch %s)", id, id)
-			}
-			return fmt.Errorf("reading events of %s: %v", id, err)
-		}
-		var ev messages.Event
-		if err := messages.Decode(msg.Data(), &ev, false); err != nil {
-			continue
-		}
+	var last messages.Event
+	err := coordinator.NewClient(cn.nc, cfg.subjects()).Follow(ctx, id, func(ev messages.Event) bool {
 		printEvent(w, ev)
-		if messages.Terminal(ev.State) {
-			if ev.State != messages.StateReady {
-				return errFailed
-			}
-			return nil
-		}
+		last = ev
+		return !messages.Terminal(ev.State)
+	})
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("stopped following job %s before it ended (it goes on: loadpool watch %s)", id, id)
+	case err != nil:
+		return fmt.Errorf("reading events of %s: %v", id, err)
+	case last.State != messages.StateReady:
+		return errFailed
 	}
+	return nil
 }
 
 func printEvent(w io.Writer, ev messages.Event) {

@@ -24,6 +24,14 @@ type Config struct {
 	NATSCreds    string `envconfig:"NATS_CREDS"`
 	NATSUser     string `envconfig:"NATS_USER"`
 	NATSPassword string `envconfig:"NATS_PASSWORD"`
+	// NATSInboxPrefix: default _INBOX.<NATSUser>, the only inbox
+	// deploy/accounts.conf lets a user read.
+	NATSInboxPrefix string `envconfig:"NATS_INBOX_PREFIX"`
+	// TLS: the CA that signed the server's certificate, and this
+	// client's certificate and key when the server verifies clients.
+	NATSCA   string `envconfig:"NATS_CA"`
+	NATSCert string `envconfig:"NATS_CERT"`
+	NATSKey  string `envconfig:"NATS_KEY"`
 	// Embedded server: where it listens and keeps its data.
 	NATSHost string `envconfig:"NATS_HOST" default:"127.0.0.1"`
 	NATSPort int    `envconfig:"NATS_PORT" default:"4222"`

@@ -52,21 +52,20 @@ func connect(c Config, log *slog.Logger, name string, embed bool) (*conn, error)
 				log.Warn("disconnected from NATS; reconnecting", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted()) }),
 	}
-	if c.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(c.NATSCreds))
-	}
-	if c.NATSUser != "" {
-		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
-	}
-	nc, err := nats.Connect(out.url, opts...)
+	more, err := securityOptions(c)
 	if err != nil {
 		out.Close()
-		return nil, fmt.Errorf("cannot connect to NATS at %s: %v (check LOADPOOL_NATS_URL and that the server runs)", out.url, err)
+		return nil, err
+	}
+	nc, err := nats.Connect(out.url, append(opts, more...)...)
+	if err != nil {
+		out.Close()
+		return nil, fmt.Errorf("cannot connect to NATS at %s: %v (check LOADPOOL_NATS_URL, the credentials and that the server runs)", redactURLs(out.url), err)
 	}
 	out.nc = nc
-	fmt.Fprintf(os.Stderr, "loadpool %s: NATS %s\n", name, out.url)
+	fmt.Fprintf(os.Stderr, "loadpool %s: NATS %s\n", name, nc.ConnectedUrlRedacted())
 	return out, nil
 }
 
