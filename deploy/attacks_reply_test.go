@@ -9,7 +9,7 @@ import (
 
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -18,7 +18,7 @@ import (
 // then the client's and the coordinator's by their prefix) and reads the
 // job record that the coordinator sends the client.
 func loaderReadsInboxes(t *testing.T, tg *target) error {
-	c := connectAs(t, tg.addr, "loader")
+	c := tg.as(t, "loader")
 	subjects := []string{"_INBOX.>", "_INBOX.client.>", "_INBOX.coordinator.>"}
 	msgs := make(chan *nats.Msg, 1024)
 	for _, s := range subjects {
@@ -61,7 +61,7 @@ func loaderReadsInboxes(t *testing.T, tg *target) error {
 // it). Where the OS user sees nothing, it tries the ack subject anyway.
 func osAcksLoaderDelivery(verb string) func(*testing.T, *target) error {
 	return func(t *testing.T, tg *target) error {
-		osc := connectAs(t, tg.addr, "os")
+		osc := tg.as(t, "os")
 		seen, _ := osc.SubscribeSync("_INBOX.>")
 		if err := osc.Flush(); err != nil {
 			t.Fatal(err)
@@ -127,11 +127,11 @@ func fetchLoad(t *testing.T, tg *target) jetstream.Msg {
 
 func fetchLoadOnce(t *testing.T, tg *target, wait time.Duration) jetstream.Msg {
 	t.Helper()
-	js, err := jetstream.New(connectAs(t, tg.addr, "loader").Conn)
+	js, err := jetstream.New(tg.as(t, "loader").Conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := js.Consumer(tg.ctx, subj.LoadStream(), subj.LoaderConsumer("vmware"))
+	cons, err := js.Consumer(tg.ctx, subj.LoadStream(), subj.LoaderConsumer(tg.pool))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func fetchLoadOnce(t *testing.T, tg *target, wait time.Duration) jetstream.Msg {
 // and still pending with the loader that holds it.
 func requestStillHeld(t *testing.T, tg *target) error {
 	t.Helper()
-	cons, err := tg.js.Consumer(tg.ctx, subj.LoadStream(), subj.LoaderConsumer("vmware"))
+	cons, err := tg.js.Consumer(tg.ctx, subj.LoadStream(), subj.LoaderConsumer(tg.pool))
 	if err != nil {
 		return err
 	}
@@ -161,27 +161,27 @@ func requestStillHeld(t *testing.T, tg *target) error {
 // attacked job's KV key as its reply; the coordinator answers there and
 // the attacked job's record becomes the other's.
 func clientRedirectsReply(t *testing.T, tg *target) error {
-	if _, err := tg.client.Submit(tg.ctx, jobSpec("other", "vm-o", "vmware", "")); err != nil {
+	if _, err := tg.client.Submit(tg.ctx, jobSpec(tg.job+"-other", "vm-"+tg.job+"-other", tg.pool, "")); err != nil {
 		t.Fatal(err)
 	}
-	c := connectAs(t, tg.addr, "client")
-	return redirect(t, tg, c, subj.JobGet(), messages.Encode(messages.GetRequest{ID: "other"}))
+	c := tg.as(t, "client")
+	return redirect(t, tg, c, subj.JobGet(), messages.Encode(messages.GetRequest{ID: tg.job + "-other"}))
 }
 
 // monitorRedirectsDiscovery: the monitor pings the micro services with the
 // attacked job's KV key as its reply; every service answers there.
 func monitorRedirectsDiscovery(t *testing.T, tg *target) error {
-	c := connectAs(t, tg.addr, "monitor")
+	c := tg.as(t, "monitor")
 	return redirect(t, tg, c, "$SRV.PING", nil)
 }
 
 // osRedirectsPowerReply: the OS user asks a loader's power endpoint with
 // the attacked job's KV key as its reply.
 func osRedirectsPowerReply(t *testing.T, tg *target) error {
-	if _, err := (stepworker.PoolConsumer{Subjects: subj, Step: messages.StepLoad, Pool: "xcat"}).Ensure(tg.ctx, tg.js, false); err != nil {
+	if _, err := (pool.Consumer{Subjects: subj, Step: messages.StepLoad, Pool: tg.pool + "-power"}).Ensure(tg.ctx, tg.js, false); err != nil {
 		t.Fatal(err)
 	}
-	lw, err := loaderworker.New(connectAs(t, tg.addr, "loader").Conn, loaderworker.Config{Subjects: subj, Name: "xcat", Grace: time.Second, Logger: quiet}, &loaderworker.Fake{})
+	lw, err := loaderworker.New(tg.as(t, "loader").Conn, loaderworker.Config{Subjects: subj, Name: tg.pool + "-power", Logger: quiet, Settings: pool.Config{Grace: time.Second}}, &loaderworker.Fake{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +189,9 @@ func osRedirectsPowerReply(t *testing.T, tg *target) error {
 		t.Fatal(err)
 	}
 	t.Cleanup(lw.Stop)
-	c := connectAs(t, tg.addr, "os")
-	body := messages.Encode(messages.PowerRequest{JobID: tg.job, Attempt: 1, Computer: messages.Computer{Name: "vm-a", Provisioner: "xcat"}, Action: "status"})
-	return redirect(t, tg, c, subj.Power("xcat"), body)
+	c := tg.as(t, "os")
+	body := messages.Encode(messages.PowerRequest{JobID: tg.job, Attempt: 1, Computer: messages.Computer{Name: "vm-" + tg.job, Provisioner: tg.pool + "-power"}, Action: "status"})
+	return redirect(t, tg, c, subj.Power(tg.pool+"-power"), body)
 }
 
 // redirect publishes a request whose reply subject is the attacked job's
@@ -225,7 +225,7 @@ func redirect(t *testing.T, tg *target, c *roleConn, subject string, body []byte
 // stream that delivers a pool's requests onto the post-load results.
 func workerCreatesConsumer(role, stream, name, filter string) func(*testing.T, *target) error {
 	return func(t *testing.T, tg *target) error {
-		c := connectAs(t, tg.addr, role)
+		c := tg.as(t, role)
 		_, err := c.try(t, "$JS.API.CONSUMER.CREATE."+stream+"."+name+"."+filter, map[string]any{"stream_name": stream,
 			"config": map[string]any{"name": name, "durable_name": name, "filter_subject": filter, "deliver_subject": subj.PostloadResult(),
 				"ack_policy": "explicit"}})
@@ -241,7 +241,7 @@ func workerCreatesConsumer(role, stream, name, filter string) func(*testing.T, *
 // in vcl_jobs.
 func jsReplyToRecord(role, subject string) func(*testing.T, *target) error {
 	return func(t *testing.T, tg *target) error {
-		c := connectAs(t, tg.addr, role)
+		c := tg.as(t, role)
 		return redirect(t, tg, c, subject, nil)
 	}
 }

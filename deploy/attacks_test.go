@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -79,24 +80,34 @@ func attacks() []attack {
 	}
 }
 
-// target is a server from one configuration with a coordinator (as the
-// coordinator user) and one job, in state loading, whose load waits in
-// the pool vmware that no loader serves.
+// target is a server with a coordinator (as the coordinator user) and one
+// job, in state loading, whose load waits in a pool no loader serves.
+// Job, computer and pool names are the target's own, so that targets can
+// share a server (the cluster).
 type target struct {
 	addr   string
+	opts   []nats.Option // of every connection (TLS)
 	ctx    context.Context
 	js     jetstream.JetStream // the coordinator's
 	client *coordinator.Client
 	job    string
+	pool   string
 }
 
+// newTarget starts a server from conf and a target on it.
 func newTarget(t *testing.T, conf string) *target {
 	t.Helper()
-	addr := startConf(t, conf, nil).ClientURL()
+	return newTargetOn(t, startConf(t, conf, nil).ClientURL(), "attacked", "vmware")
+}
+
+// newTargetOn is a target on a running server (urls) for job and pool.
+func newTargetOn(t *testing.T, urls, job, pool string, opts ...nats.Option) *target {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	cn := connectAs(t, addr, "coordinator")
-	coord, err := coordinator.New(cn.Conn, coordinator.Config{Subjects: subj, Name: "coord", Logger: quiet})
+	tg := &target{addr: urls, opts: opts, ctx: ctx, job: job, pool: pool}
+	cn := tg.as(t, "coordinator")
+	coord, err := coordinator.New(cn.Conn, coordinator.Config{Subjects: subj, Name: "coord-" + job, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,15 +115,20 @@ func newTarget(t *testing.T, conf string) *target {
 		t.Fatal(err)
 	}
 	t.Cleanup(coord.Stop)
-	js, err := jetstream.New(cn.Conn)
-	if err != nil {
+	if tg.js, err = jetstream.New(cn.Conn); err != nil {
 		t.Fatal(err)
 	}
-	tg := &target{addr: addr, ctx: ctx, js: js, client: coordinator.NewClient(connectAs(t, addr, "client").Conn, subj), job: "attacked"}
-	if rec, err := tg.client.Submit(ctx, jobSpec(tg.job, "vm-a", "vmware", "")); err != nil || rec.State != messages.StateLoading {
+	tg.client = coordinator.NewClient(tg.as(t, "client").Conn, subj)
+	if rec, err := tg.client.Submit(ctx, jobSpec(job, "vm-"+job, pool, "")); err != nil || rec.State != messages.StateLoading {
 		t.Fatalf("submit = %+v, %v", rec, err)
 	}
 	return tg
+}
+
+// as connects as role's user.
+func (tg *target) as(t *testing.T, role string) *roleConn {
+	t.Helper()
+	return connectUser(t, tg.addr, role, os.Getenv(passwordVar(role)), tg.opts...)
 }
 
 // harmed waits (a few seconds at most) for the job to leave loading or to
@@ -216,7 +232,7 @@ func refused(t *testing.T, err error) bool {
 // events for results without an outcome and fails the job.
 func pushEventsToResults(role string) func(*testing.T, *target) error {
 	return func(t *testing.T, tg *target) error {
-		c := connectAs(t, tg.addr, role)
+		c := tg.as(t, role)
 		filter := subj.Event(tg.job)
 		_, err := c.try(t, "$JS.API.CONSUMER.CREATE.VCL_EVENTS.evil."+filter, map[string]any{"stream_name": "VCL_EVENTS",
 			"config": map[string]any{"name": "evil", "deliver_subject": subj.LoadResult(), "filter_subject": filter,
@@ -232,7 +248,7 @@ func pushEventsToResults(role string) func(*testing.T, *target) error {
 // and asks for the next messages with vcl.load.result as the reply: the
 // server delivers the events there.
 func pullEventsToResults(t *testing.T, tg *target) error {
-	c := connectAs(t, tg.addr, "monitor")
+	c := tg.as(t, "monitor")
 	filter := subj.Event(tg.job)
 	_, err := c.try(t, "$JS.API.CONSUMER.CREATE.VCL_EVENTS.pull."+filter, map[string]any{"stream_name": "VCL_EVENTS",
 		"config": map[string]any{"name": "pull", "filter_subject": filter, "ack_policy": "none", "deliver_policy": "all"}})
@@ -249,11 +265,11 @@ func pullEventsToResults(t *testing.T, tg *target) error {
 // bucket's stream with RePublish to vcl.load.result, then writes a forged
 // ready result as a KV value: the coordinator applies it.
 func republishToResults(t *testing.T, tg *target) error {
-	c := connectAs(t, tg.addr, "os")
+	c := tg.as(t, "os")
 	name := "KV_" + subj.HostKeysBucket()
 	cfg := map[string]any{"name": name, "subjects": []string{"$KV." + subj.HostKeysBucket() + ".>"}, "storage": "file",
 		"max_msgs_per_subject": 1, "allow_direct": true, "num_replicas": 1,
-		"republish": map[string]any{"src": "$KV." + subj.HostKeysBucket() + ".forge", "dest": subj.LoadResult()}}
+		"republish": map[string]any{"src": "$KV." + subj.HostKeysBucket() + ".forge-" + tg.job, "dest": subj.LoadResult()}}
 	verb := "CREATE"
 	if m, err := c.try(t, "$JS.API.STREAM.INFO."+name, nil); err == nil { // the bucket exists: keep its settings
 		var info struct{ Config map[string]any }
@@ -268,7 +284,7 @@ func republishToResults(t *testing.T, tg *target) error {
 	}
 	forged := messages.Result{JobID: tg.job, Attempt: 1, Step: messages.StepLoad, Outcome: messages.OutcomeReady,
 		Detail: "forged", Worker: "attacker", Started: time.Now(), Finished: time.Now()}
-	if _, err := c.try(t, "$KV."+subj.HostKeysBucket()+".forge", messages.Encode(forged)); err != nil {
+	if _, err := c.try(t, "$KV."+subj.HostKeysBucket()+".forge-"+tg.job, messages.Encode(forged)); err != nil {
 		return tg.unharmed(t)
 	}
 	return tg.harmed(t, "the os user's stream "+name+" republished a KV write to "+subj.LoadResult())

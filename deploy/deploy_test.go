@@ -3,12 +3,14 @@ package deploy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -36,8 +38,10 @@ var (
 func passwordVar(role string) string { return "LOADPOOL_" + strings.ToUpper(role) + "_PASSWORD" }
 
 // TestMain sets the environment of nats-server: a random password per
-// role and for the routes, and placeholder route URLs (the cluster test
-// replaces them with loopback ports).
+// role and for the routes, placeholder route URLs (the cluster test
+// replaces them with loopback ports), and the TLS files of the cluster
+// configurations, which it makes with the loadpool binary it builds
+// (loadpool certs: a lab CA and a certificate for 127.0.0.1).
 func TestMain(m *testing.M) {
 	for _, r := range roles {
 		os.Setenv(passwordVar(r), randomHex())
@@ -47,9 +51,43 @@ func TestMain(m *testing.M) {
 	for i := 1; i <= 3; i++ {
 		os.Setenv(fmt.Sprintf("LOADPOOL_NATS_ROUTE_%d", i), fmt.Sprintf("nats-route://route:%s@nats%d.example.edu:6222", routePassword, i))
 	}
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
-	)
+	dir, err := os.MkdirTemp("", "loadpool-deploy-")
+	if err == nil {
+		err = buildAndCerts(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "deploy tests:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// loadpoolBin is the loadpool binary TestMain built; caFile the lab CA
+// that signed the servers' certificate (127.0.0.1).
+var loadpoolBin, caFile string
+
+func buildAndCerts(dir string) error {
+	loadpoolBin = filepath.Join(dir, "loadpool")
+	if out, err := exec.Command("go", "build", "-o", loadpoolBin, "github.com/loadpool/loadpool/cmd/loadpool").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	certs := filepath.Join(dir, "certs")
+	if out, err := exec.Command(loadpoolBin, "certs", "--dir", certs, "--host", "127.0.0.1", "--client", "coordinator").CombinedOutput(); err != nil {
+		return fmt.Errorf("loadpool certs: %v\n%s", err, out)
+	}
+	caFile = filepath.Join(certs, "ca.pem")
+	os.Setenv("LOADPOOL_NATS_TLS_CERT", filepath.Join(certs, "127.0.0.1.pem"))
+	os.Setenv("LOADPOOL_NATS_TLS_KEY", filepath.Join(certs, "127.0.0.1-key.pem"))
+	os.Setenv("LOADPOOL_NATS_TLS_CA", caFile)
+	return nil
 }
 
 func randomHex() string {
@@ -73,7 +111,15 @@ func TestConfigsParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f == "nats-cluster-common.conf" {
+			if strings.HasPrefix(f, "nats-cluster-") || f == "tls.conf" {
+				if opts.TLSConfig == nil || len(opts.TLSConfig.Certificates) == 0 {
+					t.Errorf("%s: no TLS for clients", f)
+				}
+			}
+			if strings.HasPrefix(f, "nats-cluster-") && (opts.Cluster.TLSConfig == nil || opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert) {
+				t.Errorf("%s: routes without verified TLS", f)
+			}
+			if f == "nats-cluster-common.conf" || f == "tls.conf" {
 				return
 			}
 			checkAccount(t, opts)
@@ -155,14 +201,15 @@ func TestNoSecretsInRepo(t *testing.T) {
 }
 
 // violationLog is a nats-server logger that keeps the refusals the server
-// logs (permissions violations, authentication errors) and drops the rest.
+// logs (permissions violations, authentication and TLS errors) and drops
+// the rest.
 type violationLog struct {
 	mu    sync.Mutex
 	lines []string
 }
 
 func (l *violationLog) Errorf(format string, v ...any) {
-	if s := fmt.Sprintf(format, v...); strings.Contains(s, "Violation") || strings.Contains(s, "authentication error") {
+	if s := fmt.Sprintf(format, v...); strings.Contains(s, "Violation") || strings.Contains(s, "authentication error") || strings.Contains(s, "TLS") {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.lines = append(l.lines, s)

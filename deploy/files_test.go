@@ -233,14 +233,7 @@ func checkValue(typ, v string) error {
 // SIGTERM stops every process with exit 0.
 func TestBinaryWithExampleEnv(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go tool to build the binary")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "loadpool")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/loadpool/loadpool/cmd/loadpool").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	dir, bin := t.TempDir(), loadpoolBin
 	var vl violationLog
 	addr := startConf(t, "nats-single.conf", nil, &vl).ClientURL()
 	comp, files := labComputer(t, dir)

@@ -11,18 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/pool"
-
-	"github.com/loadpool/loadpool/internal/poll"
-
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/devlab"
+	"github.com/loadpool/loadpool/internal/poll"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker"
 	"github.com/loadpool/loadpool/osworker/linux"
 	"github.com/loadpool/loadpool/osworker/modtest"
-	"github.com/loadpool/loadpool/stepworker"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/ssh"
@@ -85,8 +82,8 @@ func poolConsumers(t *testing.T, ctx context.Context, nc *nats.Conn, provisioner
 	if err != nil {
 		t.Fatal(err)
 	}
-	for step, pool := range map[string]string{messages.StepLoad: provisioner, messages.StepPostload: family} {
-		if _, err := (stepworker.PoolConsumer{Subjects: subj, Step: step, Pool: pool}).Ensure(ctx, js, false); err != nil {
+	for step, name := range map[string]string{messages.StepLoad: provisioner, messages.StepPostload: family} {
+		if _, err := (pool.Consumer{Subjects: subj, Step: step, Pool: name}).Ensure(ctx, js, false); err != nil {
 			t.Fatal(err)
 		}
 	}

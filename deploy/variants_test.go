@@ -1,33 +1,108 @@
 package deploy
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/loadpool/loadpool/pool"
-
-	"github.com/loadpool/loadpool/internal/poll"
-
 	"github.com/loadpool/loadpool/coordinator"
+	"github.com/loadpool/loadpool/devlab"
 	"github.com/loadpool/loadpool/embednats"
+	"github.com/loadpool/loadpool/internal/poll"
 	"github.com/loadpool/loadpool/loaderworker"
 	"github.com/loadpool/loadpool/messages"
+	"github.com/loadpool/loadpool/osworker/linux"
+	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TestClusterFromConfigs: the three node files form a cluster whose routes
-// authenticate with the route password (URLs from the environment, here
-// on loopback); the coordinator, as its user, creates its streams and
-// buckets with three replicas and takes a job.
+// TestClusterFromConfigs: the three node files form a cluster over TLS
+// whose routes authenticate with certificates of the lab CA and the route
+// password (URLs from the environment, here on loopback). Over it, each
+// role on its own user: the coordinator creates its streams and buckets
+// with three replicas, a job reaches ready through a power reset, the
+// binary (status, LOADPOOL_NATS_CA) reads it, and every attack of
+// TestAttacks is refused. A plaintext client, a plaintext route and a
+// route with a wrong password are refused.
 func TestClusterFromConfigs(t *testing.T) {
 	t.Parallel()
+	nodes, ports, logs := startCluster(t)
+	var urls []string
+	for _, s := range nodes {
+		urls = append(urls, s.ClientURL())
+	}
+	all, ca := strings.Join(urls, ","), nats.RootCAs(caFile)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	as := func(role string) *roleConn { return connectUser(t, all, role, os.Getenv(passwordVar(role)), ca) }
+	coord, err := coordinator.New(as("coordinator").Conn, coordinator.Config{Subjects: subj, Name: "coord", Logger: quiet, Settings: pool.Config{Replicas: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer coord.Stop()
+	poolConsumers(t, ctx, as("coordinator").Conn, devlab.SimName, linux.Family)
+	comp := startWorkers(t, ctx, as("loader").Conn, as("os").Conn)
+	cl := as("client")
+	if _, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, jobSpec("cluster-1", comp.Name(), devlab.SimName, comp.Addr())); err != nil {
+		t.Fatalf("submit on the cluster: %v", err)
+	}
+	if events := watch(t, ctx, cl.Conn, "cluster-1"); !strings.Contains(strings.Join(events, "\n"), "power reset of "+comp.Name()) {
+		t.Errorf("no power reset among %v", events)
+	}
+	cmd := exec.CommandContext(ctx, loadpoolBin, "status", "cluster-1")
+	cmd.Env = []string{"LOADPOOL_NATS_URL=" + all, "LOADPOOL_NATS_USER=monitor",
+		"LOADPOOL_NATS_PASSWORD=" + os.Getenv(passwordVar("monitor")), "LOADPOOL_NATS_CA=" + caFile}
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "ready") {
+		t.Errorf("loadpool status over TLS as monitor: %v\n%s", err, out)
+	}
+	js, err := jetstream.New(as("monitor").Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{subj.LoadStream(), subj.EventStream(), "KV_" + subj.JobsBucket()} {
+		st, err := js.Stream(ctx, name)
+		if err != nil || st.CachedInfo().Config.Replicas != 3 {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	for i := range logs { // the pipeline was refused nothing
+		logs[i].none(t)
+	}
+	t.Run("attacks", func(t *testing.T) {
+		for i, a := range attacks() {
+			t.Run(a.name, func(t *testing.T) {
+				t.Parallel()
+				tg := newTargetOn(t, all, fmt.Sprintf("attacked-%d", i), fmt.Sprintf("pool%d", i), ca)
+				if err := a.run(t, tg); err != nil {
+					t.Errorf("ATTACK WORKS on the cluster: %v", err)
+				}
+			})
+		}
+	})
+	plaintextClient(t, nodes[0])
+	plaintextRoute(t, ports[0], &logs[0])
+	rogueRoute(t, ports[0], &logs[0])
+	cl.noViolations(t)
+}
+
+// startCluster starts the three nodes from their files with routes on
+// loopback and waits for a meta leader that sees them all.
+func startCluster(t *testing.T) ([]*server.Server, []int, []violationLog) {
+	t.Helper()
 	var routes []*url.URL
 	ports := make([]int, 3)
 	for i := range ports {
@@ -42,13 +117,12 @@ func TestClusterFromConfigs(t *testing.T) {
 		routes = append(routes, u)
 	}
 	var nodes []*server.Server
-	var urls []string
 	logs := make([]violationLog, 3)
 	for i := range 3 {
 		s := startConf(t, fmt.Sprintf("nats-cluster-%d.conf", i+1), func(o *server.Options) {
 			o.Cluster.Host, o.Cluster.Port, o.Routes = "127.0.0.1", ports[i], routes
 		}, &logs[i])
-		nodes, urls = append(nodes, s), append(urls, s.ClientURL())
+		nodes = append(nodes, s)
 	}
 	poll.Until(t, "a meta leader that sees three JetStream peers", func() bool {
 		for _, s := range nodes { // only the meta leader answers
@@ -58,37 +132,56 @@ func TestClusterFromConfigs(t *testing.T) {
 		}
 		return false
 	})
-	all := strings.Join(urls, ",")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	coord, err := coordinator.New(connectAs(t, all, "coordinator").Conn, coordinator.Config{Subjects: subj, Logger: quiet, Settings: pool.Config{Replicas: 3}})
+	return nodes, ports, logs
+}
+
+// plaintextClient: a client that speaks plaintext NATS to a node (CONNECT
+// with the client's password, PING) gets no PONG: the node wants TLS.
+func plaintextClient(t *testing.T, s *server.Server) {
+	t.Helper()
+	addr := s.Addr().String()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := coord.Start(ctx); err != nil {
-		t.Fatal(err)
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	info, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(info, `"tls_required":true`) {
+		t.Errorf("INFO of a TLS node: %q, %v", info, err)
 	}
-	defer coord.Stop()
-	cl := connectAs(t, all, "client")
-	spec := enroll(t, ctx, connectAs(t, all, "operator").Conn, jobSpec("cluster-1", "vm-c", "vmware", ""))
-	if rec, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, spec); err != nil || rec.State != messages.StateLoading {
-		t.Fatalf("submit on the cluster = %+v, %v", rec, err)
+	fmt.Fprintf(c, "CONNECT {\"user\":\"client\",\"pass\":%q,\"verbose\":false}\r\nPING\r\n", os.Getenv(passwordVar("client")))
+	rest, _ := io.ReadAll(r)
+	if strings.Contains(string(rest), "PONG") {
+		t.Errorf("a plaintext client was served: %q", rest)
 	}
-	js, err := jetstream.New(connectAs(t, all, "monitor").Conn)
+	t.Logf("plaintext client refused: %q", rest)
+}
+
+// plaintextRoute: a node without route TLS but with the right password
+// is refused by the node its route points at.
+func plaintextRoute(t *testing.T, port int, log *violationLog) {
+	t.Helper()
+	u, err := url.Parse(fmt.Sprintf("nats-route://route:%s@127.0.0.1:%d", routePassword, port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{subj.LoadStream(), subj.EventStream(), "KV_" + subj.JobsBucket()} {
-		st, err := js.Stream(ctx, name)
-		if err != nil || st.CachedInfo().Config.Replicas != 3 {
-			t.Errorf("stream %s: %v", name, err)
+	startConf(t, "nats-cluster-1.conf", func(o *server.Options) {
+		o.ServerName, o.Cluster.Host, o.Cluster.Port, o.Routes = "plain", "127.0.0.1", -1, []*url.URL{u}
+		o.Cluster.TLSConfig, o.Cluster.TLSTimeout = nil, 0
+	})
+	poll.Until(t, "the cluster to refuse a plaintext route", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		for _, l := range log.lines {
+			if strings.Contains(l, "rid:") && strings.Contains(l, "TLS") {
+				t.Logf("plaintext route refused: %s", l)
+				return true
+			}
 		}
-	}
-	for i := range logs {
-		logs[i].none(t)
-	}
-	rogueRoute(t, ports[0], &logs[0])
-	cl.noViolations(t)
+		return false
+	})
 }
 
 // TestPinnedLoader follows the recipe of accounts.conf for a loader pinned
@@ -120,7 +213,7 @@ func TestPinnedLoader(t *testing.T) {
 	}
 	t.Cleanup(lw.Stop)
 	cl := coordinator.NewClient(connectAs(t, addr, "client").Conn, subj)
-	if _, err := cl.Submit(ctx, enroll(t, ctx, connectAs(t, addr, "operator").Conn, jobSpec("pinned", "vm-p", "sim", ""))); err != nil {
+	if _, err := cl.Submit(ctx, jobSpec("pinned", "vm-p", "sim", "")); err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, "the pinned loader's load to end ready", func() bool {

@@ -32,6 +32,7 @@ func commands() []command {
 		{"computer", "VERB NAME [flags]", "the lab inventory: add, import, set, remove, show, list, drain, undrain, release a computer", runComputer},
 		{"computers", "[--state S] [--provisioner P]", "print the enrolled computers as a table", runComputers},
 		{"evidence", "JOB [--dir DIR]", "save a job's evidence (screenshots, console logs of waits that ran out) from the object store", runEvidence},
+		{"certs", "--dir DIR --host NAME[,NAME...]", "make a private CA and TLS certificates for the NATS servers (and clients) of a lab", runCerts},
 	}
 }
 
