@@ -96,26 +96,22 @@ func (s *JobSpec) Normalize() {
 	}
 }
 
-// Validate checks a normalized spec; the error names the first wrong field.
+// Validate checks a normalized spec; the error (Problems) names every
+// wrong part: the id, the computer, the image, max_attempts, reload.
 func (s *JobSpec) Validate() error {
+	var ps Problems
 	if s.ID != "" {
-		if err := ValidJobID("id", s.ID); err != nil {
-			return err
-		}
+		ps.add(ValidJobID("id", s.ID))
 	}
-	if err := s.Computer.ValidateRef("computer"); err != nil {
-		return err
-	}
-	if err := s.Image.Validate("image"); err != nil {
-		return err
-	}
+	ps.add(s.Computer.ValidateRef("computer"))
+	ps.add(s.Image.Validate("image"))
 	if s.MaxAttempts < 1 || s.MaxAttempts > MaxMaxAttempts {
-		return fieldErr("max_attempts", "must be between 1 and %d, not %d", MaxMaxAttempts, s.MaxAttempts)
+		ps.add(fieldErr("max_attempts", "must be between 1 and %d, not %d", MaxMaxAttempts, s.MaxAttempts))
 	}
 	if s.Reload != ReloadIfNeeded && s.Reload != ReloadAlways {
-		return fieldErr("reload", "must be %q or %q, not %q", ReloadIfNeeded, ReloadAlways, truncate(s.Reload, 40))
+		ps.add(fieldErr("reload", "must be %q or %q, not %q", ReloadIfNeeded, ReloadAlways, truncate(s.Reload, 40)))
 	}
-	return nil
+	return ps.err()
 }
 
 // Validate checks a computer as workers receive it and operators enrol
@@ -214,7 +210,7 @@ func SplitAddress(a string) (string, int, error) {
 	host, portS, err := net.SplitHostPort(a)
 	if err != nil {
 		if strings.Count(a, ":") == 0 && a != "" {
-			return a, 22, nil
+			return a, 22, validAddressHost(a, a)
 		}
 		if ip := net.ParseIP(strings.Trim(a, "[]")); ip != nil {
 			return ip.String(), 22, nil // a bare IPv6 address
@@ -225,16 +221,16 @@ func SplitAddress(a string) (string, int, error) {
 	if err != nil || port < 1 || port > 65535 || host == "" {
 		return "", 0, fmt.Errorf("must be host or host:port with a port from 1 to 65535, not %q", truncate(a, 80))
 	}
+	if err := validAddressHost(a, host); err != nil {
+		return "", 0, err
+	}
 	return host, port, nil
 }
 
 // Validate checks an image; prefix names it in errors.
 func (i *Image) Validate(prefix string) error {
-	if i.Name == "" {
-		return fieldErr(prefix+".name", "is required")
-	}
-	if len(i.Name) > 256 || strings.ContainsAny(i.Name, "\x00\r\n") {
-		return fieldErr(prefix+".name", "must be at most 256 characters on one line")
+	if err := validName(prefix+".name", i.Name, 256); err != nil {
+		return err
 	}
 	if i.OSFamily == "" {
 		return fieldErr(prefix+".os_family", "is required (windows, linux, ...)")
@@ -257,8 +253,12 @@ func (i *Image) Validate(prefix string) error {
 		return fieldErr(prefix+".host_key", "is not accepted: a job cannot choose a host key; host keys live in the computer's enrolment (loadpool computer set NAME --host-key ...)")
 	}
 	if len(i.WaitProfile) > 0 && string(i.WaitProfile) != "null" {
-		if _, err := DecodeProfileOverride(i.WaitProfile, WaitProfile{}); err != nil {
+		p, err := DecodeProfileOverride(i.WaitProfile, WaitProfile{})
+		if err != nil {
 			return fieldErr(prefix+".wait_profile", "%v", err)
+		}
+		if err := checkOverrideBounds(prefix+".wait_profile", p); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -131,14 +131,19 @@ func (s Subjects) ComputersBucket() string { return s.p() + "_computers" }
 func (s Subjects) EvidenceBucket() string { return s.p() + "_evidence" }
 
 var (
-	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	idRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,253}$`)
+	// No name starts with '-': it could pass for an option where a command
+	// names it.
+	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$`)
+	idRE    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$`)
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$`)
 )
 
 // ValidToken checks that v can be one subject token (a provisioner, an OS
 // family, a prefix): letters, digits, '-' and '_', 1 to 64 characters.
 func ValidToken(field, v string) error {
+	if strings.HasPrefix(v, "-") {
+		return leadingDash(field, v)
+	}
 	if !tokenRE.MatchString(v) {
 		return fieldErr(field, "must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token), not %q", truncate(v, 70))
 	}
@@ -147,6 +152,9 @@ func ValidToken(field, v string) error {
 
 // ValidJobID checks a job id: letters, digits, '-' and '_', 1 to 128.
 func ValidJobID(field, v string) error {
+	if strings.HasPrefix(v, "-") {
+		return leadingDash(field, v)
+	}
 	if !idRE.MatchString(v) {
 		return fieldErr(field, "must be 1-128 letters, digits, '-' or '_', not %q", truncate(v, 140))
 	}
@@ -155,10 +163,17 @@ func ValidJobID(field, v string) error {
 
 // ValidComputerName checks a computer name: a host name, dots allowed.
 func ValidComputerName(field, v string) error {
+	if strings.HasPrefix(v, "-") {
+		return leadingDash(field, v)
+	}
 	if !nameRE.MatchString(v) || strings.HasPrefix(v, ".") || strings.HasSuffix(v, ".") {
 		return fieldErr(field, "must be a host name of letters, digits, '.', '-' or '_' (1-253 characters, no leading or trailing dot), not %q", truncate(v, 260))
 	}
 	return nil
+}
+
+func leadingDash(field, v string) error {
+	return fieldErr(field, "must not start with '-' (it could pass for an option in a command), not %q", truncate(v, 70))
 }
 
 // FieldError names the field of a body that is wrong and says what to fix.
