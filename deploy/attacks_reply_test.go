@@ -161,7 +161,7 @@ func requestStillHeld(t *testing.T, tg *target) error {
 // attacked job's KV key as its reply; the coordinator answers there and
 // the attacked job's record becomes the other's.
 func clientRedirectsReply(t *testing.T, tg *target) error {
-	if _, err := tg.client.Submit(tg.ctx, jobSpec(tg.job+"-other", "vm-"+tg.job+"-other", tg.pool, "")); err != nil {
+	if _, err := tg.client.Submit(tg.ctx, tg.enroll(t, jobSpec(tg.job+"-other", "vm-"+tg.job+"-other", tg.pool, ""))); err != nil {
 		t.Fatal(err)
 	}
 	c := tg.as(t, "client")

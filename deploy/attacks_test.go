@@ -119,10 +119,17 @@ func newTargetOn(t *testing.T, urls, job, pool string, opts ...nats.Option) *tar
 		t.Fatal(err)
 	}
 	tg.client = coordinator.NewClient(tg.as(t, "client").Conn, subj)
-	if rec, err := tg.client.Submit(ctx, jobSpec(job, "vm-"+job, pool, "")); err != nil || rec.State != messages.StateLoading {
+	if rec, err := tg.client.Submit(ctx, tg.enroll(t, jobSpec(job, "vm-"+job, pool, ""))); err != nil || rec.State != messages.StateLoading {
 		t.Fatalf("submit = %+v, %v", rec, err)
 	}
 	return tg
+}
+
+// enroll enrols the computer of spec as the operator and returns the spec
+// naming it only.
+func (tg *target) enroll(t *testing.T, spec messages.JobSpec) messages.JobSpec {
+	t.Helper()
+	return enroll(t, tg.ctx, tg.as(t, "operator").Conn, spec)
 }
 
 // as connects as role's user.

@@ -43,7 +43,7 @@ func TestMonitorCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := coordinator.NewClient(connectAs(t, addr, "client").Conn, subj)
-	if _, err := cl.Submit(ctx, jobSpec("res-1042", comp.Name(), devlab.SimName, comp.Addr())); err != nil {
+	if _, err := cl.Submit(ctx, enroll(t, ctx, connectAs(t, addr, "operator").Conn, jobSpec("res-1042", comp.Name(), devlab.SimName, comp.Addr()))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := events.NextMsg(10 * time.Second); err != nil {

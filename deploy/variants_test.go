@@ -57,7 +57,7 @@ func TestClusterFromConfigs(t *testing.T) {
 	poolConsumers(t, ctx, as("coordinator").Conn, devlab.SimName, linux.Family)
 	comp := startWorkers(t, ctx, as("loader").Conn, as("os").Conn)
 	cl := as("client")
-	if _, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, jobSpec("cluster-1", comp.Name(), devlab.SimName, comp.Addr())); err != nil {
+	if _, err := coordinator.NewClient(cl.Conn, subj).Submit(ctx, enroll(t, ctx, as("operator").Conn, jobSpec("cluster-1", comp.Name(), devlab.SimName, comp.Addr()))); err != nil {
 		t.Fatalf("submit on the cluster: %v", err)
 	}
 	if events := watch(t, ctx, cl.Conn, "cluster-1"); !strings.Contains(strings.Join(events, "\n"), "power reset of "+comp.Name()) {
@@ -213,7 +213,7 @@ func TestPinnedLoader(t *testing.T) {
 	}
 	t.Cleanup(lw.Stop)
 	cl := coordinator.NewClient(connectAs(t, addr, "client").Conn, subj)
-	if _, err := cl.Submit(ctx, jobSpec("pinned", "vm-p", "sim", "")); err != nil {
+	if _, err := cl.Submit(ctx, enroll(t, ctx, connectAs(t, addr, "operator").Conn, jobSpec("pinned", "vm-p", "sim", ""))); err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, "the pinned loader's load to end ready", func() bool {
