@@ -54,6 +54,9 @@ type Config struct {
 	// screenshots of waits that ran out. Its NATS user needs the rights
 	// to the bucket's stream OBJ_<prefix>_evidence.
 	Evidence bool
+	// MinPoll is the shortest poll an image's wait_profile may ask for
+	// (default messages.MinPoll, 1s; tests of scaled-down time set less).
+	MinPoll time.Duration
 	// Name identifies this coordinator in events and logs (default host/pid).
 	Name   string
 	Logger *slog.Logger
@@ -63,6 +66,9 @@ type Config struct {
 const DefaultJobRetention = 30 * 24 * time.Hour
 
 func (c Config) withDefaults() Config {
+	if c.MinPoll <= 0 {
+		c.MinPoll = messages.MinPoll
+	}
 	if c.StepCap <= 0 {
 		c.StepCap = DefaultStepCap
 	}

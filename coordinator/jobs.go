@@ -46,6 +46,9 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	if err != nil {
 		return messages.JobRecord{}, err
 	}
+	if err := spec.Image.CheckPollFloor("image", c.cfg.MinPoll); err != nil {
+		return messages.JobRecord{}, badInput(err)
+	}
 	if rec, _, err := c.read(ctx, id); err == nil {
 		return same(rec, spec)
 	} else if !errors.Is(err, errUnknownJob) {

@@ -103,13 +103,27 @@ func validAddressHost(a, host string) error {
 	return nil
 }
 
+// CheckPollFloor refuses an image whose wait_profile sets a poll shorter
+// than min (the coordinator's intake: MinPoll unless a test scales time
+// down). prefix names the image in the error.
+func (i *Image) CheckPollFloor(prefix string, min time.Duration) error {
+	if len(i.WaitProfile) == 0 || string(i.WaitProfile) == "null" {
+		return nil
+	}
+	p, err := DecodeProfileOverride(i.WaitProfile, WaitProfile{})
+	if err != nil {
+		return fieldErr(prefix+".wait_profile", "%v", err)
+	}
+	if p.Poll != 0 && p.Poll.D() < min {
+		return fieldErr(prefix+".wait_profile.poll", "must be at least %s, not %s (a shorter poll is a busy loop against the computer)", min, p.Poll)
+	}
+	return nil
+}
+
 // checkOverrideBounds checks the fields an image's wait_profile sets:
-// poll at least MinPoll, delays and timeouts at most MaxWait.
+// delays and timeouts at most MaxWait.
 func checkOverrideBounds(prefix string, p WaitProfile) error {
 	var ps Problems
-	if p.Poll != 0 && p.Poll.D() < MinPoll {
-		ps.add(fieldErr(prefix+".poll", "must be at least %s, not %s (a shorter poll is a busy loop against the computer)", MinPoll, p.Poll))
-	}
 	for _, f := range []struct {
 		name string
 		d    Duration

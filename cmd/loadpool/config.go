@@ -74,6 +74,9 @@ func loadConfig() (Config, error) {
 	if err := envconfig.Process("loadpool", &c); err != nil {
 		return c, fmt.Errorf("configuration: %v", err)
 	}
+	if err := refusePlaceholder("LOADPOOL_NATS_PASSWORD", c.NATSPassword); err != nil {
+		return c, err
+	}
 	if _, err := messages.NewSubjects(c.Prefix); err != nil {
 		return c, fmt.Errorf("LOADPOOL_PREFIX: %v", err)
 	}

@@ -42,6 +42,11 @@ func newProvisioner(ctx context.Context, cfg Config, log *slog.Logger, name stri
 		if err := envconfig.Process("loadpool", &env); err != nil {
 			return nil, 0, fmt.Errorf("configuration: %v", err)
 		}
+		if err := refusePlaceholder("LOADPOOL_VSPHERE_PASSWORD", env.Password); err != nil {
+			return nil, 0, err
+		}
+		warnPlaintext(log, "LOADPOOL_VSPHERE_URL", env.URL)
+		warnInsecure(log, "LOADPOOL_VSPHERE_INSECURE", env.Insecure)
 		p, err := vmware.New(ctx, env.Config(log.With("provisioner", name)))
 		return p, 0, err
 	case xcat.Name:
@@ -49,6 +54,11 @@ func newProvisioner(ctx context.Context, cfg Config, log *slog.Logger, name stri
 		if err := envconfig.Process("loadpool", &env); err != nil {
 			return nil, 0, fmt.Errorf("configuration: %v", err)
 		}
+		if err := refusePlaceholder("LOADPOOL_XCAT_PASSWORD", env.Password); err != nil {
+			return nil, 0, err
+		}
+		warnPlaintext(log, "LOADPOOL_XCAT_URL", env.URL)
+		warnInsecure(log, "LOADPOOL_XCAT_INSECURE", env.Insecure)
 		p, err := xcat.New(env.Config(log.With("provisioner", name)))
 		return p, xcat.DefaultMaxAckPending, err
 	case libvirt.Name:

@@ -134,7 +134,7 @@ func newLab(t *testing.T) *lab {
 	}
 	t.Cleanup(func() { _ = prov.Close(context.Background()) })
 
-	co, err := coordinator.New(nc, coordinator.Config{Subjects: subj, Logger: quiet})
+	co, err := coordinator.New(nc, coordinator.Config{Subjects: subj, Logger: quiet, MinPoll: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

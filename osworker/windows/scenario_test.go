@@ -75,7 +75,7 @@ func newLab(t *testing.T, images ...string) *lab {
 	t.Helper()
 	srv := natstest.New(t)
 	subj := messages.Subjects{Prefix: "vcl"}
-	co, err := coordinator.New(natstest.Connect(t, srv.URL()), coordinator.Config{Subjects: subj, Name: "coordinator/test"})
+	co, err := coordinator.New(natstest.Connect(t, srv.URL()), coordinator.Config{Subjects: subj, Name: "coordinator/test", MinPoll: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
