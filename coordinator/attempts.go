@@ -148,23 +148,31 @@ func (c *Coordinator) dispatch(ctx context.Context, req messages.Request) error 
 	return nil
 }
 
-// ensurePool creates (or binds to) a pool's consumer once per process.
+// poolRecheck is how long ensurePool trusts that a pool's consumer
+// exists: the server removes one nobody pulled from for its
+// InactiveThreshold, and the next dispatch makes it again.
+const poolRecheck = time.Minute
+
+// ensurePool creates (or binds to) a pool's consumer, at most once per
+// poolRecheck per pool and process. The consumer expires after twice the
+// step cap without a worker (pool.Consumer.InactiveThreshold).
 func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 	key := step + "/" + p
 	c.poolMu.Lock()
-	done := c.pools[key]
+	at, done := c.pools[key]
 	c.poolMu.Unlock()
-	if done {
+	if done && time.Since(at) < poolRecheck {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	pc := c.cfg.Settings.Consumer(c.sub, step, p)
+	pc.InactiveThreshold = 2 * c.cfg.StepCap
 	if _, err := pc.Ensure(ctx, c.js, false); err != nil {
 		return fmt.Errorf("pool consumer for %s %s: %w", step, p, err)
 	}
 	c.poolMu.Lock()
-	c.pools[key] = true
+	c.pools[key] = time.Now()
 	c.poolMu.Unlock()
 	return nil
 }

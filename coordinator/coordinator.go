@@ -109,7 +109,7 @@ type Coordinator struct {
 	inv       *invIndex
 
 	poolMu sync.Mutex
-	pools  map[string]bool
+	pools  map[string]time.Time // pool consumer ensured at (poolRecheck)
 
 	// in-flight guard: handlers enter while the coordinator serves.
 	mu       sync.Mutex
@@ -156,7 +156,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	return &Coordinator{
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
-		index: newIndex(), inv: newInvIndex(), pools: map[string]bool{},
+		index: newIndex(), inv: newInvIndex(), pools: map[string]time.Time{},
 		slots: make(chan struct{}, cfg.Handlers),
 	}, nil
 }
@@ -187,7 +187,7 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := untilPlaced(sctx, func() error {
-		return (pool.Topology{Subjects: c.sub, Replicas: c.cfg.Settings.Replicas}).Ensure(sctx, c.js)
+		return (pool.Topology{Subjects: c.sub, Replicas: c.cfg.Settings.Replicas, RequestMaxAge: 2 * c.cfg.StepCap}).Ensure(sctx, c.js)
 	})
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)

@@ -51,7 +51,7 @@ func (c *Coordinator) takeResult(msg jetstream.Msg) {
 	go func() {
 		defer c.leave()
 		defer func() { <-c.slots }()
-		c.onResult(msg)
+		c.resultGuarded(msg)
 	}()
 }
 
@@ -96,7 +96,7 @@ func (c *Coordinator) reject(msg jetstream.Msg, err error) {
 // to the max-deliveries advisories of both request streams.
 func (c *Coordinator) startAdvisories() error {
 	for _, stream := range []string{c.sub.LoadStream(), c.sub.PostloadStream()} {
-		s, err := c.nc.QueueSubscribe(advisoryPrefix+"."+stream+".*", ServiceName+"-advisories", c.onAdvisory)
+		s, err := c.nc.QueueSubscribe(advisoryPrefix+"."+stream+".*", ServiceName+"-advisories", c.advisoryGuarded)
 		if err != nil {
 			return fmt.Errorf("coordinator: subscribe to max-deliveries advisories of %s: %w", stream, err)
 		}

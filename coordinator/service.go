@@ -42,9 +42,12 @@ func badInput(err error) error { return &inputError{err} }
 // apiError maps an internal error onto the reply code, in one place.
 func apiError(err error) *APIError {
 	var in *inputError
+	var panicked errPanicked
 	switch {
 	case errors.As(err, &in):
 		return &APIError{400, err.Error()}
+	case errors.As(err, &panicked):
+		return &APIError{500, err.Error()}
 	case errors.Is(err, errUnknownJob):
 		return &APIError{404, fmt.Sprintf("%v: check the id (job.list shows the jobs)", err)}
 	case errors.Is(err, errUnknownComputer):
@@ -114,7 +117,7 @@ func (c *Coordinator) endpoint(name string, h func(context.Context, []byte) (any
 			defer func() { <-c.slots }()
 			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 			defer cancel()
-			v, err := h(ctx, req.Data())
+			v, err := c.guarded(name, h)(ctx, req.Data())
 			if err != nil {
 				c.reply(req, name, nil, apiError(err))
 				return

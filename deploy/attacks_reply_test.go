@@ -181,7 +181,7 @@ func osRedirectsPowerReply(t *testing.T, tg *target) error {
 	if _, err := (pool.Consumer{Subjects: subj, Step: messages.StepLoad, Pool: tg.pool + "-power"}).Ensure(tg.ctx, tg.js, false); err != nil {
 		t.Fatal(err)
 	}
-	lw, err := loaderworker.New(tg.as(t, "loader").Conn, loaderworker.Config{Subjects: subj, Name: tg.pool + "-power", Logger: quiet, Settings: pool.Config{Grace: time.Second}}, &loaderworker.Fake{})
+	lw, err := loaderworker.New(tg.as(t, "loader").Conn, loaderworker.Config{Subjects: subj, Name: tg.pool + "-power", Logger: quiet, Settings: pool.Config{Grace: time.Second, BindOnly: true}}, &loaderworker.Fake{})
 	if err != nil {
 		t.Fatal(err)
 	}

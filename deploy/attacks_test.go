@@ -97,24 +97,28 @@ type target struct {
 // newTarget starts a server from conf and a target on it.
 func newTarget(t *testing.T, conf string) *target {
 	t.Helper()
-	return newTargetOn(t, startConf(t, conf, nil).ClientURL(), "attacked", "vmware")
+	return newTargetOn(t, startConf(t, conf, nil).ClientURL(), "attacked", "vmware", false)
 }
 
-// newTargetOn is a target on a running server (urls) for job and pool.
-func newTargetOn(t *testing.T, urls, job, pool string, opts ...nats.Option) *target {
+// newTargetOn is a target on a running server (urls) for job and pool,
+// with a coordinator of its own unless one serves already (shared).
+func newTargetOn(t *testing.T, urls, job, pool string, shared bool, opts ...nats.Option) *target {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	tg := &target{addr: urls, opts: opts, ctx: ctx, job: job, pool: pool}
 	cn := tg.as(t, "coordinator")
-	coord, err := coordinator.New(cn.Conn, coordinator.Config{Subjects: subj, Name: "coord-" + job, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
+	if !shared {
+		coord, err := coordinator.New(cn.Conn, coordinator.Config{Subjects: subj, Name: "coord-" + job, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := coord.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(coord.Stop)
 	}
-	if err := coord.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(coord.Stop)
+	var err error
 	if tg.js, err = jetstream.New(cn.Conn); err != nil {
 		t.Fatal(err)
 	}

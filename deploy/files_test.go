@@ -252,7 +252,6 @@ func TestBinaryWithExampleEnv(t *testing.T) {
 
 	startUnit(t, bin, "loadpool-coordinator.service", "", env("coordinator", "coordinator"))
 	poll.Until(t, "the coordinator to serve", func() bool { _, err := client("client", "status"); return err == nil })
-	poolConsumers(t, ctx, connectAs(t, addr, "coordinator").Conn, "lab", "linux")
 	startUnit(t, bin, "loadpool-loader@.service", "lab", env("loader-lab", "loader", "LOADPOOL_LAB_INVENTORY="+files["inventory"]))
 	startUnit(t, bin, "loadpool-os@.service", "linux", env("os-linux", "os", "LOADPOOL_SSH_KEY="+files["key"],
 		"LOADPOOL_PROFILES="+files["profiles"], "LOADPOOL_DATA_DIR="+dir))

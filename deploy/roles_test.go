@@ -48,7 +48,8 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(coord.Stop)
-	poolConsumers(t, ctx, conns["coordinator"].Conn, devlab.SimName, linux.Family)
+	// The workers start before any consumer exists: they wait for the
+	// coordinator to make their pool's at its first job, and bind.
 	comp := startWorkers(t, ctx, conns["loader"].Conn, conns["os"].Conn)
 
 	cl := coordinator.NewClient(conns["client"].Conn, subj)
@@ -125,7 +126,7 @@ func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) 
 	comp.HangBoots(1)
 	sim := devlab.NewSim("ubuntu-24.04")
 	sim.Add(comp)
-	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Logger: quiet, Settings: pool.Config{Grace: time.Second}}, sim)
+	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Logger: quiet, Settings: pool.Config{Grace: time.Second, BindOnly: true}}, sim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) 
 	}
 	t.Cleanup(lw.Stop)
 	profiles := fmt.Sprintf(`[{"family": %q, "set": %s}]`, linux.Family, modtest.TinyProfile)
-	ow, err := osworker.New(osNC, osworker.Config{Subjects: subj, SSHUser: "root", Signer: signer, DialTimeout: 5 * time.Second, PowerTimeout: 10 * time.Second, Profiles: []byte(profiles), Logger: quiet, Settings: pool.Config{Grace: time.Second}}, linux.Module{}, nil)
+	ow, err := osworker.New(osNC, osworker.Config{Subjects: subj, SSHUser: "root", Signer: signer, DialTimeout: 5 * time.Second, PowerTimeout: 10 * time.Second, Profiles: []byte(profiles), Logger: quiet, Settings: pool.Config{Grace: time.Second, BindOnly: true}}, linux.Module{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

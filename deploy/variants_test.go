@@ -86,7 +86,7 @@ func TestClusterFromConfigs(t *testing.T) {
 		for i, a := range attacks() {
 			t.Run(a.name, func(t *testing.T) {
 				t.Parallel()
-				tg := newTargetOn(t, all, fmt.Sprintf("attacked-%d", i), fmt.Sprintf("pool%d", i), ca)
+				tg := newTargetOn(t, all, fmt.Sprintf("attacked-%d", i), fmt.Sprintf("pool%d", i), true, ca)
 				if err := a.run(t, tg); err != nil {
 					t.Errorf("ATTACK WORKS on the cluster: %v", err)
 				}
@@ -204,7 +204,7 @@ func TestPinnedLoader(t *testing.T) {
 	t.Cleanup(coord.Stop)
 	poolConsumers(t, ctx, connectAs(t, addr, "coordinator").Conn, "sim", "linux")
 	pinned := connectUser(t, addr, "loader-sim", os.Getenv(passwordVar("loader")))
-	lw, err := loaderworker.New(pinned.Conn, loaderworker.Config{Subjects: subj, Name: "sim", Logger: quiet, Settings: pool.Config{Grace: time.Second}}, &loaderworker.Fake{})
+	lw, err := loaderworker.New(pinned.Conn, loaderworker.Config{Subjects: subj, Name: "sim", Logger: quiet, Settings: pool.Config{Grace: time.Second, BindOnly: true}}, &loaderworker.Fake{})
 	if err != nil {
 		t.Fatal(err)
 	}

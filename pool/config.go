@@ -40,6 +40,12 @@ type Config struct {
 	Grace time.Duration `envconfig:"GRACE"`
 	// Replicas of the streams and buckets (1 on one node, 3 on a cluster).
 	Replicas int `envconfig:"REPLICAS"`
+	// BindOnly: a worker only binds to its pool's consumer, waiting until
+	// the coordinator has made it, and never creates or changes a stream or
+	// a consumer (loadpool sets it whenever LOADPOOL_NATS_URL names a
+	// server: deploy/accounts.conf lets no worker create either). Off, a
+	// worker that comes first makes them (an embedded server, tests).
+	BindOnly bool `ignored:"true"`
 }
 
 // WithDefaults fills the zero fields (MaxAckPending stays zero: the pool's

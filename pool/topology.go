@@ -21,6 +21,11 @@ const (
 	EventMaxAge = 7 * 24 * time.Hour
 	// DuplicateWindow is how long JetStream remembers message ids.
 	DuplicateWindow = 10 * time.Minute
+	// DefaultInactiveThreshold: a pool consumer nobody pulled from this
+	// long is removed by the server (a pool name nobody serves leaves no
+	// consumer behind); the coordinator makes it again at the pool's next
+	// dispatch.
+	DefaultInactiveThreshold = 24 * time.Hour
 )
 
 // Topology creates the streams of design.md with one replica count.
@@ -28,6 +33,11 @@ type Topology struct {
 	Subjects messages.Subjects
 	// Replicas of every stream (1 on one node, 3 on a cluster).
 	Replicas int
+	// RequestMaxAge is how long a request may wait in a request stream
+	// (the coordinator: twice its step cap, above it so that the cap, not
+	// the stream, ends a step; a request for a pool nobody serves goes
+	// then). Zero: requests wait for ever.
+	RequestMaxAge time.Duration
 }
 
 // Streams returns the configurations of the four streams.
@@ -41,9 +51,14 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Duplicates: DuplicateWindow, Discard: jetstream.DiscardOld,
 		}
 	}
+	requests := func(name string, subjects ...string) jetstream.StreamConfig {
+		c := wq(name, subjects...)
+		c.MaxAge = t.RequestMaxAge
+		return c
+	}
 	return []jetstream.StreamConfig{
-		wq(s.LoadStream(), s.LoadRequest("*")),
-		wq(s.PostloadStream(), s.PostloadRequest("*")),
+		requests(s.LoadStream(), s.LoadRequest("*")),
+		requests(s.PostloadStream(), s.PostloadRequest("*")),
 		wq(s.ResultStream(), s.LoadResult(), s.PostloadResult()),
 		{
 			Name: s.EventStream(), Subjects: []string{s.Events()}, Retention: jetstream.LimitsPolicy,
@@ -99,6 +114,9 @@ type Consumer struct {
 	AckWait       time.Duration
 	MaxDeliver    int
 	MaxAckPending int
+	// InactiveThreshold removes the consumer once nobody pulled from it
+	// this long. Zero: DefaultInactiveThreshold.
+	InactiveThreshold time.Duration
 }
 
 // Config returns the consumer's configuration.
@@ -115,6 +133,10 @@ func (p Consumer) Config() jetstream.ConsumerConfig {
 	if pending <= 0 {
 		pending = DefaultMaxAckPending
 	}
+	inactive := p.InactiveThreshold
+	if inactive <= 0 {
+		inactive = DefaultInactiveThreshold
+	}
 	name := p.Subjects.Consumer(p.Step, p.Pool)
 	return jetstream.ConsumerConfig{
 		Name: name, Durable: name,
@@ -122,7 +144,7 @@ func (p Consumer) Config() jetstream.ConsumerConfig {
 		FilterSubject: p.Subjects.Request(p.Step, p.Pool),
 		AckPolicy:     jetstream.AckExplicitPolicy, AckWait: ackWait,
 		MaxDeliver: maxDeliver, MaxAckPending: pending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy, InactiveThreshold: inactive,
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -80,24 +79,20 @@ func New(nc *nats.Conn, cfg Config, h Handler) (*Runtime, error) {
 // Config returns the effective configuration (defaults filled).
 func (r *Runtime) Config() Config { return r.cfg }
 
-// Start creates the streams if missing, binds the pool's consumer,
-// subscribes to aborts and starts fetching. ctx bounds the set-up only.
+// Start binds the pool's consumer (see bind: with Settings.BindOnly a
+// consumer that does not exist yet is waited for in the background, with a
+// log line), subscribes to aborts and starts fetching. ctx bounds the
+// set-up only.
 func (r *Runtime) Start(ctx context.Context) error {
 	if r.started {
 		return errors.New("stepworker: already started")
 	}
-	if err := r.ensure(ctx); err != nil {
-		return err
-	}
-	cons, err := pool.Consumer{
-		Subjects: r.cfg.Subjects, Step: r.cfg.Step, Pool: r.cfg.Pool,
-		AckWait: r.cfg.Settings.AckWait, MaxDeliver: r.cfg.Settings.MaxDeliver, MaxAckPending: r.cfg.Settings.MaxAckPending,
-	}.Ensure(ctx, r.js, r.cfg.UpdateConsumer)
-	if err != nil {
-		return fmt.Errorf("stepworker: %w", err)
-	}
-	if info, err := cons.Info(ctx); err == nil && info.Config.AckWait > 0 {
-		r.cfg.Settings.AckWait = info.Config.AckWait // the pool's lease is the consumer's, whoever made it
+	cons, err := r.bind(ctx)
+	switch {
+	case err == nil:
+		r.leaseFrom(ctx, cons)
+	case !errors.Is(err, errNoConsumer):
+		return fmt.Errorf("stepworker: bind to the %s consumer of pool %s: %w", r.cfg.Step, r.cfg.Pool, err)
 	}
 	r.abortSub, err = r.nc.Subscribe(r.cfg.Subjects.AbortAll(), r.onAbort)
 	if err != nil {
@@ -108,21 +103,8 @@ func (r *Runtime) Start(ctx context.Context) error {
 	r.stopFetch = stop
 	r.fetchDone = make(chan struct{})
 	r.started = true
-	r.keeper.Add(1)
-	go r.keepLeases()
-	go r.fetchLoop(fetchCtx, cons)
+	go r.serve(fetchCtx, cons)
 	r.log.Info("worker started", "concurrency", r.cfg.Settings.Concurrency, "ack_wait", r.cfg.Settings.AckWait)
-	return nil
-}
-
-func (r *Runtime) ensure(ctx context.Context) error {
-	s := r.cfg.Subjects
-	if _, err := r.js.Stream(ctx, s.RequestStream(r.cfg.Step)); err == nil {
-		return nil
-	}
-	if err := (pool.Topology{Subjects: s, Replicas: r.cfg.Settings.Replicas}).Ensure(ctx, r.js); err != nil {
-		return fmt.Errorf("stepworker: %w", err)
-	}
 	return nil
 }
 

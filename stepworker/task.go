@@ -112,7 +112,7 @@ func (r *Runtime) result(req messages.Request, rep Report, err error, started ti
 	}
 	return messages.Result{
 		JobID: req.JobID, Attempt: req.Attempt, Step: req.Step, Outcome: outcome.Of(err),
-		Detail: detail, Reason: reason, Worker: r.cfg.Settings.WorkerID,
+		Detail: messages.TruncateDetail(detail), Reason: reason, Worker: r.cfg.Settings.WorkerID,
 		Started: started, Finished: time.Now().UTC(), Reloaded: rep.Reloaded, Profile: rep.Profile,
 		LearnedHostKey: rep.LearnedHostKey, Evidence: rep.Evidence,
 	}

@@ -77,6 +77,9 @@ func loadConfig() (Config, error) {
 	if err := refusePlaceholder("LOADPOOL_NATS_PASSWORD", c.NATSPassword); err != nil {
 		return c, err
 	}
+	// On a real server the coordinator makes streams and consumers; workers
+	// only bind (deploy/accounts.conf lets them do nothing else).
+	c.Config.BindOnly = c.NATSURL != ""
 	if _, err := messages.NewSubjects(c.Prefix); err != nil {
 		return c, fmt.Errorf("LOADPOOL_PREFIX: %v", err)
 	}
