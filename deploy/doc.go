@@ -1,8 +1,8 @@
 // Package deploy holds no code: it is the deployment files of loadpool
-// (nats-server configurations for one node and for a three-node cluster,
-// the LOADPOOL account with one least-privilege user per role, systemd
+// (nats-server configurations for one node and for a three-node cluster
+// with TLS, one account and one least-privilege user per role, systemd
 // units and example environment files; see README.md) and the tests that
-// prove them.
+// prove them, against real servers started from these files.
 //
 //   - deploy_test.go: every .conf parses with nats-server's own parser and
 //     holds no secret; an unset password variable stops the server.
@@ -10,9 +10,18 @@
 //     pipeline (coordinator, loader, OS worker, client, monitor) with each
 //     role on its own user and refuses nothing; what a role must not do is
 //     refused with a permissions violation.
-//   - variants_test.go: the three node files form a cluster with
-//     authenticated routes and R3 streams; a loader pinned to one
-//     provisioner as accounts.conf says serves it and no other.
+//   - attacks_test.go, attacks_reply_test.go: every attack of issue 10 works
+//     on testdata/before-issue-10 (or the test would show nothing) and is
+//     refused on the shipped files, the job under attack unharmed.
+//   - monitor_test.go: each NATS CLI command of the README, by the requests
+//     it makes, works for the monitor user.
+//   - bounds_test.go: bounded inputs (address, poll, detail, two problems
+//     in one 400), expiring pool consumers and requests.
+//   - variants_test.go: the three node files form a cluster over TLS with
+//     authenticated routes and R3 streams, run the pipeline and refuse
+//     every attack, a plaintext client and a plaintext route; a loader
+//     pinned to one provisioner as accounts.conf says serves it and no
+//     other.
 //   - files_test.go: the systemd units pass systemd-analyze verify (when it
 //     is installed); every key of the example environment files is one
 //     loadpool reads; the loadpool binary, run as the units run it with the
