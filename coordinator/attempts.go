@@ -154,8 +154,8 @@ func (c *Coordinator) dispatch(ctx context.Context, req messages.Request) error 
 const poolRecheck = time.Minute
 
 // ensurePool creates (or binds to) a pool's consumer, at most once per
-// poolRecheck per pool and process. The consumer expires after twice the
-// step cap without a worker (pool.Consumer.InactiveThreshold).
+// poolRecheck per pool and process. The consumer expires after
+// requestLife without a worker (pool.Consumer.InactiveThreshold).
 func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 	key := step + "/" + p
 	c.poolMu.Lock()
@@ -167,7 +167,7 @@ func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	pc := c.cfg.Settings.Consumer(c.sub, step, p)
-	pc.InactiveThreshold = 2 * c.cfg.StepCap
+	pc.InactiveThreshold = c.cfg.requestLife()
 	if _, err := pc.Ensure(ctx, c.js, false); err != nil {
 		return fmt.Errorf("pool consumer for %s %s: %w", step, p, err)
 	}

@@ -62,6 +62,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// minRequestLife bounds requestLife from below (above the streams'
+// duplicate window, and no churn of consumers under short test caps).
+const minRequestLife = time.Hour
+
+// requestLife is how long a request may wait in its stream and a pool's
+// consumer may go unpulled before the server removes it: twice the step
+// cap (the cap ends a step first), at least minRequestLife.
+func (c Config) requestLife() time.Duration { return max(2*c.StepCap, minRequestLife) }
+
 // DefaultJobRetention keeps job records for 30 days after their last change.
 const DefaultJobRetention = 30 * 24 * time.Hour
 
@@ -187,7 +196,7 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := untilPlaced(sctx, func() error {
-		return (pool.Topology{Subjects: c.sub, Replicas: c.cfg.Settings.Replicas, RequestMaxAge: 2 * c.cfg.StepCap}).Ensure(sctx, c.js)
+		return (pool.Topology{Subjects: c.sub, Replicas: c.cfg.Settings.Replicas, RequestMaxAge: c.cfg.requestLife()}).Ensure(sctx, c.js)
 	})
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
