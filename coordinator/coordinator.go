@@ -222,15 +222,6 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The OS workers' host keys: made here, so that no worker needs the
-	// right to create a stream.
-	err = untilPlaced(sctx, func() error {
-		_, err := c.bucket(sctx, c.sub.HostKeysBucket(), "loadpool: trusted SSH host key per computer", 0)
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	if err := c.watch(sctx, bg); err != nil {
 		return err
 	}

@@ -272,15 +272,19 @@ func pullEventsToResults(t *testing.T, tg *target) error {
 	return tg.harmed(t, "the monitor pulled the events with "+subj.LoadResult()+" as the reply")
 }
 
+// hostKeys is the OS workers' host-key bucket before issue 9 (they made
+// it: the configuration before issue 10 lets them create its stream).
+const hostKeys = "vcl_hostkeys"
+
 // republishToResults: the OS user updates (or creates) its host-key
 // bucket's stream with RePublish to vcl.load.result, then writes a forged
 // ready result as a KV value: the coordinator applies it.
 func republishToResults(t *testing.T, tg *target) error {
 	c := tg.as(t, "os")
-	name := "KV_" + subj.HostKeysBucket()
-	cfg := map[string]any{"name": name, "subjects": []string{"$KV." + subj.HostKeysBucket() + ".>"}, "storage": "file",
+	name := "KV_" + hostKeys
+	cfg := map[string]any{"name": name, "subjects": []string{"$KV." + hostKeys + ".>"}, "storage": "file",
 		"max_msgs_per_subject": 1, "allow_direct": true, "num_replicas": 1,
-		"republish": map[string]any{"src": "$KV." + subj.HostKeysBucket() + ".forge-" + tg.job, "dest": subj.LoadResult()}}
+		"republish": map[string]any{"src": "$KV." + hostKeys + ".forge-" + tg.job, "dest": subj.LoadResult()}}
 	verb := "CREATE"
 	if m, err := c.try(t, "$JS.API.STREAM.INFO."+name, nil); err == nil { // the bucket exists: keep its settings
 		var info struct{ Config map[string]any }
@@ -295,7 +299,7 @@ func republishToResults(t *testing.T, tg *target) error {
 	}
 	forged := messages.Result{JobID: tg.job, Attempt: 1, Step: messages.StepLoad, Outcome: messages.OutcomeReady,
 		Detail: "forged", Worker: "attacker", Started: time.Now(), Finished: time.Now()}
-	if _, err := c.try(t, "$KV."+subj.HostKeysBucket()+".forge-"+tg.job, messages.Encode(forged)); err != nil {
+	if _, err := c.try(t, "$KV."+hostKeys+".forge-"+tg.job, messages.Encode(forged)); err != nil {
 		return tg.unharmed(t)
 	}
 	return tg.harmed(t, "the os user's stream "+name+" republished a KV write to "+subj.LoadResult())

@@ -39,6 +39,10 @@ func TestMonitorCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	computerEvents, err := m.SubscribeSync(subj.ComputerEvent(">")) // nats sub 'vcl.event.computer.>'
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +52,9 @@ func TestMonitorCommands(t *testing.T) {
 	}
 	if _, err := events.NextMsg(10 * time.Second); err != nil {
 		t.Errorf("nats sub 'vcl.event.>': %v", err)
+	}
+	if _, err := computerEvents.NextMsg(10 * time.Second); err != nil {
+		t.Errorf("nats sub 'vcl.event.computer.>': %v", err)
 	}
 	mc := coordinator.NewClient(m.Conn, subj)
 	if err := mc.Follow(ctx, "res-1042", func(ev messages.Event) bool { return !messages.Terminal(ev.State) }); err != nil {
@@ -66,6 +73,10 @@ func TestMonitorCommands(t *testing.T) {
 		{"nats kv get vcl_jobs res-1042 (bind)", "$JS.API.STREAM.INFO.KV_" + subj.JobsBucket(), "", `"allow_direct":true`},
 		{"nats kv get vcl_jobs res-1042 (get)", "$JS.API.DIRECT.GET.KV_" + subj.JobsBucket() + ".$KV." + subj.JobsBucket() + ".res-1042", "", `"id":"res-1042"`},
 		{"nats stream subjects KV_vcl_computers", "$JS.API.STREAM.INFO.KV_" + subj.ComputersBucket(), `{"subjects_filter":">"}`, `"type":"io.nats.jetstream.api.v1.stream_info_response"`},
+		{`nats req vcl.computer.list '{}'`, subj.ComputerList(), `{}`, `"name":"` + comp.Name() + `"`},
+		{`nats req vcl.computer.get '{"name":"vm-01"}'`, subj.ComputerGet(), `{"name":"` + comp.Name() + `"}`, `"name":"` + comp.Name() + `"`},
+		{"nats stream subjects KV_vcl_inventory", "$JS.API.STREAM.INFO.KV_" + subj.InventoryBucket(), `{"subjects_filter":">"}`, `"$KV.vcl_inventory.` + comp.Name() + `"`},
+		{"nats kv get vcl_inventory vm-01 (get)", "$JS.API.DIRECT.GET.KV_" + subj.InventoryBucket() + ".$KV." + subj.InventoryBucket() + "." + comp.Name(), "", `"name":"` + comp.Name() + `"`},
 	} {
 		r, err := m.RequestWithContext(ctx, c.subject, []byte(c.body))
 		if err != nil || !strings.Contains(string(r.Data), c.want) {

@@ -65,7 +65,6 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 		t.Errorf("no power reset event from the loader among %v", events)
 	}
 
-	hostKeyRecorded(t, ctx, conns["os"].Conn)
 	undeliverable(t, ctx, conns)
 	canceled(t, ctx, cl, conns["operator"].Conn)
 	monitorReads(t, ctx, conns["monitor"].Conn)
@@ -87,23 +86,6 @@ func poolConsumers(t *testing.T, ctx context.Context, nc *nats.Conn, provisioner
 		if _, err := (pool.Consumer{Subjects: subj, Step: step, Pool: name}).Ensure(ctx, js, false); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// hostKeyRecorded: the OS worker recorded the host key it first saw after
-// the reload, in the bucket the coordinator made (read as the OS user).
-func hostKeyRecorded(t *testing.T, ctx context.Context, nc *nats.Conn) {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, subj.HostKeysBucket())
-	if err == nil {
-		_, err = kv.Get(ctx, "vm-01")
-	}
-	if err != nil {
-		t.Errorf("host key of vm-01: %v", err)
 	}
 }
 
