@@ -168,6 +168,9 @@ func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 	defer cancel()
 	pc := c.cfg.Settings.Consumer(c.sub, step, p)
 	pc.InactiveThreshold = c.cfg.requestLife()
+	if n, ok := c.cfg.PoolMaxAckPending[c.sub.Consumer(step, p)]; ok && c.cfg.Settings.MaxAckPending == 0 {
+		pc.MaxAckPending = n
+	}
 	if _, err := pc.Ensure(ctx, c.js, false); err != nil {
 		return fmt.Errorf("pool consumer for %s %s: %w", step, p, err)
 	}

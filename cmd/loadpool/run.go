@@ -11,6 +11,7 @@ import (
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/loaderworker"
+	"github.com/loadpool/loadpool/loaderworker/xcat"
 	"github.com/nats-io/nats.go"
 )
 
@@ -43,7 +44,8 @@ func setup() (Config, *slog.Logger, error) {
 }
 
 func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
-	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Logger: log.With("role", "coordinator"), Settings: cfg.Config})
+	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Logger: log.With("role", "coordinator"), Settings: cfg.Config,
+		PoolMaxAckPending: map[string]int{cfg.subjects().LoaderConsumer(xcat.Name): xcat.DefaultMaxAckPending}})
 	if err != nil {
 		return nil, err
 	}
