@@ -40,7 +40,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	for _, r := range roles {
 		conns[r] = connectAs(t, addr, r)
 	}
-	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord", Logger: quiet, Settings: pool.Config{AckWait: time.Second, MaxDeliver: 2}})
+	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord", Logger: quiet, Evidence: true, Settings: pool.Config{AckWait: time.Second, MaxDeliver: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +63,9 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(events, "\n"), "power reset of "+comp.Name()) {
 		t.Errorf("no power reset event from the loader among %v", events)
+	}
+	if !strings.Contains(string(messages.Encode(rec.Steps)), `"evidence":[`) {
+		t.Errorf("the loader saved no evidence of the power reset into the object store: %s", messages.Encode(rec.Steps))
 	}
 
 	undeliverable(t, ctx, conns)
