@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/microreply"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -107,30 +108,32 @@ func (c *Coordinator) startService() error {
 // endpoint wraps a handler: in-flight accounting, deadline, error reply.
 func (c *Coordinator) endpoint(name string, h func(context.Context, []byte) (any, error)) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
+		to := microreply.To(c.nc, req)
 		if !c.enter() {
-			c.reply(req, name, nil, &APIError{503, "coordinator is stopping: try again (another coordinator will answer)"})
+			c.reply(to, name, nil, &APIError{503, "coordinator is stopping: try again (another coordinator will answer)"})
 			return
 		}
+		data := req.Data()
 		c.slots <- struct{}{}
-		go func() {
+		go func() { // answers through to, never through req (see package microreply)
 			defer c.leave()
 			defer func() { <-c.slots }()
 			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 			defer cancel()
-			v, err := c.guarded(name, h)(ctx, req.Data())
+			v, err := c.guarded(name, h)(ctx, data)
 			if err != nil {
-				c.reply(req, name, nil, apiError(err))
+				c.reply(to, name, nil, apiError(err))
 				return
 			}
-			c.reply(req, name, v, nil)
+			c.reply(to, name, v, nil)
 		}()
 	})
 }
 
-func (c *Coordinator) reply(req micro.Request, name string, v any, e *APIError) {
+func (c *Coordinator) reply(to microreply.Target, name string, v any, e *APIError) {
 	var err error
 	if e == nil {
-		err = req.Respond(messages.Encode(v))
+		err = to.OK(messages.Encode(v))
 	} else {
 		lvl := c.log.Info
 		if e.Code >= 500 {
@@ -138,7 +141,7 @@ func (c *Coordinator) reply(req micro.Request, name string, v any, e *APIError) 
 		}
 		lvl("request refused", "endpoint", name, "code", e.Code, "error", e.Message)
 		desc := strings.NewReplacer("\r", " ", "\n", " ").Replace(e.Message)
-		err = req.Error(strconv.Itoa(e.Code), desc, messages.Encode(messages.ErrorBody{Error: e.Message}))
+		err = to.Error(strconv.Itoa(e.Code), desc, messages.Encode(messages.ErrorBody{Error: e.Message}))
 	}
 	if err != nil {
 		c.log.Warn("reply not sent", "endpoint", name, "err", err)

@@ -60,6 +60,11 @@ func TestLearnedHostKeyThroughTheEnrolment(t *testing.T) {
 			rec, err = cl.Get(ctx, id)
 			return err == nil && messages.Terminal(rec.State)
 		})
+		// The enrolment records a job's end just after its record does.
+		poll.Until(t, "the enrolment to record the end of "+id, func() bool {
+			e, err := cl.GetComputer(ctx, comp.Name())
+			return err == nil && e.Job == id && e.State != messages.ComputerReloading
+		})
 		return rec
 	}
 	enrolledKey := func() *messages.LearnedHostKey {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/microreply"
 	"github.com/loadpool/loadpool/outcome"
 	"github.com/loadpool/loadpool/progress"
 
@@ -137,23 +138,26 @@ func (w *Worker) onPower(r micro.Request) {
 	if err == nil && req.Computer.Provisioner != w.cfg.Name {
 		err = fmt.Errorf("computer.provisioner is %q but this endpoint serves %q", req.Computer.Provisioner, w.cfg.Name)
 	}
+	to := microreply.To(w.nc, r)
 	if err != nil {
-		respondError(r, 400, err.Error())
+		respondError(to, 400, err.Error())
 		return
 	}
 	select {
 	case w.sem <- struct{}{}:
 	default:
-		respondError(r, 503, fmt.Sprintf("%d power actions are already running here; try again shortly", cap(w.sem)))
+		respondError(to, 503, fmt.Sprintf("%d power actions are already running here; try again shortly", cap(w.sem)))
 		return
 	}
 	go func() {
 		defer func() { <-w.sem }()
-		w.power1(r, req)
+		w.power1(to, req)
 	}()
 }
 
-func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
+// power1 runs one power action in its own goroutine and answers through
+// to (never through the micro.Request: see package microreply).
+func (w *Worker) power1(to microreply.Target, req messages.PowerRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PowerTimeout)
 	defer cancel()
 	log := w.log.With("computer", req.Computer.Name, "action", req.Action, "job", req.JobID, "attempt", req.Attempt)
@@ -164,7 +168,7 @@ func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 			code = ref.code
 		}
 		log.Warn("power request refused", "code", code, "why", err)
-		respondError(r, code, err.Error())
+		respondError(to, code, err.Error())
 		return
 	}
 	req.Computer = held
@@ -175,7 +179,7 @@ func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 			code = 400
 		}
 		log.Warn("power action failed", "err", err)
-		respondError(r, code, err.Error())
+		respondError(to, code, err.Error())
 		return
 	}
 	rep = saveEvidence(ctx, w.nc, w.cfg.Subjects, w.prov, req, rep, log)
@@ -188,7 +192,7 @@ func (w *Worker) power1(r micro.Request, req messages.PowerRequest) {
 	}
 	log.Info("power action done", "state", rep.State, "evidence", rep.Evidence)
 	w.event(req, fmt.Sprintf("power %s of %s: now %s. %s", req.Action, req.Computer.Name, rep.State, rep.Detail))
-	_ = r.RespondJSON(rep)
+	_ = to.OK(messages.Encode(rep))
 }
 
 func (w *Worker) event(req messages.PowerRequest, msg string) {
@@ -197,6 +201,6 @@ func (w *Worker) event(req messages.PowerRequest, msg string) {
 	_ = w.nc.Publish(w.cfg.Subjects.Event(req.JobID), messages.Encode(ev))
 }
 
-func respondError(r micro.Request, code int, msg string) {
-	_ = r.Error(fmt.Sprint(code), msg, messages.Encode(messages.ErrorBody{Error: msg}))
+func respondError(to microreply.Target, code int, msg string) {
+	_ = to.Error(fmt.Sprint(code), msg, messages.Encode(messages.ErrorBody{Error: msg}))
 }

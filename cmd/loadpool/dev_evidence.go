@@ -35,7 +35,7 @@ func (d *devLab) evidenceSamples() []sample {
 	if c == nil {
 		return nil
 	}
-	profile, _ := json.Marshal(map[string]string{"initial_delay": "1s", "poll": "500ms", "answer_timeout": "4s",
+	profile, _ := json.Marshal(map[string]string{"initial_delay": "1s", "poll": "1s", "answer_timeout": "4s",
 		"on_timeout": "power-reset", "reset_initial_delay": "1s", "reset_answer_timeout": "1m"})
 	return []sample{{spec: messages.JobSpec{ID: "demo-hung",
 		Computer: messages.Computer{Name: demoHungVM},

@@ -21,6 +21,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "", "run everything in one process with simulated computers and sample jobs (the demo)", runDev},
+		{"real", "[--keep]", "boot two real Debian guests (libvirt, QEMU) and run a Linux job on each, over SSH and the guest agent (-tags dev)", runReal},
 		{"all", "", "embedded NATS (unless LOADPOOL_NATS_URL) + coordinator + the pools in LOADPOOL_LOADERS and LOADPOOL_OS_FAMILIES", runAll},
 		{"coordinator", "", "run a coordinator (any number side by side)", runCoordinator},
 		{"loader", "--provisioner NAME", "run a loader worker of one provisioner (lab, vmware, xcat, libvirt)", runLoader},

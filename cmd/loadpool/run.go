@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 
@@ -147,6 +148,7 @@ func serve(ctx context.Context, name string, embed, withCoordinator bool, loader
 		return err
 	}
 	st.add(obs)
+	obs.print(os.Stdout)
 	log.Info("serving; stop with Ctrl-C", "nats", cn.url, "loaders", loaders, "os_families", families, "coordinator", withCoordinator)
 	<-ctx.Done()
 	log.Info("stopping")
