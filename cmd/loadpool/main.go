@@ -32,6 +32,7 @@ func commands() []command {
 		{"computer", "VERB NAME [flags]", "the lab inventory: add, import, set, remove, show, list, drain, undrain, release a computer", runComputer},
 		{"computers", "[--state S] [--provisioner P]", "print the enrolled computers as a table", runComputers},
 		{"evidence", "JOB [--dir DIR]", "save a job's evidence (screenshots, console logs of waits that ran out) from the object store", runEvidence},
+		{"real", "[--keep]", "boot two real Debian guests (libvirt, QEMU) and run a Linux job on each, over SSH and the guest agent (-tags dev)", runReal},
 	}
 }
 
