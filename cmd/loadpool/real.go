@@ -68,7 +68,16 @@ func runReal(ctx context.Context, args []string, stdout io.Writer) error {
 		defer removeDomains(computers, state)
 	}
 	fmt.Fprintf(stdout, "NATS %s; images %s; guest files %s\n", cn.url, images, state)
-	return runRealJobs(ctx, cn, cfg, computers, stdout)
+	if err := runRealJobs(ctx, cn, cfg, computers, stdout); err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintf(stdout, "both guests are ready and kept; try: ssh -i %s -p %s root@127.0.0.1, virsh qemu-agent-command real-qga '{\"execute\":\"guest-get-host-name\"}'\n",
+			filepath.Join(cfg.DataDir, "id_ed25519"), computers[0].Attributes[libvirt.AttrSSHPort])
+	} else {
+		fmt.Fprintln(stdout, "both guests were ready; removing them (--keep leaves them running)")
+	}
+	return nil
 }
 
 // realConfig sets the real lab's defaults (only where LOADPOOL_* leaves
@@ -156,8 +165,6 @@ func runRealJobs(ctx context.Context, cn *conn, cfg Config, computers []messages
 			return fmt.Errorf("%s: %w", computers[i].Name, err)
 		}
 	}
-	fmt.Fprintf(out, "both guests are ready; try: ssh -i %s -p %s root@127.0.0.1, virsh qemu-agent-command real-qga '{\"execute\":\"guest-get-host-name\"}'\n",
-		filepath.Join(cfg.DataDir, "id_ed25519"), computers[0].Attributes[libvirt.AttrSSHPort])
 	return nil
 }
 

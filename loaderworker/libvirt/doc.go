@@ -48,7 +48,8 @@
 // Power performs reset, on, off (a hard power-off) and status; with
 // Evidence it saves a PNG screen dump first (the QEMU monitor's
 // screendump through QEMUDomainMonitorCommand) and names it and the
-// console log in the reply.
+// console log in the reply; ReadEvidence hands their bytes (the log's last
+// MaxConsoleLog bytes) to the loader for the evidence bucket.
 //
 // Outcomes are decided in one place (classify): no such image, a broken
 // image directory, a bad enrolment attribute, a missing qemu-img, a

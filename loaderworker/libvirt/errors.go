@@ -30,6 +30,10 @@ func classify(err error, uri string) error {
 	case golibvirt.ErrOperationTimeout:
 		return outcome.WithReason(fmt.Errorf("the domain is busy (%w): another operation holds it; trying again may help", err), outcome.ReasonTransient)
 	}
+	var un *libvirtd.UnreachableError
+	if errors.As(err, &un) {
+		return outcome.WithReason(err, outcome.ReasonTransient)
+	}
 	return err
 }
 

@@ -105,6 +105,10 @@ func TestEvidence(t *testing.T) {
 	if _, err := os.Stat(m[2]); err != nil {
 		t.Fatalf("console log: %v", err)
 	}
+	arts, err := r.p.ReadEvidence(context.Background(), messages.PowerRequest{}, rep)
+	if err != nil || len(arts) != 2 || arts[0].Name != "screenshot.png" || !bytes.Equal(arts[0].Data, png) || arts[1].Name != "serial.log" {
+		t.Fatalf("ReadEvidence = %d artifacts, %v", len(arts), err)
+	}
 	// A computer without a domain: fail, saying what to do.
 	other := r.computer(t, "none")
 	_, err = r.p.Power(context.Background(), messages.PowerRequest{Computer: other, Action: messages.PowerReset})
