@@ -84,7 +84,9 @@ func request(rec messages.JobRecord, step string) messages.Request {
 	r := messages.Request{JobID: rec.ID, Attempt: rec.Attempt, Step: step,
 		Computer: computerOf(rec), Image: rec.Spec.Image, Reload: rec.Spec.Reload,
 		Deadline: rec.StepDeadline}
-	if rec.ForceReload {
+	if rec.ForceReload || rec.Attempt > 1 {
+		// A tainted computer, or a retry: "retry" means load the image
+		// again, so a later attempt never keeps the guest that failed.
 		r.Reload = messages.ReloadAlways
 	}
 	if step == messages.StepPostload {

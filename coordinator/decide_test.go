@@ -164,3 +164,19 @@ func TestPostloadCarriesTheKeyLearnedByAnEarlierAttempt(t *testing.T) {
 		t.Fatalf("a pinned key stays the check: %+v", got)
 	}
 }
+
+// A retry loads the image again: attempts after the first say reload
+// always whatever the job's reload (the provisioner would otherwise skip a
+// computer that runs the image but failed its post-load).
+func TestRetryAlwaysReloads(t *testing.T) {
+	t.Parallel()
+	rec := messages.JobRecord{ID: "j", State: messages.StateLoading, Attempt: 1, MaxAttempts: 3,
+		Spec: messages.JobSpec{Computer: messages.Computer{Name: "c", Provisioner: "vmware", Type: messages.TypeBlade}, Reload: messages.ReloadIfNeeded}}
+	if r := request(rec, messages.StepLoad); r.Reload != messages.ReloadIfNeeded {
+		t.Fatalf("attempt 1: reload %q, want the job's if-needed", r.Reload)
+	}
+	rec.Attempt = 2
+	if r := request(rec, messages.StepLoad); r.Reload != messages.ReloadAlways {
+		t.Fatalf("attempt 2: reload %q, want always", r.Reload)
+	}
+}
