@@ -54,6 +54,11 @@ type Config struct {
 	// screenshots of waits that ran out. Its NATS user needs the rights
 	// to the bucket's stream OBJ_<prefix>_evidence.
 	Evidence bool
+	// Durations makes the KV bucket <prefix>_durations (in the
+	// background; a failure is a warning) and learns from it: the
+	// durations of ready steps per image, computer type and step, an ETA
+	// in events and StepStats in requests once DefaultETASamples are known.
+	Durations bool
 	// Name identifies this coordinator in events and logs (default host/pid).
 	Name   string
 	Logger *slog.Logger
@@ -101,6 +106,7 @@ type Coordinator struct {
 	inventory jetstream.KeyValue
 	index     *index
 	inv       *invIndex
+	durs      durations
 
 	poolMu sync.Mutex
 	pools  map[string]bool
@@ -150,7 +156,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	return &Coordinator{
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
-		index: newIndex(), inv: newInvIndex(), pools: map[string]bool{},
+		index: newIndex(), inv: newInvIndex(), pools: map[string]bool{}, durs: durations{m: map[string]messages.Durations{}},
 		slots: make(chan struct{}, cfg.Handlers),
 	}, nil
 }
@@ -217,6 +223,9 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 		return err
 	}
 	c.bg.Go(func() { c.sweeper(bg) })
+	if c.cfg.Durations {
+		c.bg.Go(func() { c.startDurations(bg) })
+	}
 	if c.cfg.Evidence {
 		c.bg.Go(func() { c.ensureEvidence(bg) }) // optional: the coordinator serves without it
 	}

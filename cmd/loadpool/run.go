@@ -43,7 +43,7 @@ func setup() (Config, *slog.Logger, error) {
 }
 
 func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
-	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Logger: log.With("role", "coordinator"), Settings: cfg.Config})
+	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Durations: cfg.Durations, Logger: log.With("role", "coordinator"), Settings: cfg.Config})
 	if err != nil {
 		return nil, err
 	}
