@@ -77,7 +77,7 @@ func newRig(t *testing.T) *rig {
 		}
 		return loaderworker.LoadReport{Detail: "cloned " + req.Image.Name, Reloaded: true}, nil
 	}}
-	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "fake", Logger: quiet, Settings: settings}, shooter{f})
+	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "fake", Evidence: true, Logger: quiet, Settings: settings}, shooter{f})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func startLoader(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Con
 	if settings.MaxAckPending == 0 {
 		settings.MaxAckPending = pending // the provisioner's own default
 	}
-	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: cfg.subjects(), Name: name, UpdateConsumer: cfg.MaxAckPending > 0, Logger: log.With("role", "loader"), Settings: settings}, prov)
+	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: cfg.subjects(), Name: name, Evidence: cfg.Evidence, UpdateConsumer: cfg.MaxAckPending > 0, Logger: log.With("role", "loader"), Settings: settings}, prov)
 	if err != nil {
 		return nil, err
 	}
