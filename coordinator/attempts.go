@@ -142,6 +142,7 @@ func (c *Coordinator) dispatch(ctx context.Context, req messages.Request) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
+	req.Learned = c.stats(req.Image.Name, req.Computer.Type, req.Step)
 	msg := &nats.Msg{Subject: c.sub.Request(req.Step, p), Data: messages.Encode(req)}
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(requestID(req))); err != nil {
 		return fmt.Errorf("dispatch %s of job %s attempt %d to %s: %w", req.Step, req.JobID, req.Attempt, p, err)
@@ -215,7 +216,7 @@ func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivere
 		} else if err != nil {
 			return false, err
 		}
-		observe(rec, next, res)
+		c.observe(ctx, rec, next, res)
 		if c.hookAfterWrite != nil {
 			if err := c.hookAfterWrite(next); err != nil {
 				return true, err
@@ -281,7 +282,7 @@ func (c *Coordinator) event(ctx context.Context, rec messages.JobRecord, step, t
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	ev := messages.Event{JobID: rec.ID, Time: time.Now().UTC(), Attempt: rec.Attempt, Step: step,
-		Source: c.cfg.Name, Message: text, State: rec.State}
+		Source: c.cfg.Name, Message: text, State: rec.State, ETA: c.eta(rec)}
 	msg := &nats.Msg{Subject: c.sub.Event(rec.ID), Data: messages.Encode(ev)}
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
 		c.log.Warn("event not published", "job", rec.ID, "event", text, "err", err)

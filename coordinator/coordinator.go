@@ -62,6 +62,11 @@ type Config struct {
 	// MinPoll is the shortest poll an image's wait_profile may ask for
 	// (default messages.MinPoll, 1s; tests of scaled-down time set less).
 	MinPoll time.Duration
+	// Durations makes the KV bucket <prefix>_durations (in the
+	// background; a failure is a warning) and learns from it: the
+	// durations of ready steps per image, computer type and step, an ETA
+	// in events and StepStats in requests once DefaultETASamples are known.
+	Durations bool
 	// Name identifies this coordinator in events and logs (default host/pid).
 	Name   string
 	Logger *slog.Logger
@@ -121,6 +126,7 @@ type Coordinator struct {
 	inventory jetstream.KeyValue
 	index     *index
 	inv       *invIndex
+	durs      durations
 
 	poolMu sync.Mutex
 	pools  map[string]time.Time // pool consumer ensured at (poolRecheck)
@@ -170,7 +176,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	return &Coordinator{
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
-		index: newIndex(), inv: newInvIndex(), pools: map[string]time.Time{},
+		index: newIndex(), inv: newInvIndex(), pools: map[string]time.Time{}, durs: durations{m: map[string]messages.Durations{}},
 		slots: make(chan struct{}, cfg.Handlers),
 	}, nil
 }
@@ -237,6 +243,9 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 		return err
 	}
 	c.bg.Go(func() { c.sweeper(bg) })
+	if c.cfg.Durations {
+		c.bg.Go(func() { c.startDurations(bg) })
+	}
 	if c.cfg.Evidence {
 		c.bg.Go(func() { c.ensureEvidence(bg) }) // optional: the coordinator serves without it
 	}

@@ -1,13 +1,17 @@
 package coordinator
 
 import (
+	"context"
+
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/metrics"
 )
 
-// observe records in package metrics what the applied result res changed
-// from rec to next: the step's duration, a retry, a job's end.
-func observe(rec, next messages.JobRecord, res messages.Result) {
+// observe records what the applied result res changed from rec to next:
+// in package metrics the step's duration, a retry, a job's end; in the
+// durations bucket a ready step's duration.
+func (c *Coordinator) observe(ctx context.Context, rec, next messages.JobRecord, res messages.Result) {
+	c.learn(ctx, rec, res)
 	pool := messages.JobSpec{Computer: computerOf(rec), Image: rec.Spec.Image}.Pool(res.Step)
 	metrics.StepApplied(res.Step, pool, rec.Spec.Image.Name, string(res.Outcome), res.Started, res.Finished)
 	if next.Attempt > rec.Attempt {

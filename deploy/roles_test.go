@@ -111,7 +111,7 @@ func startWorkers(t *testing.T, ctx context.Context, loaderNC, osNC *nats.Conn) 
 	comp.HangBoots(1)
 	sim := devlab.NewSim("ubuntu-24.04")
 	sim.Add(comp)
-	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Logger: quiet, Settings: pool.Config{Grace: time.Second, BindOnly: true}}, sim)
+	lw, err := loaderworker.New(loaderNC, loaderworker.Config{Subjects: subj, Name: devlab.SimName, Logger: quiet, Evidence: true, Settings: pool.Config{Grace: time.Second, BindOnly: true}}, sim)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,10 @@ type Config struct {
 	PowerTimeout time.Duration
 	// PowerConcurrency bounds power actions at once (default 16).
 	PowerConcurrency int
-	Logger           *slog.Logger
+	// Evidence saves what an EvidenceReader provisioner holds of a power
+	// action's evidence into the evidence bucket (evidence.go).
+	Evidence bool
+	Logger   *slog.Logger
 }
 
 // Worker is a running loader process.
@@ -182,7 +185,9 @@ func (w *Worker) power1(to microreply.Target, req messages.PowerRequest) {
 		respondError(to, code, err.Error())
 		return
 	}
-	rep = saveEvidence(ctx, w.nc, w.cfg.Subjects, w.prov, req, rep, log)
+	if w.cfg.Evidence {
+		rep = saveEvidence(ctx, w.nc, w.cfg.Subjects, w.prov, req, rep, log)
+	}
 	rep.Worker = w.cfg.Settings.WorkerID
 	if rep.Computer == "" {
 		rep.Computer = req.Computer.Name

@@ -352,6 +352,10 @@ type Request struct {
 	Reloaded bool `json:"reloaded,omitempty"`
 	// Deadline is the coordinator's safety cap for this step.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// Learned (when the coordinator knows enough past steps of this image,
+	// computer type and step) is how long they took: an OS worker with
+	// learned timeouts on raises its wait to at least P99 × a margin.
+	Learned *StepStats `json:"learned,omitempty"`
 }
 
 // Validate checks a request as a worker receives it.
@@ -415,6 +419,10 @@ type Event struct {
 	// State is the job's state once the event happened; empty in a
 	// worker's progress event (the job is still in its step).
 	State string `json:"state,omitempty"`
+	// ETA (coordinator's events of a live job, once enough past steps of
+	// the same image, computer type and step are known): how long the
+	// running step took before, and when it began.
+	ETA *StepStats `json:"eta,omitempty"`
 }
 
 // GetRequest is the body of job.get and job.cancel.

@@ -86,6 +86,9 @@ type WaitProfile struct {
 	// ResetFirstFromAttempt: from this attempt on, power-reset before the
 	// first wait (0: never).
 	ResetFirstFromAttempt int `json:"reset_first_from_attempt,omitempty"`
+	// Raised says when and why the OS worker raised a timeout above the
+	// profile's from past durations (learned timeouts); empty when not.
+	Raised string `json:"raised,omitempty"`
 }
 
 // Validate checks a complete profile.

@@ -130,6 +130,10 @@ func (s Subjects) ComputersBucket() string { return s.p() + "_computers" }
 // out (screenshots, serial console logs), under <job>/<attempt>/<name>.
 func (s Subjects) EvidenceBucket() string { return s.p() + "_evidence" }
 
+// DurationsBucket keeps the durations of past steps per (image, computer
+// type, step): the ETA of events and the learned timeouts.
+func (s Subjects) DurationsBucket() string { return s.p() + "_durations" }
+
 var (
 	// No name starts with '-': it could pass for an option where a command
 	// names it.

@@ -39,6 +39,8 @@ type Config struct {
 	// computer's enrolment picks one (control.Methods). Used when New is
 	// given a nil Dialer.
 	Dialers map[string]control.Dialer
+	// Learn turns learned timeouts on (learned.go).
+	Learn Learn
 	// Clock is the wait helpers' time source (nil: real time).
 	Clock  Clock
 	Logger *slog.Logger
@@ -151,6 +153,9 @@ func (w *Worker) Handle(ctx context.Context, req messages.Request, p progress.Pr
 	prof, err := EffectiveProfile(w.m, w.ov, req)
 	if err != nil {
 		return stepworker.Report{Reason: "bad-profile"}, err
+	}
+	if prof = w.cfg.Learn.raise(prof, req, time.Now()); prof.Raised != "" {
+		p.Event("wait profile " + prof.Name + " " + prof.Raised)
 	}
 	env := &Env{Profile: prof, Progress: p, Dialer: w.dialer, Target: TargetOf(req),
 		Clock: w.cfg.Clock, Logger: w.log.With("job", req.JobID, "attempt", req.Attempt),

@@ -75,6 +75,7 @@ func New(nc *nats.Conn, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/computers", s.computers)
 	s.mux.HandleFunc("GET /api/job/{id}", s.job)
 	s.mux.HandleFunc("GET /api/events", s.hub.serve)
+	s.mux.HandleFunc("GET /api/history/{id}", s.history)
 	s.mux.HandleFunc("GET /evidence/{name...}", s.evidence)
 	return s, nil
 }
@@ -211,4 +212,22 @@ func (s *Server) evidenceStore(ctx context.Context) jetstream.ObjectStore {
 		s.store = st
 	}
 	return s.store
+}
+
+// history answers a job's past events, oldest first.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	id := r.PathValue("id")
+	if err := messages.ValidJobID("id", id); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(messages.ErrorBody{Error: err.Error()})
+		return
+	}
+	js, err := jetstream.New(s.nc)
+	var evs []messages.Event
+	if err == nil {
+		evs, err = history(ctx, js, s.cfg.Subjects, id)
+	}
+	s.answer(w, map[string]any{"events": evs}, err)
 }

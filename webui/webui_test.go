@@ -77,7 +77,7 @@ func newRig(t *testing.T) *rig {
 		}
 		return loaderworker.LoadReport{Detail: "cloned " + req.Image.Name, Reloaded: true}, nil
 	}}
-	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "fake", Logger: quiet, Settings: settings}, shooter{f})
+	lw, err := loaderworker.New(natstest.Connect(t, srv.URL()), loaderworker.Config{Subjects: subj, Name: "fake", Evidence: true, Logger: quiet, Settings: settings}, shooter{f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +247,8 @@ func TestPageInBrowser(t *testing.T) {
 	evalUntil(t, job, "the budgets behind the post-load", `String(document.querySelectorAll("#timeline rect.budget").length)`, "2")
 	evalUntil(t, job, "the evidence links", `[...document.querySelectorAll("#steps a.evidence")].map(a => a.textContent).join(" ")`, "screenshot.png serial.log")
 	evalUntil(t, job, "the steps table", `String(document.querySelectorAll("#steps tbody tr").length)`, "3")
+	evalUntil(t, job, "the job's past events (why it took two attempts)",
+		`String([...document.querySelectorAll("#events li")].some(li => li.textContent.includes("starting attempt 2 of 3")))`, "true")
 	screenshot(t, job, "loadpool-ui-job.png")
 
 	slow, err := b.Open(r.url+"job/ui-slow", 1100, 400)

@@ -250,4 +250,5 @@ func printEvent(w io.Writer, ev messages.Event) {
 	}
 	fmt.Fprintf(w, "%s  %-8s attempt %d  %-8s %-11s %s  [%s]\n", ev.Time.Local().Format(time.TimeOnly), ev.JobID,
 		ev.Attempt, step, ev.State, ev.Message, ev.Source)
+	printETA(w, ev)
 }

@@ -63,6 +63,14 @@ type Config struct {
 	// Evidence: the coordinator makes the evidence bucket (unset: on for
 	// `all` and `dev`, off otherwise until deploy/ grants the rights).
 	Evidence bool `envconfig:"EVIDENCE"`
+	// Durations: the coordinator learns step durations (ETA in events;
+	// unset: on for `all` and `dev`). LearnTimeouts: OS workers raise a
+	// post-load's answer wait to the learned p99 × LearnMargin, at most
+	// LearnCap.
+	Durations     bool          `envconfig:"DURATIONS"`
+	LearnTimeouts bool          `envconfig:"LEARN_TIMEOUTS"`
+	LearnMargin   float64       `envconfig:"LEARN_MARGIN" default:"1.5"`
+	LearnCap      time.Duration `envconfig:"LEARN_CAP" default:"2h"`
 
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"auto"`

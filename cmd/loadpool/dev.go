@@ -208,7 +208,7 @@ func (d *devLab) addComputers(o devOptions, key ssh.PublicKey, log *slog.Logger)
 }
 
 func (d *devLab) startLoader(ctx context.Context, cfg Config, log *slog.Logger, name string, prov loaderworker.Provisioner) error {
-	w, err := loaderworker.New(d.nc, loaderworker.Config{Subjects: d.subj, Name: name, Logger: log.With("role", "loader"), Settings: devSettings(cfg, 0)}, prov)
+	w, err := loaderworker.New(d.nc, loaderworker.Config{Subjects: d.subj, Name: name, Evidence: cfg.Evidence, Logger: log.With("role", "loader"), Settings: devSettings(cfg, 0)}, prov)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ func (c *Config) observeDefaults(name string) {
 	if _, set := os.LookupEnv("LOADPOOL_EVIDENCE"); !set {
 		c.Evidence = true
 	}
+	if _, set := os.LookupEnv("LOADPOOL_DURATIONS"); !set {
+		c.Durations = true
+	}
 }
 
 // observers are the metrics endpoint and the web page of one process.

@@ -100,7 +100,8 @@ func startOS(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn, f
 			return nil, fmt.Errorf("LOADPOOL_PROFILES: %v", err)
 		}
 	}
-	w, err := osworker.New(nc, osworker.Config{Subjects: cfg.subjects(), SSHUser: env.User, Signer: signer, DialTimeout: env.DialTimeout, Profiles: profiles, Dialers: otherControls(log), Logger: log.With("role", "os"), Settings: cfg.Config}, m, nil)
+	w, err := osworker.New(nc, osworker.Config{Subjects: cfg.subjects(), SSHUser: env.User, Signer: signer, DialTimeout: env.DialTimeout, Profiles: profiles, Dialers: otherControls(log), Logger: log.With("role", "os"), Settings: cfg.Config,
+		Learn: osworker.Learn{On: cfg.LearnTimeouts, Margin: cfg.LearnMargin, Cap: cfg.LearnCap}}, m, nil)
 	if err != nil {
 		return nil, err
 	}

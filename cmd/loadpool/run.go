@@ -45,7 +45,7 @@ func setup() (Config, *slog.Logger, error) {
 }
 
 func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
-	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Logger: log.With("role", "coordinator"), Settings: cfg.Config,
+	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Durations: cfg.Durations, Logger: log.With("role", "coordinator"), Settings: cfg.Config,
 		PoolMaxAckPending: map[string]int{cfg.subjects().LoaderConsumer(xcat.Name): xcat.DefaultMaxAckPending}})
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func startLoader(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Con
 	if settings.MaxAckPending == 0 {
 		settings.MaxAckPending = pending // the provisioner's own default
 	}
-	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: cfg.subjects(), Name: name, UpdateConsumer: cfg.MaxAckPending > 0, Logger: log.With("role", "loader"), Settings: settings}, prov)
+	w, err := loaderworker.New(nc, loaderworker.Config{Subjects: cfg.subjects(), Name: name, Evidence: cfg.Evidence, UpdateConsumer: cfg.MaxAckPending > 0, Logger: log.With("role", "loader"), Settings: settings}, prov)
 	if err != nil {
 		return nil, err
 	}

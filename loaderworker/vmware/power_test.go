@@ -1,6 +1,7 @@
 package vmware_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -76,6 +77,13 @@ func TestPowerEvidence(t *testing.T) {
 			}
 			if rep.State != "on" || rep.Evidence != tc.evidence || !strings.Contains(rep.Detail, tc.detail) {
 				t.Fatalf("reply %+v, want on, evidence %q, detail with %q", rep, tc.evidence, tc.detail)
+			}
+			arts, err := r.p.ReadEvidence(t.Context(), messages.PowerRequest{Computer: computer}, rep)
+			if err != nil {
+				t.Fatalf("read the evidence back from the datastore: %v", err)
+			}
+			if tc.evidence == "" && len(arts) != 0 || tc.evidence != "" && (len(arts) != 1 || arts[0].Name != "screenshot.png" || !bytes.HasPrefix(arts[0].Data, []byte("\x89PNG"))) {
+				t.Fatalf("evidence read back: %+v", arts)
 			}
 		})
 	}

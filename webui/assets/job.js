@@ -39,8 +39,8 @@ function drawTimeline(tl) {
     g.append(bar);
     const label = (b.running ? "running " : b.outcome + " ") + took(b.end - b.start) +
       ((b.budgets && b.budgets.length) ? " — " + b.budgets[0].text : "");
-    const lx = x(b.end) + 6 < width - 260 ? x(b.end) + 6 : Math.max(left + 4, x(b.start) + 4);
-    g.append(svg("text", {class: "budget", x: lx, y: y + 19}, label));
+    const after = x(b.end) + 6 < width - 300;
+    g.append(svg("text", {class: after ? "budget" : "inbar", x: after ? x(b.end) + 6 : x(b.start) + 6, y: y + 19}, label));
     root.append(g);
   });
   document.getElementById("timeline").replaceChildren(root);
@@ -78,9 +78,16 @@ async function draw() {
 }
 const redraw = debounce(() => draw().catch(console.error), 200);
 const events = document.getElementById("events");
-follow("/api/events?job=" + encodeURIComponent(jobID), (kind, ev) => {
-  logEvent(events, when(ev.time) + " [" + (ev.source || "") + "] " + ev.message, ev.state || "");
-  redraw();
-});
+const seen = new Set(); // events already listed (the history and the live stream overlap)
+function addEvent(ev) {
+  const key = ev.time + ev.message;
+  if (seen.has(key)) return;
+  seen.add(key);
+  logEvent(events, when(ev.time) + " a" + ev.attempt + " " + (ev.step || "") + " [" + (ev.source || "") + "] " + ev.message, ev.state || "");
+}
+follow("/api/events?job=" + encodeURIComponent(jobID), (kind, ev) => { addEvent(ev); redraw(); });
+getJSON("/api/history/" + encodeURIComponent(jobID))
+  .then(({events: past}) => { for (const ev of past || []) addEvent(ev); })
+  .catch(e => logEvent(events, "history: " + e.message, "error"));
 setInterval(() => { if (!ended) redraw(); }, 1000);
 draw().catch(e => { document.getElementById("error").textContent = e.message; });
