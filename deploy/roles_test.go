@@ -40,7 +40,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	for _, r := range roles {
 		conns[r] = connectAs(t, addr, r)
 	}
-	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord", Logger: quiet, Evidence: true, Settings: pool.Config{AckWait: time.Second, MaxDeliver: 2}})
+	coord, err := coordinator.New(conns["coordinator"].Conn, coordinator.Config{Subjects: subj, Name: "coord", Logger: quiet, Evidence: true, Durations: true, Settings: pool.Config{AckWait: time.Second, MaxDeliver: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +71,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	undeliverable(t, ctx, conns)
 	canceled(t, ctx, cl, conns["operator"].Conn)
 	monitorReads(t, ctx, conns["monitor"].Conn)
+	pageReads(t, ctx, conns["coordinator"].Conn, "deploy-ready")
 	for _, r := range roles {
 		conns[r].noViolations(t)
 	}

@@ -60,14 +60,14 @@ type Config struct {
 	// and the other commands not at all.
 	MetricsAddr string `envconfig:"METRICS_ADDR"`
 	UIAddr      string `envconfig:"UI_ADDR"`
-	// Evidence: the coordinator makes the evidence bucket (unset: on for
-	// `all` and `dev`, off otherwise until deploy/ grants the rights).
-	Evidence bool `envconfig:"EVIDENCE"`
-	// Durations: the coordinator learns step durations (ETA in events;
-	// unset: on for `all` and `dev`). LearnTimeouts: OS workers raise a
+	// Evidence: the coordinator makes the evidence bucket and loaders
+	// write into it (deploy/ grants both).
+	Evidence bool `envconfig:"EVIDENCE" default:"true"`
+	// Durations: the coordinator learns step durations (ETA in events,
+	// learned durations in requests). LearnTimeouts: OS workers raise a
 	// post-load's answer wait to the learned p99 × LearnMargin, at most
 	// LearnCap.
-	Durations     bool          `envconfig:"DURATIONS"`
+	Durations     bool          `envconfig:"DURATIONS" default:"true"`
 	LearnTimeouts bool          `envconfig:"LEARN_TIMEOUTS"`
 	LearnMargin   float64       `envconfig:"LEARN_MARGIN" default:"1.5"`
 	LearnCap      time.Duration `envconfig:"LEARN_CAP" default:"2h"`

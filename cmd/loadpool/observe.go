@@ -35,12 +35,6 @@ func (c *Config) observeDefaults(name string) {
 	if _, set := os.LookupEnv("LOADPOOL_UI_ADDR"); !set {
 		c.UIAddr = DefaultUIAddr
 	}
-	if _, set := os.LookupEnv("LOADPOOL_EVIDENCE"); !set {
-		c.Evidence = true
-	}
-	if _, set := os.LookupEnv("LOADPOOL_DURATIONS"); !set {
-		c.Durations = true
-	}
 }
 
 // observers are the metrics endpoint and the web page of one process.
