@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loadpool/loadpool/coordinator"
 	"github.com/loadpool/loadpool/internal/poll"
@@ -20,6 +21,8 @@ import (
 // coordinator learns in exists.
 func pageReads(t *testing.T, ctx context.Context, nc *nats.Conn, job string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
 	rec, err := coordinator.NewClient(nc, subj).Get(ctx, job)
 	if err != nil || len(rec.Steps) == 0 || len(rec.Steps[len(rec.Steps)-1].Evidence) == 0 {
 		t.Fatalf("no evidence named in the post-load of %s (%v): %+v", job, err, rec.Steps)

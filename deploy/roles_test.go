@@ -72,6 +72,7 @@ func TestPipelineWithRoleUsers(t *testing.T) {
 	canceled(t, ctx, cl, conns["operator"].Conn)
 	monitorReads(t, ctx, conns["monitor"].Conn)
 	pageReads(t, ctx, conns["coordinator"].Conn, "deploy-ready")
+	vl.none(t)
 	for _, r := range roles {
 		conns[r].noViolations(t)
 	}
