@@ -69,7 +69,9 @@ func TestOutcomes(t *testing.T) {
 func TestLeaseKeptDuringSlowLoad(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	const ackWait = 600 * time.Millisecond
+	// A lease long enough that renewals every third of it arrive in time on
+	// a loaded machine under -race (600ms did not, once, in a CI run).
+	const ackWait = 2 * time.Second
 	f := &loaderworker.Fake{LoadFunc: func(ctx context.Context, req messages.Request, p progress.Progress) (loaderworker.LoadReport, error) {
 		p.Event("cloning")
 		select { // the slow task itself, not test synchronisation
