@@ -136,18 +136,28 @@ func describe(res messages.Result, after messages.JobRecord) string {
 // dispatch publishes a step request to its pool, deduplicated by a
 // Msg-Id so that re-publishing after a crash sends nothing twice.
 func (c *Coordinator) dispatch(ctx context.Context, req messages.Request) error {
+	return c.dispatched(ctx, c.startDispatch(ctx, req), req)
+}
+
+// startDispatch sends a step request without waiting for its
+// acknowledgement; dispatched waits for it.
+func (c *Coordinator) startDispatch(ctx context.Context, req messages.Request) pending {
 	p := req.Pool()
 	if err := c.ensurePool(ctx, req.Step, p); err != nil {
-		return err
+		return pending{err: err}
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
 	req.Learned = c.stats(req.Image.Name, req.Computer.Type, req.Step)
 	msg := &nats.Msg{Subject: c.sub.Request(req.Step, p), Data: messages.Encode(req)}
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(requestID(req))); err != nil {
-		return fmt.Errorf("dispatch %s of job %s attempt %d to %s: %w", req.Step, req.JobID, req.Attempt, p, err)
+	return c.publish("request", msg, jetstream.WithMsgID(requestID(req)))
+}
+
+func (c *Coordinator) dispatched(ctx context.Context, p pending, req messages.Request) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if _, err := p.wait(ctx); err != nil {
+		return fmt.Errorf("dispatch %s of job %s attempt %d to %s: %w", req.Step, req.JobID, req.Attempt, req.Pool(), err)
 	}
-	c.log.Debug("dispatched", "job", req.JobID, "attempt", req.Attempt, "step", req.Step, "pool", p)
+	c.log.Debug("dispatched", "job", req.JobID, "attempt", req.Attempt, "step", req.Step, "pool", req.Pool())
 	return nil
 }
 
@@ -195,11 +205,19 @@ func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 // make idempotent. It reports whether this call changed the record.
 func (c *Coordinator) apply(ctx context.Context, res messages.Result, redelivered bool) (bool, error) {
 	for range maxCASRounds {
-		rec, rev, err := c.read(ctx, res.JobID)
+		rec, rev, cached, err := c.current(ctx, res.JobID)
 		if err != nil {
 			return false, err
 		}
-		switch classify(rec, res) {
+		v := classify(rec, res)
+		if cached && (v != verdictApply || redelivered) {
+			// This process's copy may be behind: only a won
+			// compare-and-set proves it current, so anything but a
+			// fresh result is decided on the leader's record.
+			c.records.drop(res.JobID, rev)
+			continue
+		}
+		switch v {
 		case verdictStale:
 			c.log.Debug("stale result ignored", "job", res.JobID, "attempt", res.Attempt, "step", res.Step, "state", rec.State, "current_attempt", rec.Attempt)
 			return false, nil
@@ -248,45 +266,58 @@ func (c *Coordinator) effectsRetried(ctx context.Context, rec messages.JobRecord
 }
 
 // effects runs what follows a recorded transition: the request of the
-// running step (if the job is live), the event, and for an ended job the
-// release of its computer. All of it may run twice.
+// running step (if the job is live) and the event, sent together; for an
+// ended job first the computer's new state, then the release of its lock
+// and the event, sent together (in that order: on one server a client
+// that sees the event finds the computer free). All of it may run twice.
 func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res messages.Result) error {
-	if rec.State == messages.StateLoading || rec.State == messages.StatePostloading {
-		if err := c.dispatch(ctx, request(rec, currentStep(rec))); err != nil {
-			return err
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	name := computerOf(rec).Name
+	live := rec.State == messages.StateLoading || rec.State == messages.StatePostloading
+	var req messages.Request
+	var sent, computer, release pending
+	freed := false
+	switch {
+	case live:
+		req = request(rec, currentStep(rec))
+		sent = c.startDispatch(ctx, req)
+	case messages.Terminal(rec.State):
+		var err error
+		if computer, err = c.jobEndedAsync(ctx, rec); err == nil {
+			// The inventory first: a computer is free only once its
+			// taint is recorded (invariant 8); else the sweeper repairs both.
+			release, freed = c.startRelease(name, rec.ID), true
 		}
 	}
-	c.after(ctx, rec, res)
-	return nil
-}
-
-// after runs the effects of a recorded transition: the event, and for an
-// ended job the release of its computer. Both may run twice.
-func (c *Coordinator) after(ctx context.Context, rec messages.JobRecord, res messages.Result) {
-	c.event(ctx, rec, res.Step, describe(res, rec), fmt.Sprintf("%s.%d.%s.result", rec.ID, res.Attempt, res.Step))
-	if messages.Terminal(rec.State) && c.jobEnded(ctx, rec) == nil {
-		// The inventory first: a computer is free only once its taint is
-		// recorded (invariant 8); else the sweeper repairs both.
-		c.release(ctx, rec.Spec.Computer.Name, rec.ID)
+	ev := c.event(rec, res.Step, describe(res, rec), fmt.Sprintf("%s.%d.%s.result", rec.ID, res.Attempt, res.Step))
+	var err error
+	if live {
+		err = c.dispatched(ctx, sent, req)
+	}
+	if freed {
+		c.finishRelease(ctx, release, name, rec.ID)
+	}
+	c.settle(ctx, computer, ev)
+	if err != nil {
+		return err
 	}
 	lvl := "job moved on"
-	if messages.Terminal(rec.State) {
+	if !live {
 		lvl = "job ended"
 	}
 	c.log.Info(lvl, "job", rec.ID, "state", rec.State, "attempt", rec.Attempt, "step", res.Step, "outcome", res.Outcome)
+	return nil
 }
 
-// event publishes a job event (JetStream, deduplicated by id); a failure
-// is logged, never fatal: the record is the truth.
-func (c *Coordinator) event(ctx context.Context, rec messages.JobRecord, step, text, id string) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
+// event publishes a job event (JetStream, deduplicated by id) and leaves
+// it in flight: settle logs a failure, never fatal: the record is the
+// truth.
+func (c *Coordinator) event(rec messages.JobRecord, step, text, id string) pending {
 	ev := messages.Event{JobID: rec.ID, Time: time.Now().UTC(), Attempt: rec.Attempt, Step: step,
 		Source: c.cfg.Name, Message: text, State: rec.State, ETA: c.eta(rec)}
 	msg := &nats.Msg{Subject: c.sub.Event(rec.ID), Data: messages.Encode(ev)}
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
-		c.log.Warn("event not published", "job", rec.ID, "event", text, "err", err)
-	}
+	return c.publish("event of job "+rec.ID+" ("+text+")", msg, jetstream.WithMsgID(id))
 }
 
 // abort tells workers (core NATS) to stop work on attempts up to attempt

@@ -125,6 +125,8 @@ type Coordinator struct {
 	computers jetstream.KeyValue
 	inventory jetstream.KeyValue
 	index     *index
+	records   *records
+	locks     *lockRevs
 	inv       *invIndex
 	durs      durations
 
@@ -169,14 +171,14 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	if cfg.JobRetention < 2*cfg.StepCap {
 		return nil, fmt.Errorf("coordinator: JobRetention (%s) must be at least twice StepCap (%s), or live jobs could expire", cfg.JobRetention, cfg.StepCap)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(opTimeout), jetstream.WithPublishAsyncMaxPending(16384))
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	return &Coordinator{
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
-		index: newIndex(), inv: newInvIndex(), pools: map[string]time.Time{}, durs: durations{m: map[string]messages.Durations{}},
+		index: newIndex(), records: newRecords(), locks: newLockRevs(), inv: newInvIndex(), pools: map[string]time.Time{}, durs: durations{m: map[string]messages.Durations{}, stats: map[string]*messages.StepStats{}, pending: map[string][]time.Duration{}},
 		slots: make(chan struct{}, cfg.Handlers),
 	}, nil
 }

@@ -16,12 +16,23 @@ import (
 // learned durations.
 const DefaultETASamples = 5
 
+// durationsFlush is how long learned samples wait in memory before they
+// are merged into the durations bucket: one compare-and-set per key per
+// flush instead of one per ready step (every job of a lab shares a few
+// keys, so per-step writes were a hot key and a decode of up to
+// MaxDurationSamples samples per step).
+const durationsFlush = 250 * time.Millisecond
+
 // durations is the coordinator's copy of the durations bucket, fed by a
 // watcher; nil kv until the bucket is made (then nothing is learned).
+// Samples learned here wait in pending until the next flush; stats are
+// computed once per change of a key, not per event or request.
 type durations struct {
-	mu sync.Mutex
-	kv jetstream.KeyValue
-	m  map[string]messages.Durations
+	mu      sync.Mutex
+	kv      jetstream.KeyValue
+	m       map[string]messages.Durations
+	stats   map[string]*messages.StepStats
+	pending map[string][]time.Duration
 }
 
 // startDurations makes (or binds) the durations bucket and follows it, in
@@ -48,55 +59,97 @@ func (c *Coordinator) startDurations(bg context.Context) {
 	c.durs.mu.Lock()
 	c.durs.kv = kv
 	c.durs.mu.Unlock()
+	c.bg.Go(func() { c.flushDurations(bg, kv) })
 	for e := range w.Updates() {
 		if e == nil || e.Operation() != jetstream.KeyValuePut {
 			continue
 		}
 		var d messages.Durations
 		if json.Unmarshal(e.Value(), &d) == nil {
+			st := d.Stats(DefaultETASamples)
 			c.durs.mu.Lock()
 			c.durs.m[e.Key()] = d
+			c.durs.stats[e.Key()] = st
 			c.durs.mu.Unlock()
 		}
 	}
 }
 
-// learn adds the duration of a ready step to its key (compare-and-set; a
-// lost sample is only logged).
-func (c *Coordinator) learn(ctx context.Context, rec messages.JobRecord, res messages.Result) {
-	c.durs.mu.Lock()
-	kv := c.durs.kv
-	c.durs.mu.Unlock()
-	if kv == nil || res.Outcome != messages.OutcomeReady || res.Finished.Before(res.Started) || res.Started.IsZero() {
+// learn keeps the duration of a ready step for the next flush.
+func (c *Coordinator) learn(rec messages.JobRecord, res messages.Result) {
+	if res.Outcome != messages.OutcomeReady || res.Finished.Before(res.Started) || res.Started.IsZero() {
 		return
 	}
 	key := messages.DurationsKey(rec.Spec.Image.Name, computerOf(rec).Type, res.Step)
+	c.durs.mu.Lock()
+	defer c.durs.mu.Unlock()
+	if c.durs.kv == nil {
+		return
+	}
+	if len(c.durs.pending[key]) < messages.MaxDurationSamples {
+		c.durs.pending[key] = append(c.durs.pending[key], res.Finished.Sub(res.Started))
+	}
+}
+
+// flushDurations merges the pending samples into the bucket every
+// durationsFlush, and once more when bg ends.
+func (c *Coordinator) flushDurations(bg context.Context, kv jetstream.KeyValue) {
+	t := time.NewTicker(durationsFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-bg.Done():
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			c.mergeDurations(ctx, kv)
+			cancel()
+			return
+		case <-t.C:
+			c.mergeDurations(bg, kv)
+		}
+	}
+}
+
+func (c *Coordinator) mergeDurations(ctx context.Context, kv jetstream.KeyValue) {
+	c.durs.mu.Lock()
+	pending := c.durs.pending
+	c.durs.pending = map[string][]time.Duration{}
+	c.durs.mu.Unlock()
+	for key, samples := range pending {
+		if err := mergeDurations(ctx, kv, key, samples); err != nil {
+			c.log.Debug("durations not learned", "key", key, "samples", len(samples), "err", err)
+		}
+	}
+}
+
+// mergeDurations adds samples to key with compare-and-set (a lost race
+// reads again, ten times at most).
+func mergeDurations(ctx context.Context, kv jetstream.KeyValue, key string, samples []time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
+	var err error
 	for range 10 {
 		var d messages.Durations
-		e, err := kv.Get(ctx, key)
+		e, gerr := kv.Get(ctx, key)
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			c.log.Debug("duration not learned", "key", key, "err", err)
-			return
+		case errors.Is(gerr, jetstream.ErrKeyNotFound):
+		case gerr != nil:
+			return gerr
 		default:
 			_ = json.Unmarshal(e.Value(), &d)
 		}
-		d.Add(res.Finished.Sub(res.Started))
+		for _, s := range samples {
+			d.Add(s)
+		}
 		if e == nil {
 			_, err = kv.Create(ctx, key, messages.Encode(d))
 		} else {
 			_, err = kv.Update(ctx, key, messages.Encode(d), e.Revision())
 		}
 		if err == nil || !isRevisionErr(err) {
-			if err != nil {
-				c.log.Debug("duration not learned", "key", key, "err", err)
-			}
-			return
+			return err
 		}
 	}
+	return err
 }
 
 // stats are the learned durations of (image, type, step); nil with fewer
@@ -104,7 +157,12 @@ func (c *Coordinator) learn(ctx context.Context, rec messages.JobRecord, res mes
 func (c *Coordinator) stats(image, computerType, step string) *messages.StepStats {
 	c.durs.mu.Lock()
 	defer c.durs.mu.Unlock()
-	return c.durs.m[messages.DurationsKey(image, computerType, step)].Stats(DefaultETASamples)
+	st := c.durs.stats[messages.DurationsKey(image, computerType, step)]
+	if st == nil {
+		return nil
+	}
+	cp := *st
+	return &cp
 }
 
 // eta is the ETA of a live job's running step, begun when the record last

@@ -60,14 +60,32 @@ type change func(e messages.Enrollment) (messages.Enrollment, string, error)
 // the change on vcl.event.computer.<name>. A refusal of f is returned as
 // is, with the enrolment as it stands.
 func (c *Coordinator) changeComputer(ctx context.Context, name string, f change) (messages.Enrollment, error) {
-	for range maxCASRounds {
-		e, rev, err := c.readComputer(ctx, name)
-		if err != nil {
-			return e, err
+	e, ev, err := c.changeComputerAsync(ctx, name, false, f)
+	c.settle(ctx, ev)
+	return e, err
+}
+
+// changeComputerAsync is changeComputer with the event left in flight
+// for the caller to settle. fromIndex decides first on the index's copy
+// of the enrolment: a won compare-and-set proves the copy was current;
+// a lost one, a refusal or no change is decided again on the leader's.
+func (c *Coordinator) changeComputerAsync(ctx context.Context, name string, fromIndex bool, f change) (messages.Enrollment, pending, error) {
+	for round := range maxCASRounds {
+		it, ok := c.inv.item(name)
+		first := fromIndex && round == 0 && ok
+		e, rev := it.e, it.rev
+		if !first {
+			var err error
+			if e, rev, err = c.readComputer(ctx, name); err != nil {
+				return e, pending{}, err
+			}
 		}
 		next, msg, err := f(e)
+		if first && (err != nil || msg == "") {
+			continue // decided on a copy that may be behind: ask the leader
+		}
 		if err != nil || msg == "" {
-			return e, err
+			return e, pending{}, err
 		}
 		next.Name = e.Name
 		nrev, err := c.writeComputer(ctx, next, rev)
@@ -75,26 +93,22 @@ func (c *Coordinator) changeComputer(ctx context.Context, name string, f change)
 			continue
 		}
 		if err != nil {
-			return e, err
+			return e, pending{}, err
 		}
-		c.computerEvent(ctx, next, msg, nrev)
-		return next, nil
+		return next, c.computerEvent(next, msg, nrev), nil
 	}
-	return messages.Enrollment{}, fmt.Errorf("computer %s: gave up after %d lost compare-and-set rounds", name, maxCASRounds)
+	return messages.Enrollment{}, pending{}, fmt.Errorf("computer %s: gave up after %d lost compare-and-set rounds", name, maxCASRounds)
 }
 
 // computerEvent publishes one change of a computer (deduplicated by the
-// enrolment's revision); a failure is logged: the enrolment is the truth.
-func (c *Coordinator) computerEvent(ctx context.Context, e messages.Enrollment, msg string, rev uint64) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
+// enrolment's revision); a failure is logged by settle: the enrolment is
+// the truth.
+func (c *Coordinator) computerEvent(e messages.Enrollment, msg string, rev uint64) pending {
 	ev := messages.ComputerEvent{Computer: e.Name, Time: time.Now().UTC(), State: e.State, Job: e.Job,
 		Tainted: e.Tainted, Source: c.cfg.Name, Message: msg}
 	m := &nats.Msg{Subject: c.sub.ComputerEvent(e.Name), Data: messages.Encode(ev)}
-	if _, err := c.js.PublishMsg(ctx, m, jetstream.WithMsgID(fmt.Sprintf("computer.%s.%d", e.Name, rev))); err != nil {
-		c.log.Warn("computer event not published", "computer", e.Name, "event", msg, "err", err)
-	}
 	c.log.Info("computer "+msg, "computer", e.Name, "state", e.State, "job", e.Job, "tainted", e.Tainted)
+	return c.publish("event of computer "+e.Name+" ("+msg+")", m, jetstream.WithMsgID(fmt.Sprintf("computer.%s.%d", e.Name, rev)))
 }
 
 // resolve checks a job's computer against the inventory: it must be
@@ -138,7 +152,23 @@ func forceReload(e messages.Enrollment, image string) bool {
 // in maintenance if it was drained meanwhile). A failure is repaired by
 // the sweeper from the job record.
 func (c *Coordinator) holdComputer(ctx context.Context, name, id string) {
-	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+	_, ev, err := c.hold(ctx, name, id, nil)
+	c.settle(ctx, ev)
+	if err != nil {
+		c.log.Warn("computer not marked reloading yet (the sweeper repairs it)", "computer", name, "job", id, "err", err)
+	}
+}
+
+// hold is holdComputer's change, decided first on the index's copy,
+// with the event left in flight. check, when set, may refuse the
+// enrolment it decides on (the job is then not held).
+func (c *Coordinator) hold(ctx context.Context, name, id string, check func(messages.Enrollment) error) (messages.Enrollment, pending, error) {
+	return c.changeComputerAsync(ctx, name, true, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		if check != nil {
+			if err := check(e); err != nil {
+				return e, "", err
+			}
+		}
 		if e.Job == id && (e.State == messages.ComputerReloading || e.State == messages.ComputerMaintenance) {
 			return e, "", nil
 		}
@@ -148,9 +178,6 @@ func (c *Coordinator) holdComputer(ctx context.Context, name, id string) {
 		e.Job, e.Since = id, time.Now().UTC()
 		return e, "held by job " + id, nil
 	})
-	if err != nil {
-		c.log.Warn("computer not marked reloading yet (the sweeper repairs it)", "computer", name, "job", id, "err", err)
-	}
 }
 
 // jobEnded records how a job left its computer; the computer's lock may
@@ -160,17 +187,24 @@ func (c *Coordinator) holdComputer(ctx context.Context, name, id string) {
 // stays in maintenance. It changes nothing when another job holds the
 // computer meanwhile.
 func (c *Coordinator) jobEnded(ctx context.Context, rec messages.JobRecord) error {
+	ev, err := c.jobEndedAsync(ctx, rec)
+	c.settle(ctx, ev)
+	return err
+}
+
+// jobEndedAsync is jobEnded with the event left in flight.
+func (c *Coordinator) jobEndedAsync(ctx context.Context, rec messages.JobRecord) (pending, error) {
 	name := computerOf(rec).Name
-	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+	_, ev, err := c.changeComputerAsync(ctx, name, true, func(e messages.Enrollment) (messages.Enrollment, string, error) {
 		return endTransition(e, rec, time.Now().UTC())
 	})
 	if errors.Is(err, errUnknownComputer) {
-		return nil // removed meanwhile, or a record from before the inventory
+		return ev, nil // removed meanwhile, or a record from before the inventory
 	}
 	if err != nil {
 		c.log.Warn("computer state not updated yet (the sweeper repairs it)", "computer", name, "job", rec.ID, "err", err)
 	}
-	return err
+	return ev, err
 }
 
 // endTransition is jobEnded's decision as a pure function.

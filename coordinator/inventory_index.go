@@ -104,6 +104,14 @@ func (x *invIndex) held() map[string]string {
 	return out
 }
 
+// item is the enrolment the index last saw, with its revision.
+func (x *invIndex) item(name string) (invItem, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	it, ok := x.items[name]
+	return it, ok
+}
+
 // get is the enrolment the index last saw.
 func (x *invIndex) get(name string) (messages.Enrollment, bool) {
 	x.mu.Lock()

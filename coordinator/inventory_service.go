@@ -101,7 +101,7 @@ func (c *Coordinator) addOne(ctx context.Context, comp messages.Computer) (messa
 	e := messages.Enrollment{Computer: comp, State: messages.ComputerAvailable, Since: time.Now().UTC()}
 	rev, err := c.writeComputer(ctx, e, 0)
 	if err == nil {
-		c.computerEvent(ctx, e, "enrolled", rev)
+		c.settle(ctx, c.computerEvent(e, "enrolled", rev))
 		return e, true, nil
 	}
 	if !errors.Is(err, errConflict) {
@@ -265,7 +265,7 @@ func (c *Coordinator) removeComputer(ctx context.Context, data []byte) (any, err
 			return nil, fmt.Errorf("remove %s from KV: %w", r.Name, err)
 		}
 		c.inv.drop(r.Name, rev+1)
-		c.computerEvent(ctx, e, "removed from the inventory", rev+1)
+		c.settle(ctx, c.computerEvent(e, "removed from the inventory", rev+1))
 		return e, nil
 	}
 	return nil, fmt.Errorf("computer %s: gave up after %d lost compare-and-set rounds", r.Name, maxCASRounds)

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
 
@@ -23,24 +26,28 @@ const (
 var errIDConflict = errors.New("id conflict")
 
 // submit accepts a job for an enrolled computer. The writes are ordered so
-// that a crash anywhere loses nothing and leaves nothing stuck for ever:
+// that a crash anywhere loses nothing and leaves nothing stuck for ever;
+// writes of one step are sent together and awaited together:
 //
-//  1. lock the computer (vcl_computers create), then read its enrolment:
-//     not enrolled (404), in maintenance (409) or fields that differ from
-//     the enrolment (400) release the lock again. Reading after the lock
-//     sees the end of the job that held it before (its taint), so a used
-//     computer is never skipped. A crash here leaves a lock without a
-//     record: a resubmit with the same id takes it again, and the sweeper
-//     frees it after repairAfter.
-//  2. create the record, state queued (vcl_jobs create), with the enrolled
-//     computer the requests carry. From here the job is accepted; a crash
-//     leaves it queued and the sweeper launches it.
-//  3. mark the computer reloading (vcl_inventory compare-and-set); the
-//     sweeper repairs a crash before it from the record.
-//  4. dispatch load(1) with Msg-Id <job>.1.load, then CAS queued->loading.
-//     A crash in between is repaired like 2 (the re-dispatch deduplicates),
-//     and a result arriving while the record still says queued is applied
-//     as the load of attempt 1.
+//  1. create the record, state queued, with the enrolled computer the
+//     requests carry (vcl_jobs create), and lock the computer
+//     (vcl_computers create) at once. A lost lock (busy, 409) purges the
+//     record again; an id that exists answers that job (or 409 for another
+//     spec) and frees a lock it took. From here the job is accepted; a
+//     crash leaves it queued and the sweeper launches it, or a lock
+//     without a record, which the sweeper frees after repairAfter.
+//  2. mark the computer reloading (vcl_inventory compare-and-set),
+//     decided on the enrolment the index has: a won compare-and-set
+//     proves it the latest, so it records the end of the job that held
+//     the computer before (its taint) and a used computer is never
+//     skipped. A lost one reads the leader's enrolment and decides again;
+//     maintenance or fields that differ from the enrolment refuse the job
+//     (its record purged, its lock freed); a different force-reload
+//     decision is written into the record.
+//  3. dispatch load(1) with Msg-Id <job>.1.load together with the events,
+//     then CAS queued->loading. A crash in between is repaired like 1 (the
+//     re-dispatch deduplicates), and a result arriving while the record
+//     still says queued is applied as the load of attempt 1.
 func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobRecord, error) {
 	id, spec, err := decodeSubmit(data)
 	if err != nil {
@@ -49,52 +56,111 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	if err := spec.Image.CheckPollFloor("image", c.cfg.MinPoll); err != nil {
 		return messages.JobRecord{}, badInput(err)
 	}
-	if rec, _, err := c.read(ctx, id); err == nil {
-		return same(rec, spec)
-	} else if !errors.Is(err, errUnknownJob) {
-		return messages.JobRecord{}, err
-	}
-	if e, ok := c.inv.get(spec.Computer.Name); ok {
-		// Refuse a bad job before the lock says busy (from the index;
-		// the enrolment is read again once the lock is held).
-		if err := refusal(e, spec.Computer); err != nil {
+	name := spec.Computer.Name
+	it, ok := c.inv.item(name)
+	if !ok {
+		// Not in the index (yet): the leader's enrolment, or 404.
+		if it.e, it.rev, err = c.readComputer(ctx, name); err != nil {
 			return messages.JobRecord{}, err
 		}
 	}
-	if err := c.lockComputer(ctx, spec.Computer.Name, id); err != nil {
-		return messages.JobRecord{}, err
-	}
-	e, err := c.resolve(ctx, spec.Computer)
-	if err != nil {
-		c.release(ctx, spec.Computer.Name, id)
+	if err := refusal(it.e, spec.Computer); err != nil {
+		if rec, _, rerr := c.read(ctx, id); rerr == nil {
+			return same(rec, spec) // a resubmission of a job that has begun
+		}
 		return messages.JobRecord{}, err
 	}
 	now := time.Now().UTC()
-	enrolled := e.Computer
-	rec := messages.JobRecord{ID: id, State: messages.StateQueued, Attempt: 1, MaxAttempts: spec.MaxAttempts,
-		Spec: spec, Steps: []messages.StepRecord{}, Created: now, Updated: now, StepDeadline: now.Add(c.cfg.StepCap),
-		Enrolled: &enrolled, ForceReload: forceReload(e, spec.Image.Name)}
-	rev, err := c.write(ctx, rec, 0)
-	if errors.Is(err, errConflict) {
+	rec := newRecord(id, spec, it.e, now, c.cfg.StepCap)
+	sent := c.publish("record of job "+id, &nats.Msg{Subject: c.jobSubject(id), Data: messages.Encode(rec)},
+		jetstream.WithExpectLastSequencePerSubject(0))
+	lock := c.startLock(name, id)
+	rev, err := c.created(ctx, sent, rec)
+	taken, lerr := c.finishLock(ctx, lock, name, id)
+	if err != nil {
+		if taken {
+			c.release(ctx, name, id)
+		}
+		if !errors.Is(err, errConflict) {
+			return messages.JobRecord{}, err
+		}
 		if rec, _, err = c.read(ctx, id); err != nil {
 			return messages.JobRecord{}, err
 		}
 		return same(rec, spec)
 	}
-	if err != nil {
-		return messages.JobRecord{}, err
+	if lerr != nil {
+		c.unrecord(ctx, id, rev)
+		return messages.JobRecord{}, lerr
 	}
-	c.log.Info("job accepted", "job", id, "computer", spec.Computer.Name, "image", spec.Image.Name, "force_reload", rec.ForceReload)
+	c.log.Info("job accepted", "job", id, "computer", name, "image", spec.Image.Name, "force_reload", rec.ForceReload)
 	if c.hookBeforeHold != nil && c.hookBeforeHold(rec) != nil {
 		return rec, nil // a test's crash between the record and the inventory
 	}
-	c.holdComputer(ctx, spec.Computer.Name, id)
+	e, computer, err := c.hold(ctx, name, id, func(e messages.Enrollment) error { return refusal(e, spec.Computer) })
+	defer c.settle(ctx, computer)
+	if err != nil {
+		var in *inputError
+		if errors.Is(err, errComputerState) || errors.Is(err, errUnknownComputer) || errors.As(err, &in) {
+			c.unrecord(ctx, id, rev)
+			c.release(ctx, name, id)
+			return messages.JobRecord{}, err
+		}
+		c.log.Warn("computer not marked reloading yet (the sweeper repairs it)", "computer", name, "job", id, "err", err)
+	} else if again := newRecord(id, spec, e, now, c.cfg.StepCap); again.ForceReload != rec.ForceReload || !reflect.DeepEqual(again.Enrolled, rec.Enrolled) {
+		// The index was behind: the record takes the enrolment the hold won on.
+		if rev, err = c.write(ctx, again, rev); err != nil {
+			c.log.Warn("job accepted but not dispatched yet (the sweeper retries)", "job", id, "err", err)
+			return rec, nil
+		}
+		rec = again
+	}
 	launched, err := c.launch(ctx, rec, rev)
 	if err != nil {
 		c.log.Warn("job accepted but not dispatched yet (the sweeper retries)", "job", id, "err", err)
 		return rec, nil
 	}
 	return launched, nil
+}
+
+// newRecord is the record of a new job for the enrolled computer e.
+func newRecord(id string, spec messages.JobSpec, e messages.Enrollment, now time.Time, stepCap time.Duration) messages.JobRecord {
+	enrolled := e.Computer
+	return messages.JobRecord{ID: id, State: messages.StateQueued, Attempt: 1, MaxAttempts: spec.MaxAttempts,
+		Spec: spec, Steps: []messages.StepRecord{}, Created: now, Updated: now, StepDeadline: now.Add(stepCap),
+		Enrolled: &enrolled, ForceReload: forceReload(e, spec.Image.Name)}
+}
+
+func (c *Coordinator) jobSubject(id string) string { return "$KV." + c.sub.JobsBucket() + "." + id }
+
+// created waits for the create of rec's record sent by submit; an id
+// whose last write is a delete marker (a purged or expired job) is
+// created over it (kv.Create), and an id in use is errConflict.
+func (c *Coordinator) created(ctx context.Context, p pending, rec messages.JobRecord) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	ack, err := p.wait(ctx)
+	if isWrongLastSeq(err) {
+		return c.write(ctx, rec, 0)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write %s/%s to KV: %w", c.sub.JobsBucket(), rec.ID, err)
+	}
+	c.index.putJob(rec, ack.Sequence)
+	c.records.put(rec, ack.Sequence)
+	return ack.Sequence, nil
+}
+
+// unrecord purges the record of a job submit refused after creating it.
+func (c *Coordinator) unrecord(ctx context.Context, id string, rev uint64) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := c.jobs.Purge(ctx, id, jetstream.LastRevision(rev)); err != nil {
+		c.log.Warn("record of a refused job not purged (it stays queued; the sweeper launches it)", "job", id, "err", err)
+		return
+	}
+	c.records.drop(id, rev)
+	c.index.dropJob(id, rev)
 }
 
 // decodeSubmit decodes a job.submit body: the job's id (generated when
@@ -129,16 +195,21 @@ func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev ui
 		now := time.Now().UTC()
 		next := rec
 		next.State, next.Updated, next.StepDeadline = messages.StateLoading, now, now.Add(c.cfg.StepCap)
-		if err := c.dispatch(ctx, request(next, messages.StepLoad)); err != nil {
-			return rec, err
-		}
 		// The event goes out with the request, before the record is
 		// written: a fast worker's result can be applied before this write
 		// (which then loses its compare-and-set), and the watcher must
 		// still see the dispatch first. Its Msg-Id makes a repeat harmless.
+		req := request(next, messages.StepLoad)
+		sent := c.startDispatch(ctx, req)
 		msg := fmt.Sprintf("attempt %d: load dispatched to %s", next.Attempt, computerOf(next).Provisioner)
-		c.event(ctx, next, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", next.ID, next.Attempt))
-		_, err := c.write(ctx, next, rev)
+		ev := c.event(next, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", next.ID, next.Attempt))
+		err := c.dispatched(ctx, sent, req)
+		if err != nil {
+			c.settle(ctx, ev)
+			return rec, err
+		}
+		_, err = c.write(ctx, next, rev)
+		c.settle(ctx, ev)
 		if errors.Is(err, errConflict) {
 			if rec, rev, err = c.read(ctx, rec.ID); err != nil {
 				return rec, err
@@ -247,7 +318,7 @@ func (c *Coordinator) cancelJob(ctx context.Context, data []byte) (messages.JobR
 		if c.jobEnded(ctx, next) == nil {
 			c.release(ctx, rec.Spec.Computer.Name, id)
 		}
-		c.event(ctx, next, "", "canceled: "+reason, id+".cancel")
+		c.settle(ctx, c.event(next, "", "canceled: "+reason, id+".cancel"))
 		c.log.Info("job canceled", "job", id, "reason", reason)
 		return next, nil
 	}

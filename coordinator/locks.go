@@ -4,50 +4,137 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/metrics"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // errBusy: the computer is held by another live job.
 var errBusy = errors.New("computer busy")
 
+// lockRevs remembers, per computer, the revision of the lock this process
+// took, or of the delete that released it: the next release or create is
+// one compare-and-set without a read. A wrong memory (another coordinator
+// wrote since) only loses the compare-and-set, and the slow path reads.
+type lockRevs struct {
+	mu sync.Mutex
+	m  map[string]lockRev
+}
+
+type lockRev struct {
+	job string // "": released at rev
+	rev uint64
+}
+
+func newLockRevs() *lockRevs { return &lockRevs{m: map[string]lockRev{}} }
+
+func (l *lockRevs) get(name string) (lockRev, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.m[name]
+	return v, ok
+}
+
+func (l *lockRevs) set(name, job string, rev uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if old, ok := l.m[name]; !ok || old.rev < rev {
+		l.m[name] = lockRev{job, rev}
+	}
+}
+
+func (c *Coordinator) lockSubject(name string) string {
+	return "$KV." + c.sub.ComputersBucket() + "." + name
+}
+
+// startLock sends the create of the computer's lock for job id, expecting
+// the revision this process last saw the lock released at (0: never
+// written). finishLock completes it.
+func (c *Coordinator) startLock(name, id string) pending {
+	var guess uint64
+	if l, ok := c.locks.get(name); ok && l.job == "" {
+		guess = l.rev
+	}
+	return c.publish("lock of computer "+name, &nats.Msg{Subject: c.lockSubject(name), Data: []byte(id)},
+		jetstream.WithExpectLastSequencePerSubject(guess))
+}
+
+// finishLock waits for startLock's create; when the guess was wrong it
+// takes the slow path, lockComputer. taken is false when job id held the
+// lock already (a resubmission).
+func (c *Coordinator) finishLock(ctx context.Context, p pending, name, id string) (taken bool, err error) {
+	ack, err := p.wait(ctx)
+	if err == nil {
+		c.locks.set(name, id, ack.Sequence)
+		return true, nil
+	}
+	if !isWrongLastSeq(err) {
+		return false, fmt.Errorf("lock computer %s in KV: %w", name, err)
+	}
+	return c.lockComputer(ctx, name, id)
+}
+
 // lockComputer takes the computer's lock for job id: kv.Create is the
-// lock. The same job taking it again is fine; a lock whose job has ended
-// (its release was lost in a crash) is taken over.
-func (c *Coordinator) lockComputer(ctx context.Context, name, id string) error {
+// lock. The same job taking it again is fine (taken false); a lock whose
+// job has ended (its release was lost in a crash, or is still on its
+// way) is taken over once the computer's state records that end.
+func (c *Coordinator) lockComputer(ctx context.Context, name, id string) (taken bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	for range 5 {
-		_, err := c.computers.Create(ctx, name, []byte(id))
+		rev, err := c.computers.Create(ctx, name, []byte(id))
 		if err == nil {
-			return nil
+			c.locks.set(name, id, rev)
+			return true, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("lock computer %s in KV: %w", name, err)
+			return false, fmt.Errorf("lock computer %s in KV: %w", name, err)
 		}
 		v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !v.Found {
 			continue // released meanwhile
 		}
 		holder := string(v.Data)
 		if holder == id {
-			return nil
+			c.locks.set(name, id, v.Rev)
+			return false, nil
 		}
-		if !c.lockIsOrphan(ctx, holder, v.Created) {
-			return c.busy(ctx, name, holder)
+		rec, ended := c.endedHolder(ctx, holder, v.Created)
+		if !ended {
+			return false, c.busy(ctx, name, holder)
 		}
-		c.log.Warn("taking over the lock of an ended job", "computer", name, "holder", holder)
+		if rec != nil && c.jobEnded(ctx, *rec) != nil {
+			// The next job must see how this one left the computer
+			// (invariant 8): no takeover before it is recorded.
+			return false, c.busy(ctx, name, holder)
+		}
+		c.log.Debug("taking over the lock of an ended job", "computer", name, "holder", holder)
 		if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.Rev)); err != nil && !isRevisionErr(err) {
-			return fmt.Errorf("release stale lock of computer %s: %w", name, err)
+			return false, fmt.Errorf("release stale lock of computer %s: %w", name, err)
 		}
 	}
-	return fmt.Errorf("lock computer %s: too much contention, try again", name)
+	return false, fmt.Errorf("lock computer %s: too much contention, try again", name)
+}
+
+// endedHolder: the holder job has ended (its record, nil when it has
+// none), or has no record although the lock is older than the repair
+// delay (a submit that died half-way).
+func (c *Coordinator) endedHolder(ctx context.Context, holder string, created time.Time) (*messages.JobRecord, bool) {
+	rec, _, err := c.read(ctx, holder)
+	switch {
+	case err == nil:
+		return &rec, messages.Terminal(rec.State)
+	case errors.Is(err, errUnknownJob):
+		return nil, time.Since(created) > c.repairAfter()
+	}
+	return nil, false
 }
 
 func (c *Coordinator) busy(ctx context.Context, name, holder string) error {
@@ -61,14 +148,37 @@ func (c *Coordinator) busy(ctx context.Context, name, holder string) error {
 // lockIsOrphan: the holder job has ended, or has no record although the
 // lock is older than the repair delay (a submit that died half-way).
 func (c *Coordinator) lockIsOrphan(ctx context.Context, holder string, created time.Time) bool {
-	rec, _, err := c.read(ctx, holder)
+	_, ended := c.endedHolder(ctx, holder, created)
+	return ended
+}
+
+// startRelease sends the delete of job's lock when this process knows
+// the lock's revision (finishRelease completes it); else nothing is sent
+// and finishRelease takes the slow path, release.
+func (c *Coordinator) startRelease(name, job string) pending {
+	l, ok := c.locks.get(name)
+	if !ok || l.job != job {
+		return pending{}
+	}
+	return c.publish("release of computer "+name, &nats.Msg{Subject: c.lockSubject(name), Header: nats.Header{"KV-Operation": []string{"DEL"}}},
+		jetstream.WithExpectLastSequencePerSubject(l.rev))
+}
+
+func (c *Coordinator) finishRelease(ctx context.Context, p pending, name, job string) {
+	if p.f == nil && p.err == nil {
+		c.release(ctx, name, job)
+		return
+	}
+	ack, err := p.wait(ctx)
 	switch {
 	case err == nil:
-		return messages.Terminal(rec.State)
-	case errors.Is(err, errUnknownJob):
-		return time.Since(created) > c.repairAfter()
+		c.locks.set(name, "", ack.Sequence)
+		c.index.dropLock(name, ack.Sequence)
+	case isWrongLastSeq(err):
+		c.release(ctx, name, job) // the lock changed since: read it
+	default:
+		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
 	}
-	return false
 }
 
 // release frees the computer if job still holds it.

@@ -11,7 +11,7 @@ import (
 // in package metrics the step's duration, a retry, a job's end; in the
 // durations bucket a ready step's duration.
 func (c *Coordinator) observe(ctx context.Context, rec, next messages.JobRecord, res messages.Result) {
-	c.learn(ctx, rec, res)
+	c.learn(rec, res)
 	pool := messages.JobSpec{Computer: computerOf(rec), Image: rec.Spec.Image}.Pool(res.Step)
 	metrics.StepApplied(res.Step, pool, rec.Spec.Image.Name, string(res.Outcome), res.Started, res.Finished)
 	if next.Attempt > rec.Attempt {

@@ -30,8 +30,19 @@ func (c *Coordinator) read(ctx context.Context, id string) (messages.JobRecord, 
 	rec, rev, err := readJSON[messages.JobRecord](ctx, c, c.sub.JobsBucket(), id, func() error { return fmt.Errorf("%w %q", errUnknownJob, id) })
 	if err == nil {
 		c.index.putJob(rec, rev)
+		c.records.put(rec, rev)
 	}
 	return rec, rev, err
+}
+
+// current returns a job's record from this process's copy when it has
+// one (cached true: it may be behind), else from the leader.
+func (c *Coordinator) current(ctx context.Context, id string) (rec messages.JobRecord, rev uint64, cached bool, err error) {
+	if rec, rev, ok := c.records.get(id); ok {
+		return rec, rev, true, nil
+	}
+	rec, rev, err = c.read(ctx, id)
+	return rec, rev, false, err
 }
 
 // readJSON reads key of bucket from the leader and decodes it; missing
@@ -58,11 +69,13 @@ func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uin
 	nrev, err := putCAS(ctx, c.jobs, rec.ID, messages.Encode(rec), rev)
 	if errors.Is(err, errConflict) {
 		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev)
+		c.records.drop(rec.ID, rev)
 	}
 	if err != nil {
 		return 0, err
 	}
 	c.index.putJob(rec, nrev)
+	c.records.put(rec, nrev)
 	return nrev, nil
 }
 
