@@ -47,6 +47,19 @@ func (l *lockRevs) set(name, job string, rev uint64) {
 	}
 }
 
+// held counts the locks this process took and has not seen released.
+func (l *lockRevs) held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, v := range l.m {
+		if v.job != "" {
+			n++
+		}
+	}
+	return n
+}
+
 func (c *Coordinator) lockSubject(name string) string {
 	return "$KV." + c.sub.ComputersBucket() + "." + name
 }
