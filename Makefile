@@ -28,8 +28,8 @@ test: deps fmt-check vet lint ## all tests (CI runs this): gofmt, go vet and sta
 test-short: ## every package once without -race and without the gates (quicker while working)
 	$(GO) test -count=1 ./...
 
-bench: ## benchmarks (figures for the notes)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## the figures of the README's table: ideal-pipeline ratios, jobs in flight, restart, OS-worker waits (bench/README.md)
+	bash bench/run
 
 build: ## build bin/loadpool, the product (no demo, no simulators)
 	GOFLAGS= $(GO) build -o bin/loadpool ./cmd/loadpool
