@@ -139,6 +139,7 @@ type Coordinator struct {
 	started  bool
 	inflight sync.WaitGroup
 	slots    chan struct{} // bounds concurrent handlers
+	work     chan func()   // results, taken by the Handlers goroutines of handle
 
 	// hookAfterWrite, set by tests only, runs after a result's record is
 	// written and before its effects; an error makes apply fail there
@@ -179,7 +180,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
 		index: newIndex(), records: newRecords(), locks: newLockRevs(), inv: newInvIndex(), pools: map[string]time.Time{}, durs: durations{m: map[string]messages.Durations{}, stats: map[string]*messages.StepStats{}, pending: map[string][]time.Duration{}},
-		slots: make(chan struct{}, cfg.Handlers),
+		slots: make(chan struct{}, cfg.Handlers), work: make(chan func()),
 	}, nil
 }
 
@@ -237,6 +238,9 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	}
 	if err := c.watch(sctx, bg); err != nil {
 		return err
+	}
+	for range c.cfg.Handlers {
+		c.bg.Go(func() { c.handle(bg) })
 	}
 	if err := c.startResults(sctx); err != nil {
 		return err
@@ -331,6 +335,19 @@ func (c *Coordinator) Stop() {
 		c.bg.Wait()
 		c.log.Info("coordinator stopped")
 	})
+}
+
+// handle runs work until bg ends: long-lived goroutines, whose stacks
+// have grown once, rather than a new goroutine per result.
+func (c *Coordinator) handle(bg context.Context) {
+	for {
+		select {
+		case f := <-c.work:
+			f()
+		case <-bg.Done():
+			return
+		}
+	}
 }
 
 // enter registers an in-flight handler; false once stopping.

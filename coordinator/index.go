@@ -203,6 +203,9 @@ func (c *Coordinator) followInventory(e jetstream.KeyValueEntry) {
 		c.inv.drop(e.Key(), e.Revision())
 		return
 	}
+	if c.inv.rev(e.Key()) >= e.Revision() {
+		return // this process's own write, indexed when it was made
+	}
 	var en messages.Enrollment
 	if err := json.Unmarshal(e.Value(), &en); err != nil {
 		c.log.Warn("unreadable enrolment in KV", "computer", e.Key(), "err", err)

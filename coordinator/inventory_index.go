@@ -26,16 +26,32 @@ type invItem struct {
 func newInvIndex() *invIndex { return &invIndex{items: map[string]invItem{}} }
 
 func (x *invIndex) put(e messages.Enrollment, rev uint64) {
+	x.putSized(e, rev, 0)
+}
+
+// putSized is put with the size of e's JSON when the caller has it (0:
+// encode to learn it).
+func (x *invIndex) putSized(e messages.Enrollment, rev uint64, size int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old, ok := x.items[e.Name]
 	if ok && old.rev >= rev {
 		return
 	}
+	if size == 0 {
+		size = len(messages.Encode(e))
+	}
 	if !ok {
 		x.names = nil
 	}
-	x.items[e.Name] = invItem{rev: rev, e: e, size: len(messages.Encode(e))}
+	x.items[e.Name] = invItem{rev: rev, e: e, size: size}
+}
+
+// rev is the revision of name the index has (0: none).
+func (x *invIndex) rev(name string) uint64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.items[name].rev
 }
 
 func (x *invIndex) drop(name string, rev uint64) {

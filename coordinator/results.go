@@ -40,19 +40,17 @@ func (c *Coordinator) startResults(ctx context.Context) error {
 	return nil
 }
 
-// takeResult hands a result to one of at most Concurrency goroutines
+// takeResult hands a result to one of the Handlers goroutines
 // (results of one job may then race; the compare-and-set sorts them out).
 func (c *Coordinator) takeResult(msg jetstream.Msg) {
 	if !c.enter() {
 		_ = msg.Nak()
 		return
 	}
-	c.slots <- struct{}{}
-	go func() {
+	c.work <- func() {
 		defer c.leave()
-		defer func() { <-c.slots }()
 		c.resultGuarded(msg)
-	}()
+	}
 }
 
 // onResult applies one result and acknowledges it only once the record
