@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadpool/loadpool/internal/service"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/metrics"
 	"github.com/loadpool/loadpool/pool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 )
 
 // Defaults of Config.
@@ -150,7 +150,7 @@ type Coordinator struct {
 	// submit there (as a crash would).
 	hookBeforeHold func(messages.JobRecord) error
 
-	svc      micro.Service
+	svc      *service.Service
 	consume  jetstream.ConsumeContext
 	advisory []*nats.Subscription
 	cancel   context.CancelFunc
@@ -319,7 +319,7 @@ func (c *Coordinator) Stop() {
 		c.mu.Unlock()
 		metrics.RemoveSource(c)
 		if c.svc != nil {
-			_ = c.svc.Stop()
+			c.svc.Stop() // drains: the requests it received are answered
 		}
 		if c.consume != nil {
 			c.consume.Stop()

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/loadpool/loadpool/internal/microreply"
+	"github.com/loadpool/loadpool/internal/service"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/nats-io/nats.go/micro"
 )
 
 // ServiceName is the NATS micro service name of every coordinator.
@@ -61,21 +60,22 @@ func apiError(err error) *APIError {
 	return &APIError{503, fmt.Sprintf("coordinator cannot serve this now (%v): try again shortly; if it persists check the NATS JetStream servers", err)}
 }
 
+// startService serves the job.* and computer.* endpoints as the service
+// ServiceName. Each request runs in its own goroutine, in one of c.slots
+// (shared with the results), and `nats micro stats` times it until its
+// reply is sent (see package internal/service).
 func (c *Coordinator) startService() error {
-	svc, err := micro.AddService(c.nc, micro.Config{
+	svc, err := service.New(c.nc, service.Config{
 		Name: ServiceName, Version: Version,
 		Description: "loadpool coordinator: job intake, attempt loop, locks, lab inventory",
 		Metadata:    map[string]string{"coordinator": c.cfg.Name, "prefix": c.sub.Prefix},
-		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
-			c.log.Warn("micro service error", "subject", err.Subject, "err", err.Description)
-		},
+		Slots:       c.slots,
 	})
 	if err != nil {
-		return fmt.Errorf("coordinator: micro service: %w", err)
+		return fmt.Errorf("coordinator: service: %w", err)
 	}
 	c.svc = svc
-	g := svc.AddGroup(c.sub.JobGroup())
-	eps := []struct {
+	for _, ep := range []struct {
 		name string
 		h    func(context.Context, []byte) (any, error)
 	}{
@@ -83,13 +83,11 @@ func (c *Coordinator) startService() error {
 		{"get", func(ctx context.Context, b []byte) (any, error) { return c.get(ctx, b) }},
 		{"list", func(ctx context.Context, b []byte) (any, error) { return c.list(ctx, b) }},
 		{"cancel", func(ctx context.Context, b []byte) (any, error) { return c.cancelJob(ctx, b) }},
-	}
-	for _, ep := range eps {
-		if err := g.AddEndpoint(ep.name, c.endpoint(ep.name, ep.h)); err != nil {
+	} {
+		if err := svc.AddEndpoint(ep.name, c.sub.JobGroup()+"."+ep.name, c.endpoint(ep.name, ep.h)); err != nil {
 			return fmt.Errorf("coordinator: endpoint %s: %w", ep.name, err)
 		}
 	}
-	cg := svc.AddGroup(c.sub.ComputerGroup())
 	for _, ep := range []struct {
 		name string
 		h    func(context.Context, []byte) (any, error)
@@ -98,7 +96,7 @@ func (c *Coordinator) startService() error {
 		{"remove", c.removeComputer}, {"drain", c.drainComputer}, {"undrain", c.undrainComputer},
 		{"release", c.releaseComputer},
 	} {
-		if err := cg.AddEndpoint("computer-"+ep.name, c.endpoint("computer."+ep.name, ep.h), micro.WithEndpointSubject(ep.name)); err != nil {
+		if err := svc.AddEndpoint("computer-"+ep.name, c.sub.ComputerGroup()+"."+ep.name, c.endpoint("computer."+ep.name, ep.h)); err != nil {
 			return fmt.Errorf("coordinator: endpoint computer.%s: %w", ep.name, err)
 		}
 	}
@@ -106,34 +104,29 @@ func (c *Coordinator) startService() error {
 }
 
 // endpoint wraps a handler: in-flight accounting, deadline, error reply.
-func (c *Coordinator) endpoint(name string, h func(context.Context, []byte) (any, error)) micro.Handler {
-	return micro.HandlerFunc(func(req micro.Request) {
-		to := microreply.To(c.nc, req)
+// It runs in its own goroutine (package internal/service).
+func (c *Coordinator) endpoint(name string, h func(context.Context, []byte) (any, error)) service.Handler {
+	return func(req *service.Request) {
 		if !c.enter() {
-			c.reply(to, name, nil, &APIError{503, "coordinator is stopping: try again (another coordinator will answer)"})
+			c.reply(req, name, nil, &APIError{503, "coordinator is stopping: try again (another coordinator will answer)"})
 			return
 		}
-		data := req.Data()
-		c.slots <- struct{}{}
-		go func() { // answers through to, never through req (see package microreply)
-			defer c.leave()
-			defer func() { <-c.slots }()
-			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-			defer cancel()
-			v, err := c.guarded(name, h)(ctx, data)
-			if err != nil {
-				c.reply(to, name, nil, apiError(err))
-				return
-			}
-			c.reply(to, name, v, nil)
-		}()
-	})
+		defer c.leave()
+		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+		defer cancel()
+		v, err := c.guarded(name, h)(ctx, req.Data())
+		if err != nil {
+			c.reply(req, name, nil, apiError(err))
+			return
+		}
+		c.reply(req, name, v, nil)
+	}
 }
 
-func (c *Coordinator) reply(to microreply.Target, name string, v any, e *APIError) {
+func (c *Coordinator) reply(req *service.Request, name string, v any, e *APIError) {
 	var err error
 	if e == nil {
-		err = to.OK(messages.Encode(v))
+		err = req.Respond(messages.Encode(v))
 	} else {
 		lvl := c.log.Info
 		if e.Code >= 500 {
@@ -141,7 +134,7 @@ func (c *Coordinator) reply(to microreply.Target, name string, v any, e *APIErro
 		}
 		lvl("request refused", "endpoint", name, "code", e.Code, "error", e.Message)
 		desc := strings.NewReplacer("\r", " ", "\n", " ").Replace(e.Message)
-		err = to.Error(strconv.Itoa(e.Code), desc, messages.Encode(messages.ErrorBody{Error: e.Message}))
+		err = req.Error(strconv.Itoa(e.Code), desc, messages.Encode(messages.ErrorBody{Error: e.Message}))
 	}
 	if err != nil {
 		c.log.Warn("reply not sent", "endpoint", name, "err", err)

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/loadpool/loadpool/internal/microreply"
+	"github.com/loadpool/loadpool/internal/service"
 	"github.com/loadpool/loadpool/outcome"
 	"github.com/loadpool/loadpool/progress"
 
@@ -16,7 +16,6 @@ import (
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 )
 
 // Config configures a loader worker process for one provisioner.
@@ -46,7 +45,7 @@ type Worker struct {
 	nc   *nats.Conn
 	prov Provisioner
 	rt   *stepworker.Runtime
-	svc  micro.Service
+	svc  *service.Service
 	sem  chan struct{}
 	jobs *jobs
 	log  *slog.Logger
@@ -80,25 +79,25 @@ func New(nc *nats.Conn, cfg Config, prov Provisioner) (*Worker, error) {
 
 // Start binds the pool and serves the power endpoint.
 func (w *Worker) Start(ctx context.Context) error {
-	svc, err := micro.AddService(w.nc, micro.Config{
+	svc, err := service.New(w.nc, service.Config{
 		Name: "loadpool-loader-" + w.cfg.Name, Version: "0.1.0",
 		Description: "loadpool loader workers of provisioner " + w.cfg.Name + " (power and status endpoints)",
+		Slots:       w.sem, Full: w.powerBusy,
 	})
 	if err != nil {
 		return fmt.Errorf("loaderworker: power service: %w", err)
 	}
-	err = svc.AddEndpoint("power", micro.HandlerFunc(w.onPower),
-		micro.WithEndpointSubject(w.cfg.Subjects.Power(w.cfg.Name)))
+	err = svc.AddEndpoint("power", w.cfg.Subjects.Power(w.cfg.Name), w.onPower)
 	if err == nil {
 		err = w.rt.AddStatusEndpoint(svc)
 	}
 	if err != nil {
-		_ = svc.Stop()
+		svc.Stop()
 		return fmt.Errorf("loaderworker: power and status endpoints: %w", err)
 	}
 	w.svc = svc
 	if err := w.rt.Start(ctx); err != nil {
-		_ = svc.Stop()
+		svc.Stop()
 		return err
 	}
 	return nil
@@ -107,7 +106,7 @@ func (w *Worker) Start(ctx context.Context) error {
 // Stop stops the power endpoint and the runtime; idempotent.
 func (w *Worker) Stop() {
 	if w.svc != nil {
-		_ = w.svc.Stop()
+		w.svc.Stop() // the power actions running finish first
 	}
 	w.rt.Stop()
 }
@@ -127,12 +126,8 @@ func (w *Worker) load(ctx context.Context, req messages.Request, p progress.Prog
 	return out, err
 }
 
-// onPower answers vcl.power.<provisioner>. Power actions can take a while,
-// so each runs in its own goroutine, at most PowerConcurrency at once.
-// Power is owned: only the job that holds the computer, at its current
-// attempt, in its post-load step, gets it (holder), and the provisioner
-// acts on the computer as the job's record has it.
-func (w *Worker) onPower(r micro.Request) {
+// powerRequest decodes and checks a power request for this provisioner.
+func (w *Worker) powerRequest(r *service.Request) (messages.PowerRequest, error) {
 	var req messages.PowerRequest
 	err := messages.Decode(r.Data(), &req, true)
 	if err == nil {
@@ -141,26 +136,36 @@ func (w *Worker) onPower(r micro.Request) {
 	if err == nil && req.Computer.Provisioner != w.cfg.Name {
 		err = fmt.Errorf("computer.provisioner is %q but this endpoint serves %q", req.Computer.Provisioner, w.cfg.Name)
 	}
-	to := microreply.To(w.nc, r)
-	if err != nil {
-		respondError(to, 400, err.Error())
-		return
-	}
-	select {
-	case w.sem <- struct{}{}:
-	default:
-		respondError(to, 503, fmt.Sprintf("%d power actions are already running here; try again shortly", cap(w.sem)))
-		return
-	}
-	go func() {
-		defer func() { <-w.sem }()
-		w.power1(to, req)
-	}()
+	return req, err
 }
 
-// power1 runs one power action in its own goroutine and answers through
-// to (never through the micro.Request: see package microreply).
-func (w *Worker) power1(to microreply.Target, req messages.PowerRequest) {
+// powerBusy answers a request that finds PowerConcurrency actions
+// running: 400 if it is bad anyway, else 503 (try again shortly).
+func (w *Worker) powerBusy(r *service.Request) {
+	if _, err := w.powerRequest(r); err != nil {
+		respondError(r, 400, err.Error())
+		return
+	}
+	respondError(r, 503, fmt.Sprintf("%d power actions are already running here; try again shortly", cap(w.sem)))
+}
+
+// onPower answers vcl.power.<provisioner>. Power actions can take a while,
+// so each runs in its own goroutine (package internal/service), at most
+// PowerConcurrency at once. Power is owned: only the job that holds the
+// computer, at its current attempt, in its post-load step, gets it
+// (holder), and the provisioner acts on the computer as the job's record
+// has it.
+func (w *Worker) onPower(r *service.Request) {
+	req, err := w.powerRequest(r)
+	if err != nil {
+		respondError(r, 400, err.Error())
+		return
+	}
+	w.power1(r, req)
+}
+
+// power1 runs one power action and answers r.
+func (w *Worker) power1(to *service.Request, req messages.PowerRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PowerTimeout)
 	defer cancel()
 	log := w.log.With("computer", req.Computer.Name, "action", req.Action, "job", req.JobID, "attempt", req.Attempt)
@@ -197,7 +202,7 @@ func (w *Worker) power1(to microreply.Target, req messages.PowerRequest) {
 	}
 	log.Info("power action done", "state", rep.State, "evidence", rep.Evidence)
 	w.event(req, fmt.Sprintf("power %s of %s: now %s. %s", req.Action, req.Computer.Name, rep.State, rep.Detail))
-	_ = to.OK(messages.Encode(rep))
+	_ = to.Respond(messages.Encode(rep))
 }
 
 func (w *Worker) event(req messages.PowerRequest, msg string) {
@@ -206,6 +211,6 @@ func (w *Worker) event(req messages.PowerRequest, msg string) {
 	_ = w.nc.Publish(w.cfg.Subjects.Event(req.JobID), messages.Encode(ev))
 }
 
-func respondError(to microreply.Target, code int, msg string) {
+func respondError(to *service.Request, code int, msg string) {
 	_ = to.Error(fmt.Sprint(code), msg, messages.Encode(messages.ErrorBody{Error: msg}))
 }

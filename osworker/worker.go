@@ -11,11 +11,11 @@ import (
 
 	"github.com/loadpool/loadpool/pool"
 
+	"github.com/loadpool/loadpool/internal/service"
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/osworker/control"
 	"github.com/loadpool/loadpool/stepworker"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -55,7 +55,7 @@ type Worker struct {
 	ov     Overrides
 	log    *slog.Logger
 	rt     *stepworker.Runtime
-	svc    micro.Service
+	svc    *service.Service
 }
 
 // New checks cfg and builds a worker. A nil dialer means SSH with
@@ -97,7 +97,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := w.ensureDialer(); err != nil {
 		return err
 	}
-	svc, err := micro.AddService(w.nc, micro.Config{
+	svc, err := service.New(w.nc, service.Config{
 		Name: "loadpool-os-" + w.m.Family(), Version: "0.1.0",
 		Description: "loadpool OS workers of family " + w.m.Family() + " (status endpoint)",
 	})
@@ -105,11 +105,11 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("osworker: status service: %w", err)
 	}
 	if err := w.rt.AddStatusEndpoint(svc); err != nil {
-		_ = svc.Stop()
+		svc.Stop()
 		return fmt.Errorf("osworker: status endpoint: %w", err)
 	}
 	if err := w.rt.Start(ctx); err != nil {
-		_ = svc.Stop()
+		svc.Stop()
 		return err
 	}
 	w.svc = svc
@@ -140,7 +140,7 @@ func (w *Worker) Running() int { return w.rt.Running() }
 // stepworker.Runtime.Stop). It is idempotent.
 func (w *Worker) Stop() {
 	if w.svc != nil {
-		_ = w.svc.Stop()
+		w.svc.Stop()
 	}
 	w.rt.Stop()
 }

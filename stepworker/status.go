@@ -1,8 +1,8 @@
 package stepworker
 
 import (
+	"github.com/loadpool/loadpool/internal/service"
 	"github.com/loadpool/loadpool/messages"
-	"github.com/nats-io/nats.go/micro"
 )
 
 // Status says what this worker process is doing.
@@ -13,9 +13,10 @@ func (r *Runtime) Status() messages.WorkerStatus {
 
 // AddStatusEndpoint adds the endpoint "status" (Subjects.Status) to svc:
 // any one worker of the pool answers with its Status, and `nats micro
-// info` lists every worker of the pool.
-func (r *Runtime) AddStatusEndpoint(svc micro.Service) error {
-	return svc.AddEndpoint("status", micro.HandlerFunc(func(req micro.Request) {
-		_ = req.RespondJSON(r.Status())
-	}), micro.WithEndpointSubject(r.cfg.Subjects.Status(r.cfg.Step, r.cfg.Pool)))
+// info` lists every worker of the pool. It answers inline: busy slots do
+// not hold it up.
+func (r *Runtime) AddStatusEndpoint(svc *service.Service) error {
+	return svc.AddEndpoint("status", r.cfg.Subjects.Status(r.cfg.Step, r.cfg.Pool), func(req *service.Request) {
+		_ = req.Respond(messages.Encode(r.Status()))
+	}, service.Inline())
 }
