@@ -47,8 +47,10 @@ func (c *Coordinator) takeResult(msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
+	c.slots <- struct{}{} // shared with the requests: Handlers bounds both
 	c.work <- func() {
 		defer c.leave()
+		defer func() { <-c.slots }()
 		c.resultGuarded(msg)
 	}
 }
