@@ -33,6 +33,7 @@ type durations struct {
 	m       map[string]messages.Durations
 	stats   map[string]*messages.StepStats
 	pending map[string][]time.Duration
+	order   []string // the keys of pending, in the order first learned
 }
 
 // startDurations makes (or binds) the durations bucket and follows it, in
@@ -86,6 +87,9 @@ func (c *Coordinator) learn(rec messages.JobRecord, res messages.Result) {
 	if c.durs.kv == nil {
 		return
 	}
+	if _, ok := c.durs.pending[key]; !ok {
+		c.durs.order = append(c.durs.order, key)
+	}
 	if len(c.durs.pending[key]) < messages.MaxDurationSamples {
 		c.durs.pending[key] = append(c.durs.pending[key], res.Finished.Sub(res.Started))
 	}
@@ -111,12 +115,12 @@ func (c *Coordinator) flushDurations(bg context.Context, kv jetstream.KeyValue) 
 
 func (c *Coordinator) mergeDurations(ctx context.Context, kv jetstream.KeyValue) {
 	c.durs.mu.Lock()
-	pending := c.durs.pending
-	c.durs.pending = map[string][]time.Duration{}
+	pending, order := c.durs.pending, c.durs.order
+	c.durs.pending, c.durs.order = map[string][]time.Duration{}, nil
 	c.durs.mu.Unlock()
-	for key, samples := range pending {
-		if err := mergeDurations(ctx, kv, key, samples); err != nil {
-			c.log.Debug("durations not learned", "key", key, "samples", len(samples), "err", err)
+	for _, key := range order { // in the order first learned: a job's load before its post-load
+		if err := mergeDurations(ctx, kv, key, pending[key]); err != nil {
+			c.log.Debug("durations not learned", "key", key, "samples", len(pending[key]), "err", err)
 		}
 	}
 }
