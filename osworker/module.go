@@ -139,14 +139,15 @@ func LearnedKey(ctx context.Context, t control.Target) *messages.LearnedHostKey 
 // NATSPower returns a PowerFunc that calls Subjects.Power(provisioner)
 // with a deadline of timeout per request.
 func NATSPower(nc *nats.Conn, s messages.Subjects, req messages.Request, timeout time.Duration) PowerFunc {
+	job, attempt, computer := req.JobID, req.Attempt, req.Computer // not the whole request: a step holds this for its wait
 	return func(ctx context.Context, action string, evidence bool) (messages.PowerReply, error) {
-		body := messages.Encode(messages.PowerRequest{JobID: req.JobID, Attempt: req.Attempt,
-			Computer: req.Computer, Action: action, Evidence: evidence})
+		body := messages.Encode(messages.PowerRequest{JobID: job, Attempt: attempt,
+			Computer: computer, Action: action, Evidence: evidence})
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		msg, err := nc.RequestWithContext(ctx, s.Power(req.Computer.Provisioner), body)
+		msg, err := nc.RequestWithContext(ctx, s.Power(computer.Provisioner), body)
 		if err != nil {
-			return messages.PowerReply{}, fmt.Errorf("power %s of %s through %s: %w", action, req.Computer.Name, s.Power(req.Computer.Provisioner), err)
+			return messages.PowerReply{}, fmt.Errorf("power %s of %s through %s: %w", action, computer.Name, s.Power(computer.Provisioner), err)
 		}
 		return decodePowerReply(msg)
 	}

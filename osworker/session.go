@@ -23,7 +23,7 @@ type Session struct {
 // power reset and events) and returns a Session on that connection. The
 // caller closes it.
 func Open(ctx context.Context, env *Env, req messages.Request) (*Session, error) {
-	conn, err := WaitForAnswer(ctx, env, req)
+	conn, err := waitForAnswer(ctx, env, req.Attempt)
 	if err != nil {
 		return nil, err
 	}

@@ -41,20 +41,42 @@ func (e *TimeoutError) Reason() string { return "timeout" }
 // first wait. A Permanent dial error (host key mismatch, auth refused)
 // ends it at once. The caller closes the returned Conn.
 func WaitForAnswer(ctx context.Context, env *Env, req messages.Request) (control.Conn, error) {
-	p := env.Profile
-	delay, timeout := p.InitialDelay.D(), p.AnswerTimeout.D()
-	if p.ResetFirstFromAttempt > 0 && req.Attempt >= p.ResetFirstFromAttempt {
-		if err := powerReset(ctx, env, fmt.Sprintf("attempt %d: power reset before the first wait (profile %s)", req.Attempt, p.Name), false); err != nil {
-			env.Event("power reset before the first wait failed: %v; waiting anyway", err)
-		}
+	return waitForAnswer(ctx, env, req.Attempt)
+}
+
+// waitForAnswer is WaitForAnswer. It stays on the stack for the whole wait
+// (in each of 10,000 waits a process may hold), so the events and the
+// power reset are in callees and the request is not passed down.
+func waitForAnswer(ctx context.Context, env *Env, attempt int) (control.Conn, error) {
+	p := &env.Profile
+	if p.ResetFirstFromAttempt > 0 && attempt >= p.ResetFirstFromAttempt {
+		resetFirst(ctx, env, attempt)
 	}
-	env.Event("waiting for %s to answer %s (profile %s: first probe after %s, give up after %s)",
-		env.Target.Computer, answerVia(env.Target), p.Name, delay, timeout)
-	conn, last, err := answerPhase(ctx, env, delay, timeout)
+	announceWait(env)
+	conn, last, err := answerPhase(ctx, env, p.InitialDelay.D(), p.AnswerTimeout.D())
 	if conn != nil || err != nil {
 		return conn, err
 	}
-	msg := fmt.Sprintf("no %s answer within %s (profile %s)", answerWord(env.Target), timeout, p.Name)
+	return answerAfterTimeout(ctx, env, last)
+}
+
+func resetFirst(ctx context.Context, env *Env, attempt int) {
+	if err := powerReset(ctx, env, fmt.Sprintf("attempt %d: power reset before the first wait (profile %s)", attempt, env.Profile.Name), false); err != nil {
+		env.Event("power reset before the first wait failed: %v; waiting anyway", err)
+	}
+}
+
+func announceWait(env *Env) {
+	p := &env.Profile
+	env.Event("waiting for %s to answer %s (profile %s: first probe after %s, give up after %s)",
+		env.Target.Computer, answerVia(env.Target), p.Name, p.InitialDelay.D(), p.AnswerTimeout.D())
+}
+
+// answerAfterTimeout ends a first wait that ran out: a TimeoutError, or
+// with OnTimeout "power-reset" a reset and a second wait.
+func answerAfterTimeout(ctx context.Context, env *Env, last error) (control.Conn, error) {
+	p := &env.Profile
+	msg := fmt.Sprintf("no %s answer within %s (profile %s)", answerWord(env.Target), p.AnswerTimeout.D(), p.Name)
 	if p.OnTimeout != messages.OnTimeoutPowerReset {
 		return nil, &TimeoutError{Detail: msg + lastSeen(last)}
 	}
@@ -67,7 +89,7 @@ func WaitForAnswer(ctx context.Context, env *Env, req messages.Request) (control
 	}
 	delay, rtimeout := p.ResetInitialDelay.D(), p.ResetAnswerTimeout.D()
 	env.Event("waiting again after the power reset (first probe after %s, give up after %s)", delay, rtimeout)
-	conn, last, err = answerPhase(ctx, env, delay, rtimeout)
+	conn, last, err := answerPhase(ctx, env, delay, rtimeout)
 	if conn != nil || err != nil {
 		return conn, err
 	}
@@ -117,9 +139,9 @@ func answerPhase(ctx context.Context, env *Env, delay, timeout time.Duration) (c
 	interval := max(env.Profile.Poll.D()/4, time.Millisecond)
 	var last error
 	for {
-		conn, err := probe(ctx, env, deadline.Sub(clk.Now()))
+		conn, err := probeAside(ctx, env, deadline.Sub(clk.Now()))
 		if err == nil {
-			env.Event("%s answers %s", env.Target.Computer, answerWord(env.Target))
+			announceAnswer(env)
 			return conn, nil, nil
 		}
 		if outcome.IsPermanent(err) || ctx.Err() != nil {
@@ -136,6 +158,30 @@ func answerPhase(ctx context.Context, env *Env, delay, timeout time.Duration) (c
 			return nil, nil, err
 		}
 	}
+}
+
+func announceAnswer(env *Env) {
+	env.Event("%s answers %s", env.Target.Computer, answerWord(env.Target))
+}
+
+// probeAside runs probe on a goroutine of its own and waits for it. The
+// dial and the SSH handshake need a deep stack: run on the step's
+// goroutine, which lives for the whole wait, they would grow its stack at
+// every probe (Go shrinks a stack at a GC, when under a quarter of it is in
+// use), and 10,000 waits would hold 10,000 grown stacks. Aside, only the
+// probes running at this moment hold one.
+func probeAside(ctx context.Context, env *Env, left time.Duration) (control.Conn, error) {
+	type answer struct {
+		conn control.Conn
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		conn, err := probe(ctx, env, left)
+		done <- answer{conn, err}
+	}()
+	a := <-done
+	return a.conn, a.err
 }
 
 // probe dials once, with a dial deadline that never passes the phase's

@@ -148,24 +148,44 @@ func (w *Worker) Stop() {
 // Handle is the step handler: effective profile, Env, module.PostLoad.
 // The profile goes into the result (Report.Profile), and so does the host
 // key the step learned in a reload window (Report.LearnedHostKey), whatever
-// the outcome: the coordinator decides what to keep.
+// the outcome: the coordinator decides what to keep. Handle stays on the
+// stack while the module waits, so the step's state is built by newStep.
 func (w *Worker) Handle(ctx context.Context, req messages.Request, p progress.Progress) (stepworker.Report, error) {
-	prof, err := EffectiveProfile(w.m, w.ov, req)
+	st, err := w.newStep(req, p)
 	if err != nil {
 		return stepworker.Report{Reason: "bad-profile"}, err
+	}
+	detail, err := w.m.PostLoad(ctx, req, &st.env)
+	return st.report(ctx, detail, err), err
+}
+
+// step is one post-load step's Env, effective profile and evidence, in one
+// allocation.
+type step struct {
+	env  Env
+	prof messages.WaitProfile
+	ev   evidence
+}
+
+func (w *Worker) newStep(req messages.Request, p progress.Progress) (*step, error) {
+	prof, err := EffectiveProfile(w.m, w.ov, req)
+	if err != nil {
+		return nil, err
 	}
 	if prof = w.cfg.Learn.raise(prof, req, time.Now()); prof.Raised != "" {
 		p.Event("wait profile " + prof.Name + " " + prof.Raised)
 	}
-	env := &Env{Profile: prof, Progress: p, Dialer: w.dialer, Target: TargetOf(req),
-		Clock: w.cfg.Clock, Logger: w.log.With("job", req.JobID, "attempt", req.Attempt),
-		PowerFn: NATSPower(w.nc, w.cfg.Subjects, req, w.cfg.PowerTimeout)}
-	var ev evidence
-	env.PowerFn = ev.collect(req.JobID, env.PowerFn)
-	detail, err := w.m.PostLoad(ctx, req, env)
-	rep := stepworker.Report{Detail: detail, Profile: &prof, LearnedHostKey: LearnedKey(ctx, env.Target), Evidence: ev.names()}
+	st := &step{prof: prof}
+	st.env = Env{Profile: prof, Progress: p, Dialer: w.dialer, Target: TargetOf(req),
+		Clock: w.cfg.Clock, Logger: w.log.With("job", req.JobID, "attempt", req.Attempt)}
+	st.env.PowerFn = st.ev.collect(req.JobID, NATSPower(w.nc, w.cfg.Subjects, req, w.cfg.PowerTimeout))
+	return st, nil
+}
+
+func (st *step) report(ctx context.Context, detail string, err error) stepworker.Report {
+	rep := stepworker.Report{Detail: detail, Profile: &st.prof, LearnedHostKey: LearnedKey(ctx, st.env.Target), Evidence: st.ev.names()}
 	if err != nil {
 		rep.Detail = err.Error() // the reason comes from err (outcome.Reason)
 	}
-	return rep, err
+	return rep
 }

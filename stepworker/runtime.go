@@ -37,13 +37,18 @@ type Runtime struct {
 	started   bool
 }
 
-// task is one running step.
+// task is one running step; it reports the step's events (Event).
 type task struct {
-	msg       jetstream.Msg
-	req       messages.Request
-	cancel    context.CancelCauseFunc
-	lastRenew time.Time // under Runtime.mu
-	lost      bool      // under Runtime.mu: the lease loss is counted
+	r            *Runtime
+	msg          jetstream.Msg
+	req          messages.Request
+	ctx          context.Context
+	cancel       context.CancelCauseFunc
+	stopDeadline context.CancelFunc // nil: the request has no deadline
+	log          *slog.Logger
+	started      time.Time
+	lastRenew    time.Time // under Runtime.mu
+	lost         bool      // under Runtime.mu: the lease loss is counted
 }
 
 // New checks cfg and returns a Runtime that is not yet started.

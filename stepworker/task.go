@@ -13,57 +13,81 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// handle runs one request from delivery to ack.
+// handle runs one request from delivery to ack. It stays on its
+// goroutine's stack for the whole step (a post-load waits for minutes, and
+// one process may hold 10,000), so it only sequences: begin and finish
+// hold the locals (BenchmarkTenThousandWaits in osworker).
 func (r *Runtime) handle(msg jetstream.Msg) {
 	defer r.tasks.Done()
 	defer func() { <-r.sem }()
+	t := r.begin(msg)
+	if t == nil {
+		return
+	}
+	defer t.end()
+	rep, err := r.run(t)
+	r.finish(t, rep, err)
+}
+
+// begin accepts a delivery and tracks it as a running step (nil: rejected).
+func (r *Runtime) begin(msg jetstream.Msg) *task {
 	req, ok := r.accept(msg)
 	if !ok {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithCancelCause(r.base)
-	defer cancel(nil)
+	t := &task{r: r, msg: msg, req: req, ctx: ctx, cancel: cancel, lastRenew: time.Now(), started: time.Now().UTC()}
 	if !req.Deadline.IsZero() {
-		var c context.CancelFunc
-		ctx, c = context.WithDeadline(ctx, req.Deadline)
-		defer c()
+		t.ctx, t.stopDeadline = context.WithDeadline(ctx, req.Deadline)
 	}
-	t := &task{msg: msg, req: req, cancel: cancel, lastRenew: time.Now()}
+	t.log = r.log.With("job", req.JobID, "attempt", req.Attempt, "computer", req.Computer.Name)
 	r.track(t, true)
-	defer r.track(t, false)
+	t.log.Info("step started", "delivery", deliveries(msg))
+	return t
+}
 
-	started := time.Now().UTC()
-	log := r.log.With("job", req.JobID, "attempt", req.Attempt, "computer", req.Computer.Name)
-	log.Info("step started", "delivery", deliveries(msg))
-	rep, err := r.run(ctx, req, t)
-	switch cause := context.Cause(ctx); {
+// end untracks the step and releases its contexts.
+func (t *task) end() {
+	t.r.track(t, false)
+	if t.stopDeadline != nil {
+		t.stopDeadline()
+	}
+	t.cancel(nil)
+}
+
+// finish acts on the step's end: an abort, a lost lease or a shutdown
+// gives the request up without a result; otherwise the result is reported.
+func (r *Runtime) finish(t *task, rep Report, err error) {
+	switch cause := context.Cause(t.ctx); {
 	case errors.Is(cause, ErrAborted):
-		log.Info("step aborted by the coordinator")
-		_ = msg.TermWithReason("aborted")
+		t.log.Info("step aborted by the coordinator")
+		_ = t.msg.TermWithReason("aborted")
 		return
 	case errors.Is(cause, ErrLeaseLost):
-		log.Warn("lease lost: giving the request up without a result")
+		t.log.Warn("lease lost: giving the request up without a result")
 		return
 	case errors.Is(cause, ErrShutdown):
-		log.Info("shutdown: returning the request to the pool")
-		_ = msg.Nak()
+		t.log.Info("shutdown: returning the request to the pool")
+		_ = t.msg.Nak()
 		return
 	}
-	res := r.result(req, rep, err, started)
-	log.Info("step finished", "outcome", res.Outcome, "detail", res.Detail)
-	r.report(msg, res, log)
+	res := r.result(t.req, rep, err, t.started)
+	t.log.Info("step finished", "outcome", res.Outcome, "detail", res.Detail)
+	r.report(t.msg, res, t.log)
 }
 
 // run calls the handler, turning a panic into a retry so a bad module
 // cannot take the worker down.
-func (r *Runtime) run(ctx context.Context, req messages.Request, t *task) (rep Report, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.log.Error("handler panicked", "job", req.JobID, "panic", p)
-			err = fmt.Errorf("the %s worker crashed on this request (%v); another attempt may work", req.Step, p)
-		}
-	}()
-	return r.h(ctx, req, &eventer{r: r, req: req})
+func (r *Runtime) run(t *task) (rep Report, err error) {
+	defer r.recoverHandler(t, &err)
+	return r.h(t.ctx, t.req, t)
+}
+
+func (r *Runtime) recoverHandler(t *task, err *error) {
+	if p := recover(); p != nil {
+		r.log.Error("handler panicked", "job", t.req.JobID, "panic", p)
+		*err = fmt.Errorf("the %s worker crashed on this request (%v); another attempt may work", t.req.Step, p)
+	}
 }
 
 // accept decodes and checks a delivery. A request that cannot be decoded
@@ -229,23 +253,19 @@ func (r *Runtime) renew() {
 	}
 }
 
-// eventer publishes a running step's events.
-type eventer struct {
-	r   *Runtime
-	req messages.Request
-}
-
-func (p *eventer) Event(msg string) {
+// Event publishes an event of the running step (progress.Progress).
+func (t *task) Event(msg string) {
+	r, req := t.r, &t.req
 	state := messages.StateLoading
-	if p.req.Step == messages.StepPostload {
+	if req.Step == messages.StepPostload {
 		state = messages.StatePostloading
 	}
 	ev := messages.Event{
-		JobID: p.req.JobID, Time: time.Now().UTC(), Attempt: p.req.Attempt, Step: p.req.Step,
-		Source: p.r.cfg.Settings.WorkerID, Message: msg, State: state,
+		JobID: req.JobID, Time: time.Now().UTC(), Attempt: req.Attempt, Step: req.Step,
+		Source: r.cfg.Settings.WorkerID, Message: msg, State: state,
 	}
-	p.r.log.Info(msg, "job", p.req.JobID, "attempt", p.req.Attempt)
-	if err := p.r.nc.Publish(p.r.cfg.Subjects.Event(p.req.JobID), messages.Encode(ev)); err != nil {
-		p.r.log.Warn("could not publish an event", "job", p.req.JobID, "err", err)
+	r.log.Info(msg, "job", req.JobID, "attempt", req.Attempt)
+	if err := r.nc.Publish(r.cfg.Subjects.Event(req.JobID), messages.Encode(ev)); err != nil {
+		r.log.Warn("could not publish an event", "job", req.JobID, "err", err)
 	}
 }

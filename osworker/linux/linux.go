@@ -24,7 +24,9 @@ var _ osworker.Module = Module{}
 // Family implements osworker.Module.
 func (Module) Family() string { return Family }
 
-// PostLoad implements osworker.Module.
+// PostLoad implements osworker.Module. It stays on the stack while the
+// computer boots (in each of the thousands of waits a worker may hold), so
+// what comes after the answer is in ready.
 func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.Env) (string, error) {
 	sess, err := osworker.Open(ctx, env, req)
 	if err != nil {
@@ -32,6 +34,12 @@ func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.
 	}
 	s := &session{Session: sess, env: env}
 	defer s.Close()
+	return s.ready(ctx, &req)
+}
+
+// ready waits until Linux has booted (and cloud-init is done), then
+// configures it.
+func (s *session) ready(ctx context.Context, req *messages.Request) (string, error) {
 	boot, err := s.waitBoot(ctx)
 	if err != nil {
 		return "", err
@@ -40,7 +48,7 @@ func (Module) PostLoad(ctx context.Context, req messages.Request, env *osworker.
 	if err != nil {
 		return "", err
 	}
-	if err := s.configure(ctx, req); err != nil {
+	if err := s.configure(ctx, *req); err != nil {
 		return "", err
 	}
 	parts := []string{"ready: " + boot}
