@@ -134,7 +134,7 @@ func fillEnded(b *testing.B, js jetstream.JetStream, n int, comps []messages.Com
 		rec := endedRecord(fmt.Sprintf("old-%07d", i), comps[i%len(comps)], t0.Add(time.Duration(i)*time.Second), i)
 		data := messages.Encode(rec)
 		size += len(data)
-		if _, err := ajs.PublishAsync("$KV."+subj.JobsBucket()+"."+rec.ID, data); err != nil {
+		if _, err := ajs.PublishAsync("$KV."+subj.JobsBucket()+"."+rec.ID, data, jetstream.WithStallWait(time.Minute)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -220,15 +220,35 @@ func restartOnce(b *testing.B, url string, cl *Client, s messages.JobSpec) resta
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	sweeps := make(chan time.Duration, benchSweeps)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "sweep-ns "); ok {
+				ns, _ := strconv.ParseInt(v, 10, 64)
+				sweeps <- time.Duration(ns)
+			} else {
+				fmt.Fprintln(os.Stderr, "coordinator process:", sc.Text())
+			}
+		}
+		close(sweeps)
+	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer func() { _ = cmd.Process.Kill(); <-exited }()
 	var f restartFigures
+	var sampled time.Time
 	for {
+		if time.Since(sampled) > 100*time.Millisecond {
+			if rss, hwm, ok := procMemory(cmd.Process.Pid); ok {
+				f.rss, f.hwm, sampled = rss, hwm, time.Now()
+			}
+		}
 		select {
 		case err := <-exited:
 			exited <- err
-			b.Fatalf("the coordinator process ended before it accepted a submit: %v", err)
+			b.Fatalf("the coordinator process ended %s after its start, before it accepted a submit (%v); its memory then: VmRSS %d MB, VmHWM %d MB",
+				time.Since(start).Round(time.Millisecond), err, f.rss>>20, f.hwm>>20)
 		default:
 		}
 		sctx, cancel := context.WithTimeout(b.Context(), 2*time.Second)
@@ -249,40 +269,39 @@ func restartOnce(b *testing.B, url string, cl *Client, s messages.JobSpec) resta
 	}
 	// The process's memory once it serves (and its peak so far), then its
 	// sweeps.
-	f.rss, f.hwm = procMemory(b, cmd.Process.Pid)
+	var ok bool
+	if f.rss, f.hwm, ok = procMemory(cmd.Process.Pid); !ok {
+		b.Fatal("no /proc/<pid>/status of the coordinator process")
+	}
 	if _, err := fmt.Fprintln(stdin, "sweep"); err != nil {
 		b.Fatal(err)
 	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "sweep-ns "); ok {
-			ns, _ := strconv.ParseInt(v, 10, 64)
-			f.sweep += time.Duration(ns)
-			f.sweepCount++
-			if f.sweepCount == benchSweeps {
-				f.sweep /= benchSweeps
-				return f
-			}
+	for d := range sweeps {
+		f.sweep += d
+		f.sweepCount++
+		if f.sweepCount == benchSweeps {
+			f.sweep /= benchSweeps
+			return f
 		}
 	}
-	b.Fatalf("the coordinator process ended before it reported its sweeps: %v", sc.Err())
+	b.Fatal("the coordinator process ended before it reported its sweeps")
 	return f
 }
 
-// procMemory reads VmRSS and VmHWM of process pid.
-func procMemory(b *testing.B, pid int) (rss, hwm int64) {
+// procMemory reads VmRSS and VmHWM of process pid (false when it cannot).
+func procMemory(pid int) (rss, hwm int64, ok bool) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		b.Fatal(err)
+		return 0, 0, false
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		k, v, found := strings.Cut(line, ":")
+		if !found || (k != "VmRSS" && k != "VmHWM") {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		if err != nil {
-			b.Fatalf("%s: %q", k, line)
+			return 0, 0, false
 		}
 		if k == "VmRSS" {
 			rss = kb << 10
@@ -290,7 +309,7 @@ func procMemory(b *testing.B, pid int) (rss, hwm int64) {
 			hwm = kb << 10
 		}
 	}
-	return rss, hwm
+	return rss, hwm, rss > 0
 }
 
 // TestRestartChild is the coordinator process of
