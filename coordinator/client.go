@@ -41,11 +41,33 @@ func (c *Client) Get(ctx context.Context, id string) (messages.JobRecord, error)
 	return rec, c.do(ctx, c.sub.JobGet(), messages.Encode(messages.GetRequest{ID: id}), &rec)
 }
 
-// List returns jobs, newest first.
+// List returns up to r.Limit jobs (DefaultListLimit when 0), the last
+// changed first, following job.list's pages from r.After.
 func (c *Client) List(ctx context.Context, r messages.ListRequest) ([]messages.JobRecord, error) {
+	limit := r.Limit
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	jobs := []messages.JobRecord{}
+	for {
+		r.Limit = limit - len(jobs)
+		page, err := c.ListPage(ctx, r)
+		if err != nil {
+			return jobs, err
+		}
+		jobs = append(jobs, page.Jobs...)
+		if page.Next == "" || len(jobs) >= limit {
+			return jobs, nil
+		}
+		r.After = page.Next
+	}
+}
+
+// ListPage returns one page of job.list: its Next continues it.
+func (c *Client) ListPage(ctx context.Context, r messages.ListRequest) (messages.ListReply, error) {
 	var reply messages.ListReply
 	err := c.do(ctx, c.sub.JobList(), messages.Encode(r), &reply)
-	return reply.Jobs, err
+	return reply, err
 }
 
 // Cancel cancels a job; a job that has already ended comes back unchanged.

@@ -27,13 +27,55 @@
 // Duplicate and stale results (older attempt, another step, an ended or
 // canceled job) change nothing. Events carry Msg-Ids too.
 //
+// # The index of live jobs
+//
+// vcl_jobs keeps every ended job for JobRetention (a million records is
+// ordinary), so no coordinator replays or holds it: its memory and its
+// start are bounded by the lab's size, not by the bucket's. The in-memory
+// index holds the live jobs only (and every lock of vcl_computers and the
+// inventory, one per computer). At start the vcl_jobs watcher begins with
+// updates only; then the vcl_computers and vcl_inventory watchers replay
+// those buckets, and the records of the jobs their locks and held
+// computers name are read (16 at a time). That finds every live job: a
+// live job holds its computer's lock from before its record is created
+// until after its end, and a record written after the watcher started
+// comes through it. The watcher decodes only the fields the index needs;
+// an ended record leaves the index (a short memory of its revision keeps a
+// slower read of an older one from bringing it back). The job-state gauge
+// loadpool_jobs counts the live states only.
+//
+// job.list pages by KV revision, the last changed job first, with a next
+// cursor: live states from the index, ended jobs (or every state) from the
+// bucket's stream read backwards with batched direct gets, at most 20,000
+// messages a page.
+//
 // # The sweeper
 //
 // One sweeper goroutine per coordinator (no per-job timer) applies a
 // synthetic retry to steps past their safety cap (Config.StepCap) and
 // aborts them, launches jobs a crashed submit left queued, and frees locks
-// whose job ended or was never recorded. It works from an in-memory index
-// fed by one KV watcher per bucket (also used by job.list).
+// whose job ended or was never recorded. It sweeps when it starts and
+// then when the next of these falls due, not only every SweepInterval, so
+// a coordinator restarted every few seconds still repairs: a queued job
+// relaunchAfter (1s) after its last change, since a launch is idempotent
+// (the Msg-Id of the load and the compare-and-set from queued); a step at
+// its deadline; a lock whose job is not live, or a computer held by such
+// a job, repairAfter (min(30s, StepCap/2)) after it was taken. That delay
+// stays long: a lock without a record may belong to a submit that is
+// still writing the record, and freeing it would let a second job onto
+// the computer; a submit's calls are each bounded by 10s, so only a lock
+// older than that is known to be orphaned.
+//
+// BenchmarkRestartOverRetained measures a restart over retained records
+// (LOADPOOL_BENCH_RETAINED=1000000 go test -run '^$' -bench
+// RestartOverRetained -benchtime 1x -timeout 1h ./coordinator). With
+// 1,000,000 ended records (1.2 KB each), 50 live jobs and 1,000 computers,
+// before the index of live jobs the coordinator did not start: its 30 s
+// set-up ran out while it replayed vcl_jobs (RSS 281 MB by then; with
+// 200,000 records: first submit after 12.3 s, RSS 164 MB, 77 ms a sweep);
+// after: first submit 0.12 s after the process started, RSS 22 MB (peak
+// 22 MB), 0.2 ms a sweep (0.08 ms with no records retained; 2 shared
+// cores).
 //
 // A load result without "reloaded" is taken to have reimaged the computer
 // (the post-load then expects a new SSH host key).
@@ -59,8 +101,8 @@
 // Errors of the micro endpoints: 400 bad input (the message names the
 // field), 404 unknown job, 409 computer busy (names the holding job) or id
 // conflict, 503 not ready or KV unreachable; the body is {"error": "..."}.
-// job.list answers newest first, from the index (a job submitted a moment
-// ago through another coordinator may be missing for that moment).
+// job.list answers the last changed job first (a direct get may lag the
+// newest write by a moment).
 //
 // # Who blocks
 //

@@ -229,8 +229,8 @@ func TestTwoCoordinators(t *testing.T) {
 		t.Errorf("list of failed jobs: %d, %v", len(none), err)
 	}
 	for i := 1; i < len(list); i++ {
-		if list[i].Created.After(list[i-1].Created) {
-			t.Errorf("list not newest first at %d", i)
+		if e.revision(list[i].ID) > e.revision(list[i-1].ID) {
+			t.Errorf("list not the last changed first at %d", i)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -12,10 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// entry is what the coordinator keeps in memory of one job: enough to
-// list jobs and to find running steps past their cap without reading
-// every record. It is a cache of vcl_jobs fed by one KV watcher; the
-// records themselves are always read from KV before a decision.
+// entry is what the coordinator keeps in memory of one live job: enough to
+// list the live jobs and to find running steps past their cap and jobs a
+// crashed submit left queued, without reading every record. The records
+// themselves are always read from KV before a decision.
 type entry struct {
 	rev      uint64
 	state    string
@@ -25,6 +27,42 @@ type entry struct {
 	computer string
 }
 
+// due is when the sweeper has something to do about the job: its step's
+// deadline, or (queued) relaunchAfter after its last change.
+func (e entry) due(relaunchAfter time.Duration) time.Time {
+	t := e.deadline
+	if e.state == messages.StateQueued {
+		if q := e.updated.Add(relaunchAfter); t.IsZero() || q.Before(t) {
+			t = q
+		}
+	}
+	return t
+}
+
+// indexFields are the only fields of a job record the watcher decodes.
+type indexFields struct {
+	State        string    `json:"state"`
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
+	StepDeadline time.Time `json:"step_deadline"`
+	Spec         struct {
+		Computer struct {
+			Name string `json:"name"`
+		} `json:"computer"`
+	} `json:"spec"`
+	Enrolled *struct {
+		Name string `json:"name"`
+	} `json:"enrolled"`
+}
+
+func (f indexFields) entry(rev uint64) entry {
+	name := f.Spec.Computer.Name
+	if f.Enrolled != nil {
+		name = f.Enrolled.Name
+	}
+	return entry{rev: rev, state: f.State, created: f.Created, updated: f.Updated, deadline: f.StepDeadline, computer: name}
+}
+
 // lock is one key of vcl_computers as last seen.
 type lock struct {
 	rev     uint64
@@ -32,33 +70,91 @@ type lock struct {
 	created time.Time
 }
 
-// index holds the cache of both buckets.
+// gone is a job that left the index (ended, expired or deleted) at rev,
+// kept for goneLife so that a slower read of an older revision cannot
+// bring it back.
+type gone struct {
+	rev uint64
+	at  time.Time
+}
+
+// goneLife is how long the index remembers a job that left it: longer
+// than any read or write of a record takes (opTimeout bounds each).
+const goneLife = 6 * opTimeout
+
+// index holds the live jobs (never the ended ones: vcl_jobs may retain
+// millions) and every lock of vcl_computers (one per computer at most).
+// It tells the sweeper when the next thing falls due (wake).
 type index struct {
 	mu    sync.Mutex
 	jobs  map[string]entry
+	gone  map[string]gone
 	locks map[string]lock
+
+	// relaunchAfter and lockAfter are the sweeper's delays (set before
+	// the watchers start).
+	relaunchAfter, lockAfter time.Duration
+	// armed is when the sweeper runs next (zero: it is about to); a
+	// change that falls due before it signals wake.
+	armed time.Time
+	wake  chan struct{}
 }
 
 func newIndex() *index {
-	return &index{jobs: map[string]entry{}, locks: map[string]lock{}}
+	return &index{jobs: map[string]entry{}, gone: map[string]gone{}, locks: map[string]lock{}, wake: make(chan struct{}, 1)}
 }
 
 // putJob records rec at revision rev unless a newer revision is known.
 func (x *index) putJob(rec messages.JobRecord, rev uint64) {
+	x.put(rec.ID, entry{rev: rev, state: rec.State, created: rec.Created, updated: rec.Updated, deadline: rec.StepDeadline,
+		computer: computerOf(rec).Name})
+}
+
+// put records job id as e (at revision e.rev) unless a newer revision is
+// known: a live job is kept or updated, an ended one leaves the index.
+func (x *index) put(id string, e entry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if old, ok := x.jobs[rec.ID]; ok && old.rev >= rev {
+	if old, ok := x.jobs[id]; ok && old.rev >= e.rev {
 		return
 	}
-	x.jobs[rec.ID] = entry{rev: rev, state: rec.State, created: rec.Created, updated: rec.Updated, deadline: rec.StepDeadline,
-		computer: computerOf(rec).Name}
+	if g, ok := x.gone[id]; ok && g.rev >= e.rev {
+		return
+	}
+	if messages.Terminal(e.state) {
+		x.leaveLocked(id, e.rev)
+		return
+	}
+	delete(x.gone, id)
+	x.jobs[id] = e
+	x.dueLocked(e.due(x.relaunchAfter))
 }
 
 func (x *index) dropJob(id string, rev uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if old, ok := x.jobs[id]; ok && old.rev <= rev {
-		delete(x.jobs, id)
+	if old, ok := x.jobs[id]; ok && old.rev > rev {
+		return
+	}
+	x.leaveLocked(id, rev)
+}
+
+func (x *index) leaveLocked(id string, rev uint64) {
+	delete(x.jobs, id)
+	if g, ok := x.gone[id]; !ok || g.rev < rev {
+		x.gone[id] = gone{rev: rev, at: time.Now()}
+	}
+}
+
+// dueLocked wakes the sweeper when t comes before its next run.
+func (x *index) dueLocked(t time.Time) {
+	if t.IsZero() || !t.Before(x.armed) {
+		return
+	}
+	x.armed = t
+	select {
+	case x.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -69,6 +165,9 @@ func (x *index) putLock(computer, job string, rev uint64, created time.Time) {
 		return
 	}
 	x.locks[computer] = lock{rev: rev, job: job, created: created}
+	if _, live := x.jobs[job]; !live {
+		x.dueLocked(created.Add(x.lockAfter))
+	}
 }
 
 func (x *index) dropLock(computer string, rev uint64) {
@@ -79,80 +178,162 @@ func (x *index) dropLock(computer string, rev uint64) {
 	}
 }
 
-// newest returns the ids of up to limit jobs in state (any state when
-// empty), newest first.
-func (x *index) newest(state string, limit int) []string {
-	type idc struct {
-		id string
-		t  time.Time
-	}
+// listed is a live job as job.list pages it.
+type listed struct {
+	id  string
+	rev uint64
+}
+
+// page returns up to limit live jobs in state (any live state when empty)
+// whose revision is below before (0: any), newest revision first, as
+// job.list pages vcl_jobs.
+func (x *index) page(state string, before uint64, limit int) []listed {
 	x.mu.Lock()
-	var all []idc
+	var all []listed
 	for id, e := range x.jobs {
-		if state == "" || e.state == state {
-			all = append(all, idc{id, e.created})
+		if (state == "" || e.state == state) && (before == 0 || e.rev < before) {
+			all = append(all, listed{id, e.rev})
 		}
 	}
 	x.mu.Unlock()
-	slices.SortFunc(all, func(a, b idc) int {
-		if c := b.t.Compare(a.t); c != 0 {
-			return c
-		}
-		return compareStrings(b.id, a.id)
-	})
-	ids := make([]string, 0, min(limit, len(all)))
-	for _, v := range all[:min(limit, len(all))] {
-		ids = append(ids, v.id)
-	}
-	return ids
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	slices.SortFunc(all, func(a, b listed) int { return cmp.Compare(b.rev, a.rev) })
+	return all[:min(limit, len(all))]
 }
 
 // due returns the live jobs whose step deadline is before now, and the
-// queued jobs not touched since stale (a submit that died half-way).
-func (x *index) due(now, stale time.Time) (overdue, stuck []string) {
+// queued jobs not touched for relaunchAfter (a submit that died half-way).
+func (x *index) due(now time.Time) (overdue, stuck []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for id, e := range x.jobs {
 		switch {
-		case messages.Terminal(e.state):
 		case !e.deadline.IsZero() && e.deadline.Before(now):
 			overdue = append(overdue, id)
-		case e.state == messages.StateQueued && e.updated.Before(stale):
+		case e.state == messages.StateQueued && !e.updated.Add(x.relaunchAfter).After(now):
 			stuck = append(stuck, id)
 		}
 	}
 	return overdue, stuck
 }
 
-// orphans returns computers whose lock is older than stale and whose job
-// is unknown or has ended.
-func (x *index) orphans(stale time.Time) map[string]lock {
+// orphans returns computers whose lock is lockAfter old and whose job is
+// not live (ended, or never recorded).
+func (x *index) orphans(now time.Time) map[string]lock {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	out := map[string]lock{}
 	for name, l := range x.locks {
-		e, ok := x.jobs[l.job]
-		if l.created.Before(stale) && (!ok || messages.Terminal(e.state)) {
+		if _, live := x.jobs[l.job]; !live && !l.created.Add(x.lockAfter).After(now) {
 			out[name] = l
 		}
 	}
 	return out
 }
 
-// watch starts one watcher per bucket and returns once both replayed
-// what the buckets held; the watchers run until bg ends.
+// schedule arms the sweeper's next run: the earliest time a live job, a
+// lock or also (non-zero) falls due, but not before floor nor after ceil.
+// A change due before it wakes the sweeper from then on. It also forgets
+// the jobs that left more than goneLife before now.
+func (x *index) schedule(now, floor, ceil, also time.Time) time.Time {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	next := ceil
+	earlier := func(t time.Time) {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+	earlier(also)
+	for _, e := range x.jobs {
+		earlier(e.due(x.relaunchAfter))
+	}
+	for _, l := range x.locks {
+		if _, live := x.jobs[l.job]; !live {
+			earlier(l.created.Add(x.lockAfter))
+		}
+	}
+	for id, g := range x.gone {
+		if now.Sub(g.at) > goneLife {
+			delete(x.gone, id)
+		}
+	}
+	if next.Before(floor) {
+		next = floor
+	}
+	x.armed = next
+	return next
+}
+
+// armedAt is when the sweeper is to run next.
+func (x *index) armedAt() time.Time {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.armed
+}
+
+// live returns the live jobs with their computers.
+func (x *index) live() map[string]string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make(map[string]string, len(x.jobs))
+	for id, e := range x.jobs {
+		if e.computer != "" {
+			out[id] = e.computer
+		}
+	}
+	return out
+}
+
+// isLive: the index holds job id as live.
+func (x *index) isLive(id string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.jobs[id]
+	return ok
+}
+
+// counts counts the live jobs by state.
+func (x *index) counts(into map[string]int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, e := range x.jobs {
+		into[e.state]++
+	}
+}
+
+// lockHolders returns the jobs the locks name.
+func (x *index) lockHolders() []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]string, 0, len(x.locks))
+	for _, l := range x.locks {
+		out = append(out, l.job)
+	}
+	return out
+}
+
+// startReads bounds the record reads of a start.
+const startReads = 16
+
+// watch fills the indexes and keeps them current until bg ends. The
+// vcl_computers and vcl_inventory watchers replay those buckets, which the
+// lab's size bounds. The vcl_jobs watcher does not replay (the bucket
+// keeps every ended job for JobRetention): it starts first, with updates
+// only, and the live jobs are then read from KV by name. A live job always
+// holds its computer's lock (taken before its record is created, released
+// after its end) and the inventory names it on its computer, so the jobs
+// that the locks and the held computers name are all the live jobs there
+// are; a record written after the watcher started comes through it.
 func (c *Coordinator) watch(ctx, bg context.Context) error {
-	for _, kv := range []jetstream.KeyValue{c.jobs, c.computers, c.inventory} {
+	c.index.mu.Lock()
+	c.index.relaunchAfter, c.index.lockAfter = c.relaunchAfter(), c.repairAfter()
+	c.index.mu.Unlock()
+	w, err := c.jobs.WatchAll(bg, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("coordinator: watch KV bucket %s: %w", c.jobs.Bucket(), err)
+	}
+	c.bg.Go(func() { c.follow(c.jobs, w, nil) })
+	for _, kv := range []jetstream.KeyValue{c.computers, c.inventory} {
 		w, err := kv.WatchAll(bg)
 		if err != nil {
 			return fmt.Errorf("coordinator: watch KV bucket %s: %w", kv.Bucket(), err)
@@ -165,15 +346,61 @@ func (c *Coordinator) watch(ctx, bg context.Context) error {
 			return fmt.Errorf("coordinator: reading KV bucket %s: %w", kv.Bucket(), context.Cause(ctx))
 		}
 	}
+	return c.readLive(ctx)
+}
+
+// readLive reads the records of the jobs that the locks and the held
+// computers name, startReads at a time; each read puts a live one into the
+// index.
+func (c *Coordinator) readLive(ctx context.Context) error {
+	ids := map[string]bool{}
+	for _, id := range c.index.lockHolders() {
+		ids[id] = true
+	}
+	for _, id := range c.inv.held() {
+		ids[id] = true
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	slots := make(chan struct{}, startReads)
+	for id := range ids {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			_, _, err := c.read(ctx, id)
+			var syntax *json.SyntaxError
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &syntax) || errors.As(err, &typ) {
+				c.log.Warn("unreadable job record in KV", "job", id, "err", err)
+				return
+			}
+			if err != nil && !errors.Is(err, errUnknownJob) {
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("coordinator: reading the live jobs: %w", first)
+	}
 	return nil
 }
 
+// follow applies one bucket's watcher to the indexes; ready (nil for
+// vcl_jobs, which does not replay) closes once the bucket was replayed.
 func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, ready chan struct{}) {
 	defer func() { _ = w.Stop() }()
 	jobs := kv == c.jobs
 	for e := range w.Updates() {
 		if e == nil {
-			close(ready)
+			if ready != nil {
+				close(ready)
+			}
 			continue
 		}
 		if kv == c.inventory {
@@ -182,12 +409,12 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 		}
 		switch {
 		case jobs && e.Operation() == jetstream.KeyValuePut:
-			var rec messages.JobRecord
-			if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			var f indexFields
+			if err := json.Unmarshal(e.Value(), &f); err != nil {
 				c.log.Warn("unreadable job record in KV", "job", e.Key(), "err", err)
 				continue
 			}
-			c.index.putJob(rec, e.Revision())
+			c.index.put(e.Key(), f.entry(e.Revision()))
 		case jobs:
 			c.index.dropJob(e.Key(), e.Revision())
 		case e.Operation() == jetstream.KeyValuePut:
@@ -212,25 +439,4 @@ func (c *Coordinator) followInventory(e jetstream.KeyValueEntry) {
 		return
 	}
 	c.inv.put(en, e.Revision())
-}
-
-// live returns the live jobs with their computers.
-func (x *index) live() map[string]string {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	out := map[string]string{}
-	for id, e := range x.jobs {
-		if !messages.Terminal(e.state) && e.computer != "" {
-			out[id] = e.computer
-		}
-	}
-	return out
-}
-
-// jobState is the state the index last saw of job id.
-func (x *index) jobState(id string) (string, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	e, ok := x.jobs[id]
-	return e.state, ok
 }

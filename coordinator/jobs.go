@@ -274,20 +274,11 @@ func (c *Coordinator) list(ctx context.Context, data []byte) (messages.ListReply
 	if r.Limit == 0 {
 		r.Limit = DefaultListLimit
 	}
-	out := messages.ListReply{Jobs: []messages.JobRecord{}}
-	for _, id := range c.index.newest(r.State, r.Limit) {
-		rec, _, err := c.read(ctx, id)
-		if errors.Is(err, errUnknownJob) {
-			continue
-		}
-		if err != nil {
-			return messages.ListReply{}, err
-		}
-		if r.State == "" || rec.State == r.State {
-			out.Jobs = append(out.Jobs, rec)
-		}
+	before, err := decodeAfter(r.After)
+	if err != nil {
+		return messages.ListReply{}, err
 	}
-	return out, nil
+	return c.listPage(ctx, r, before)
 }
 
 // cancelJob ends a live job as canceled: CAS, abort to the workers,

@@ -22,19 +22,18 @@ func (c *Coordinator) observe(ctx context.Context, rec, next messages.JobRecord,
 	}
 }
 
-// stateCounts counts the jobs and the computers of the indexes by state
-// (the scrape-time gauges of package metrics); every state appears.
+// stateCounts counts the live jobs of the index by state, and the
+// computers of the inventory index by state (the scrape-time gauges of
+// package metrics); every live state and every computer state appears.
+// Ended jobs are not counted: the index holds the live jobs only (the
+// bucket may retain millions of ended ones); loadpool_jobs_ended_total
+// counts the ends.
 func (c *Coordinator) stateCounts() (jobs, computers map[string]int) {
 	jobs = map[string]int{}
-	for _, s := range []string{messages.StateQueued, messages.StateLoading, messages.StatePostloading,
-		messages.StateReady, messages.StateFailed, messages.StateCanceled} {
+	for _, s := range []string{messages.StateQueued, messages.StateLoading, messages.StatePostloading} {
 		jobs[s] = 0
 	}
-	c.index.mu.Lock()
-	for _, e := range c.index.jobs {
-		jobs[e.state]++
-	}
-	c.index.mu.Unlock()
+	c.index.counts(jobs)
 	computers = map[string]int{}
 	for _, s := range []string{messages.ComputerAvailable, messages.ComputerReloading, messages.ComputerInUse,
 		messages.ComputerMaintenance, messages.ComputerFailed} {

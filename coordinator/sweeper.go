@@ -14,23 +14,68 @@ import (
 // queued jobs a crashed submit left behind, and frees orphan locks. It
 // works from the in-memory index and decides only on records read from
 // KV, with compare-and-set, so several coordinators may sweep at once.
+//
+// It sweeps at once when it starts, then when the next thing falls due
+// (a step's deadline, a queued job relaunchAfter after its last change, a
+// lock of no live job or a computer held by one repairAfter after their
+// making), at most every sweepGap and at least every SweepInterval: a
+// coordinator that is restarted every few seconds still repairs.
 func (c *Coordinator) sweeper(ctx context.Context) {
-	t := time.NewTicker(c.cfg.SweepInterval)
+	gap := c.sweepGap()
+	t := time.NewTimer(0)
 	defer t.Stop()
-	c.sweep(ctx) // at once: a restarted coordinator repairs without waiting an interval
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.index.wake:
+			t.Reset(max(time.Until(c.index.armedAt()), time.Until(last.Add(gap)), 0))
+			continue
 		case <-t.C:
-			c.sweep(ctx)
+		}
+		c.sweep(ctx)
+		last = time.Now()
+		next := c.index.schedule(last, last.Add(gap), last.Add(c.cfg.SweepInterval), c.heldDue())
+		t.Reset(time.Until(next))
+	}
+}
+
+// sweepGap is the least time between two sweeps: what a repair that
+// keeps failing (KV unreachable) costs.
+func (c *Coordinator) sweepGap() time.Duration { return min(c.cfg.SweepInterval, time.Second) }
+
+// relaunchAfter is how long a job stays queued before the sweeper
+// launches it. A launch is idempotent: the load's Msg-Id <job>.1.load
+// deduplicates a second dispatch and the compare-and-set from queued lets
+// one writer win, so a relaunch that races a slow submit's own launch
+// costs a request, never a second load; the delay only spares that work
+// in the common case (a submit launches within milliseconds).
+func (c *Coordinator) relaunchAfter() time.Duration { return min(time.Second, c.repairAfter()) }
+
+// heldDue is when the first computer held (reloading) by a job the index
+// does not hold live falls due (zero: none): repairAfter after it was
+// marked held.
+func (c *Coordinator) heldDue() time.Time {
+	after := c.repairAfter()
+	var next time.Time
+	c.inv.mu.Lock()
+	defer c.inv.mu.Unlock()
+	for _, it := range c.inv.items {
+		e := it.e
+		if e.State != messages.ComputerReloading || e.Job == "" || c.index.isLive(e.Job) {
+			continue
+		}
+		if t := e.Since.Add(after); next.IsZero() || t.Before(next) {
+			next = t
 		}
 	}
+	return next
 }
 
 func (c *Coordinator) sweep(ctx context.Context) {
 	now := time.Now().UTC()
-	overdue, stuck := c.index.due(now, now.Add(-c.repairAfter()))
+	overdue, stuck := c.index.due(now)
 	for _, id := range overdue {
 		if ctx.Err() != nil {
 			return
@@ -86,7 +131,7 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 	if err != nil {
 		return err
 	}
-	if rec.State != messages.StateQueued || rec.Updated.After(now.Add(-c.repairAfter())) {
+	if rec.State != messages.StateQueued || rec.Updated.After(now.Add(-c.relaunchAfter())) {
 		return nil
 	}
 	c.log.Info("launching a job a submit left queued", "job", id)
@@ -113,7 +158,7 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 		}
 	}
 	for name, id := range c.inv.held() {
-		if st, ok := c.index.jobState(id); ok && !messages.Terminal(st) {
+		if c.index.isLive(id) {
 			continue
 		}
 		rec, _, err := c.read(ctx, id)

@@ -431,15 +431,21 @@ type GetRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ListRequest is the body of job.list; an empty body lists the newest 100.
+// ListRequest is the body of job.list; an empty body lists the 100 jobs
+// changed last. After is the Next of the page before (empty: from the
+// newest).
 type ListRequest struct {
 	State string `json:"state,omitempty"`
 	Limit int    `json:"limit,omitempty"`
+	After string `json:"after,omitempty"`
 }
 
-// ListReply is the reply of job.list.
+// ListReply is the reply of job.list: the jobs, the last changed first.
+// Next, when set, continues the listing (a page may hold fewer than the
+// limit and still have a next: the scan of one page is bounded).
 type ListReply struct {
 	Jobs []JobRecord `json:"jobs"`
+	Next string      `json:"next,omitempty"`
 }
 
 // ErrorBody is the JSON body of every micro error reply.

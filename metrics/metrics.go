@@ -116,7 +116,7 @@ type stateCollector struct {
 }
 
 var (
-	jobsDesc      = prometheus.NewDesc("loadpool_jobs", "Jobs in the job bucket by state (from the coordinator's index at scrape time).", []string{"state"}, nil)
+	jobsDesc      = prometheus.NewDesc("loadpool_jobs", "Live jobs by state: queued, loading, postloading (the coordinator's index of live jobs at scrape time; ended jobs: loadpool_jobs_ended_total).", []string{"state"}, nil)
 	computersDesc = prometheus.NewDesc("loadpool_computers", "Enrolled computers by state (from the coordinator's inventory index at scrape time).", []string{"state"}, nil)
 )
 

@@ -109,22 +109,30 @@ func TestScrapeRunningPipeline(t *testing.T) {
 		mf = scrape(t, ms.URL())
 		return value(mf, "loadpool_steps_in_flight", "step", "load", "pool", "fake", "worker", "w-test") == 1 &&
 			value(mf, "loadpool_lease_renewals_total", "step", "load", "pool", "fake")-value(base, "loadpool_lease_renewals_total", "step", "load", "pool", "fake") >= 2 &&
-			value(mf, "loadpool_jobs", "state", "ready") == 2 && value(mf, "loadpool_computers", "state", "inuse") == 2
+			value(mf, "loadpool_jobs_ended_total", "state", "ready")-value(base, "loadpool_jobs_ended_total", "state", "ready") == 2 &&
+			value(mf, "loadpool_jobs_ended_total", "state", "failed")-value(base, "loadpool_jobs_ended_total", "state", "failed") == 1 &&
+			value(mf, "loadpool_computers", "state", "inuse") == 2
 	})
+	// The job gauge counts the live jobs only.
 	want(t, mf, 1, "loadpool_jobs", "state", "loading")
-	want(t, mf, 1, "loadpool_jobs", "state", "failed")
+	if find(mf, "loadpool_jobs", "state", "ready") != nil || find(mf, "loadpool_jobs", "state", "failed") != nil {
+		t.Error("loadpool_jobs counts ended jobs")
+	}
+	want(t, mf, 0, "loadpool_jobs", "state", "postloading")
+	want(t, mf, 0, "loadpool_jobs", "state", "queued")
 	want(t, mf, 1, "loadpool_computers", "state", "reloading")
 	want(t, mf, 2, "loadpool_computers", "state", "inuse")
 
 	close(release)
 	poll.Until(t, "every job ended", func() bool {
 		mf = scrape(t, ms.URL())
-		return value(mf, "loadpool_jobs", "state", "ready") == 3 && value(mf, "loadpool_computers", "state", "inuse") == 3 &&
+		return value(mf, "loadpool_jobs_ended_total", "state", "ready")-value(base, "loadpool_jobs_ended_total", "state", "ready") == 3 &&
+			value(mf, "loadpool_computers", "state", "inuse") == 3 &&
 			value(mf, "loadpool_steps_in_flight", "step", "postload", "pool", "linux", "worker", "w-test") == 0
 	})
 	want(t, mf, 0, "loadpool_steps_in_flight", "step", "load", "pool", "fake", "worker", "w-test")
+	want(t, mf, 0, "loadpool_jobs", "state", "loading")
 	mf = minus(mf, base)
-	want(t, mf, 1, "loadpool_jobs", "state", "failed")
 	want(t, mf, 3, "loadpool_computers", "state", "inuse")
 	want(t, mf, 1, "loadpool_computers", "state", "failed")
 	want(t, mf, 1, "loadpool_retries_total", "reason", "datastore-busy")

@@ -110,7 +110,7 @@ func explain(err error) error {
 }
 
 func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags(stdout, "status", "[ID] [--state S] [--limit N] [--json]", "Show one job with its history, or list jobs (newest first).")
+	fs := flags(stdout, "status", "[ID] [--state S] [--limit N] [--json]", "Show one job with its history, or list jobs (the last changed first).")
 	state := fs.String("state", "", "list only jobs in this state ("+strings.Join(messages.States, ", ")+")")
 	limit := fs.Int("limit", 20, "list at most this many jobs")
 	asJSON := fs.Bool("json", false, "print the job record(s) as JSON")

@@ -13,7 +13,7 @@ async function drawJobs() {
     tr.append(el("td", {}, when(j.updated)));
     return tr;
   }));
-  document.getElementById("job-count").textContent = jobs.length + " shown, newest first";
+  document.getElementById("job-count").textContent = jobs.length + " shown, the last changed first";
 }
 async function drawComputers() {
   const {computers} = await getJSON("/api/computers");
