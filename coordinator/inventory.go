@@ -176,7 +176,7 @@ func (c *Coordinator) hold(ctx context.Context, name, id string, check func(mess
 		if e.State != messages.ComputerMaintenance {
 			e.State, e.Reason = messages.ComputerReloading, ""
 		}
-		e.Job, e.Since = id, time.Now().UTC()
+		e.Job, e.JobEnded, e.Since = id, "", time.Now().UTC()
 		return e, "held by job " + id, nil
 	})
 }
@@ -216,6 +216,9 @@ func endTransition(e messages.Enrollment, rec messages.JobRecord, now time.Time)
 	if e.Job == rec.ID && e.State != messages.ComputerReloading && e.State != messages.ComputerMaintenance {
 		return e, "", nil // already recorded
 	}
+	if e.Job == rec.ID && e.JobEnded != "" {
+		return e, "", nil // already recorded (drained computers too)
+	}
 	state, reason := "", e.Reason
 	switch rec.State {
 	case messages.StateReady:
@@ -236,7 +239,7 @@ func endTransition(e messages.Enrollment, rec messages.JobRecord, now time.Time)
 	} else {
 		e.State = state
 	}
-	e.Job, e.Since = rec.ID, now
+	e.Job, e.JobEnded, e.Since = rec.ID, rec.State, now
 	return e, fmt.Sprintf("job %s ended %s", rec.ID, rec.State), nil
 }
 

@@ -315,7 +315,7 @@ func (c *Coordinator) undrainComputer(ctx context.Context, data []byte) (any, er
 		}
 		switch {
 		case held != "":
-			e.State, e.Job = messages.ComputerReloading, held
+			e.State, e.Job, e.JobEnded = messages.ComputerReloading, held, ""
 		case last == messages.StateReady:
 			e.State = messages.ComputerInUse
 		case last == messages.StateFailed:

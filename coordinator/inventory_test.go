@@ -431,3 +431,41 @@ func (e *env) coordinatorsIndexLen() int {
 	}
 	return n
 }
+
+// A computer drained while its job ran records the job's end once: the
+// sweeps after it change nothing (no rewrite, no event, every second).
+func TestDrainedEndRecordedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	co := e.coordinator(Config{})
+	release := make(chan struct{})
+	e.worker(messages.StepLoad, "vmware", func(messages.Request) reply {
+		return reply{outcome: messages.OutcomeReady, detail: "cloned", wait: release}
+	})
+	e.worker(messages.StepPostload, "windows", always(messages.OutcomeReady))
+	e.submit(spec("d-1", "vm-d"))
+	e.waitComputer("vm-d", messages.ComputerReloading)
+	if _, err := e.cl.DrainComputer(ctx(t), "vm-d", "fan noise"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	e.waitState("d-1", messages.StateReady)
+	e.waitComputerJob("vm-d", "d-1", true)
+	inv, err := e.js.KeyValue(ctx(t), subj.InventoryBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := inv.Get(ctx(t), "vm-d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	co.sweep(ctx(t))
+	co.sweep(ctx(t))
+	after, err := inv.Get(ctx(t), "vm-d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Revision() != before.Revision() {
+		t.Fatalf("the sweeps rewrote the drained computer: revision %d -> %d: %s", before.Revision(), after.Revision(), after.Value())
+	}
+}

@@ -49,6 +49,9 @@ type Enrollment struct {
 	Image string `json:"image,omitempty"`
 	// Job is the live or last job.
 	Job string `json:"job,omitempty"`
+	// JobEnded is the state Job ended in once its end is recorded here
+	// (ready, failed, canceled); empty while Job holds the computer.
+	JobEnded string `json:"job_ended,omitempty"`
 	// Tainted: handed to a reservation (or left in an unknown state) since
 	// its last reload; the next load always reimages it.
 	Tainted bool `json:"tainted,omitempty"`
