@@ -181,7 +181,7 @@ func (c *Coordinator) ensurePool(ctx context.Context, step, p string) error {
 	defer cancel()
 	pc := c.cfg.Settings.Consumer(c.sub, step, p)
 	pc.InactiveThreshold = c.cfg.requestLife()
-	if n, ok := c.cfg.PoolMaxAckPending[c.sub.Consumer(step, p)]; ok && c.cfg.Settings.MaxAckPending == 0 {
+	if n, ok := c.cfg.PoolMaxAckPending[c.sub.Consumer(step, p)]; ok {
 		pc.MaxAckPending = n
 	}
 	if _, err := pc.Ensure(ctx, c.js, false); err != nil {

@@ -54,10 +54,10 @@ type Config struct {
 	// screenshots of waits that ran out. Its NATS user needs the rights
 	// to the bucket's stream OBJ_<prefix>_evidence.
 	Evidence bool
-	// PoolMaxAckPending is the pool-wide limit of the pools whose own
-	// default differs from Settings.MaxAckPending, by consumer name
-	// ("loader-xcat": 10, xCAT's throttle); Settings.MaxAckPending, when
-	// set, wins. The coordinator makes the consumers, so it applies them.
+	// PoolMaxAckPending is the pool-wide limit of named pools, by
+	// consumer name ("loader-xcat": 10, xCAT's throttle; "os-linux":
+	// 10000): it wins over Settings.MaxAckPending. The coordinator makes
+	// the consumers, so it applies them.
 	PoolMaxAckPending map[string]int
 	// MinPoll is the shortest poll an image's wait_profile may ask for
 	// (default messages.MinPoll, 1s; tests of scaled-down time set less).

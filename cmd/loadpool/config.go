@@ -54,6 +54,12 @@ type Config struct {
 
 	LabInventory string `envconfig:"LAB_INVENTORY"`
 
+	// PoolMaxAckPending is the limit of named pools ("os-linux:10000,
+	// loader-xcat:10"): it wins over MAX_ACK_PENDING and the built-in
+	// limits (xCAT's 10), applied by the coordinator that creates the
+	// pool's consumer.
+	PoolMaxAckPending map[string]int `envconfig:"POOL_MAX_ACK_PENDING"`
+
 	// Operators' view (observe.go): the Prometheus metrics of every
 	// process and the coordinator's web page; host:port, empty is off.
 	// Unset, `all` and `dev` listen on DefaultMetricsAddr and DefaultUIAddr
@@ -98,6 +104,17 @@ func loadConfig() (Config, error) {
 	}
 	if err := c.Config.Validate(); err != nil {
 		return c, err
+	}
+	for name, n := range c.PoolMaxAckPending {
+		if !strings.HasPrefix(name, "loader-") && !strings.HasPrefix(name, "os-") {
+			return c, fmt.Errorf("LOADPOOL_POOL_MAX_ACK_PENDING: %q is not a pool: name its consumer, loader-<provisioner> or os-<family> (\"os-linux:10000,loader-xcat:10\")", name)
+		}
+		if err := messages.ValidToken("LOADPOOL_POOL_MAX_ACK_PENDING pool", name); err != nil {
+			return c, err
+		}
+		if n < 1 || n > 1_000_000 {
+			return c, fmt.Errorf("LOADPOOL_POOL_MAX_ACK_PENDING: %s must be 1 to 1000000, not %d", name, n)
+		}
 	}
 	if c.StepCap < time.Second {
 		return c, fmt.Errorf("LOADPOOL_STEP_CAP must be at least 1s, not %s", c.StepCap)

@@ -45,9 +45,38 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, output %q; want exit %d mentioning %q", c.args, code, out+errOut, c.code, c.want)
 		}
 	}
+	for _, c := range []struct{ value, want string }{
+		{"linux:100", `"linux" is not a pool`},
+		{"os-linux:0", "os-linux must be 1 to 1000000"},
+		{"os-linux", "LOADPOOL_POOL_MAX_ACK_PENDING"},
+	} {
+		t.Setenv("LOADPOOL_POOL_MAX_ACK_PENDING", c.value)
+		if code, _, errOut := runCmd(t, ctx, "coordinator"); code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("LOADPOOL_POOL_MAX_ACK_PENDING=%s: exit %d %q, want %q", c.value, code, errOut, c.want)
+		}
+	}
+	t.Setenv("LOADPOOL_POOL_MAX_ACK_PENDING", "")
 	t.Setenv("LOADPOOL_REPLICAS", "9")
 	if code, _, errOut := runCmd(t, ctx, "coordinator"); code != 1 || !strings.Contains(errOut, "LOADPOOL_REPLICAS") {
 		t.Errorf("bad LOADPOOL_REPLICAS: exit %d %q", code, errOut)
+	}
+}
+
+// The per-pool limits: xCAT's 10 built in, lost to a global limit, and
+// LOADPOOL_POOL_MAX_ACK_PENDING's winning over both.
+func TestPoolLimits(t *testing.T) {
+	cfg := Config{Prefix: "vcl"}
+	if got := poolLimits(cfg); got["loader-xcat"] != 10 || len(got) != 1 {
+		t.Errorf("defaults: %v", got)
+	}
+	cfg.MaxAckPending = 5000
+	cfg.PoolMaxAckPending = map[string]int{"os-linux": 10000}
+	if got := poolLimits(cfg); len(got) != 1 || got["os-linux"] != 10000 {
+		t.Errorf("global 5000 + os-linux: %v", got)
+	}
+	cfg.PoolMaxAckPending = map[string]int{"loader-xcat": 20}
+	if got := poolLimits(cfg); got["loader-xcat"] != 20 {
+		t.Errorf("loader-xcat set: %v", got)
 	}
 }
 

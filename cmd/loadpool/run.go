@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -46,7 +47,7 @@ func setup() (Config, *slog.Logger, error) {
 
 func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn) (*coordinator.Coordinator, error) {
 	c, err := coordinator.New(nc, coordinator.Config{Subjects: cfg.subjects(), StepCap: cfg.StepCap, JobRetention: cfg.JobRetention, Evidence: cfg.Evidence, Durations: cfg.Durations, Logger: log.With("role", "coordinator"), Settings: cfg.Config,
-		PoolMaxAckPending: map[string]int{cfg.subjects().LoaderConsumer(xcat.Name): xcat.DefaultMaxAckPending}})
+		PoolMaxAckPending: poolLimits(cfg)})
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +55,18 @@ func startCoordinator(ctx context.Context, cfg Config, log *slog.Logger, nc *nat
 		return nil, err
 	}
 	return c, nil
+}
+
+// poolLimits are the per-pool limits the coordinator applies: xCAT's
+// built-in 10 unless LOADPOOL_MAX_ACK_PENDING sets every pool's, then
+// LOADPOOL_POOL_MAX_ACK_PENDING's, which win over both.
+func poolLimits(cfg Config) map[string]int {
+	m := map[string]int{}
+	if cfg.MaxAckPending == 0 {
+		m[cfg.subjects().LoaderConsumer(xcat.Name)] = xcat.DefaultMaxAckPending
+	}
+	maps.Copy(m, cfg.PoolMaxAckPending)
+	return m
 }
 
 // startLoader starts a loader worker for provisioner name.
