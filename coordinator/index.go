@@ -130,6 +130,18 @@ func (x *index) put(id string, e entry) {
 	x.dueLocked(e.due(x.relaunchAfter))
 }
 
+// known: the index has seen job id at rev or later (this process's own
+// writes are indexed when made; the watcher need not decode them again).
+func (x *index) known(id string, rev uint64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old, ok := x.jobs[id]; ok && old.rev >= rev {
+		return true
+	}
+	g, ok := x.gone[id]
+	return ok && g.rev >= rev
+}
+
 func (x *index) dropJob(id string, rev uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -409,6 +421,9 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 		}
 		switch {
 		case jobs && e.Operation() == jetstream.KeyValuePut:
+			if c.index.known(e.Key(), e.Revision()) {
+				continue
+			}
 			var f indexFields
 			if err := json.Unmarshal(e.Value(), &f); err != nil {
 				c.log.Warn("unreadable job record in KV", "job", e.Key(), "err", err)
