@@ -430,8 +430,12 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 				continue
 			}
 			c.index.put(e.Key(), f.entry(e.Revision()))
+			if messages.Terminal(f.State) {
+				c.records.drop(e.Key(), e.Revision()) // ended by another coordinator
+			}
 		case jobs:
 			c.index.dropJob(e.Key(), e.Revision())
+			c.records.drop(e.Key(), e.Revision())
 		case e.Operation() == jetstream.KeyValuePut:
 			c.index.putLock(e.Key(), string(e.Value()), e.Revision(), e.Created())
 		default:

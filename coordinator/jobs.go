@@ -29,13 +29,15 @@ var errIDConflict = errors.New("id conflict")
 // that a crash anywhere loses nothing and leaves nothing stuck for ever;
 // writes of one step are sent together and awaited together:
 //
-//  1. create the record, state queued, with the enrolled computer the
-//     requests carry (vcl_jobs create), and lock the computer
-//     (vcl_computers create) at once. A lost lock (busy, 409) purges the
-//     record again; an id that exists answers that job (or 409 for another
-//     spec) and frees a lock it took. From here the job is accepted; a
-//     crash leaves it queued and the sweeper launches it, or a lock
-//     without a record, which the sweeper frees after repairAfter.
+//  1. lock the computer (vcl_computers create) and create the record,
+//     state queued, with the enrolled computer the requests carry
+//     (vcl_jobs create), sent together, the lock first. A lost lock (busy,
+//     409) purges the record again; an id that exists answers that job (or
+//     409 for another spec) and frees a lock it took. From here the job is
+//     accepted; a crash leaves it queued and the sweeper launches it once
+//     the sweeper holds its lock (a job whose computer went to another job
+//     meanwhile fails), or a lock without a record, freed after
+//     repairAfter.
 //  2. mark the computer reloading (vcl_inventory compare-and-set),
 //     decided on the enrolment the index has: a won compare-and-set
 //     proves it the latest, so it records the end of the job that held
@@ -72,9 +74,13 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	}
 	now := time.Now().UTC()
 	rec := newRecord(id, spec, it.e, now, c.cfg.StepCap)
+	// The lock goes out first: on one server a crash then leaves at worst
+	// a lock without a record (freed after repairAfter); a record without
+	// its lock (a cluster, or a crash before the purge of a refused job)
+	// is relaunched only once the relaunch holds the lock.
+	lock := c.startLock(name, id)
 	sent := c.publish("record of job "+id, &nats.Msg{Subject: c.jobSubject(id), Data: messages.Encode(rec)},
 		jetstream.WithExpectLastSequencePerSubject(0))
-	lock := c.startLock(name, id)
 	rev, err := c.created(ctx, sent, rec)
 	taken, lerr := c.finishLock(ctx, lock, name, id)
 	if err != nil {

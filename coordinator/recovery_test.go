@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,5 +95,50 @@ func TestSweeperRepairs(t *testing.T) {
 	}
 	for _, computer := range []string{"vm-q", "vm-e", "vm-o"} {
 		poll.Until(t, computer+" to be freed", func() bool { return e.lockHolder(computer) == "" })
+	}
+}
+
+// A submit that died between its record and its computer's lock (they go
+// out together) leaves a queued job without the lock. The sweeper
+// launches it only once it holds the lock; when another job took the
+// computer meanwhile, the queued job fails and the other keeps it.
+func TestRelaunchTakesTheLock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.coordinator(Config{StepCap: 2 * time.Second}) // repairAfter 1 s
+	e.worker(messages.StepLoad, "vmware", func(r messages.Request) reply {
+		if r.JobID == "holder" {
+			return reply{} // holds vm-b: never answers
+		}
+		return reply{outcome: messages.OutcomeReady, detail: "cloned"}
+	})
+	e.worker(messages.StepPostload, "windows", always(messages.OutcomeReady))
+	e.enroll(spec("", "vm-a").Computer)
+	e.submit(spec("holder", "vm-b"))
+	e.waitState("holder", messages.StateLoading)
+
+	jobs, err := e.js.KeyValue(ctx(t), subj.JobsBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := func(id, computer string) {
+		s := spec(id, computer)
+		s.ID = ""
+		rec := newRecord(id, s, e.computer(computer), time.Now().UTC().Add(-2*time.Second), time.Hour)
+		if _, err := jobs.Create(ctx(t), id, messages.Encode(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan("q-free", "vm-a")  // its computer is free
+	orphan("q-taken", "vm-b") // "holder" has its computer
+	if rec := e.waitState("q-free", messages.StateReady); len(rec.Steps) != 2 {
+		t.Errorf("q-free: %v", steps(rec))
+	}
+	rec := e.waitState("q-taken", messages.StateFailed)
+	if !strings.Contains(rec.Error, "went to another job") || len(rec.Steps) != 0 {
+		t.Errorf("q-taken: %q, steps %v", rec.Error, steps(rec))
+	}
+	if h := e.lockHolder("vm-b"); h != "holder" {
+		t.Errorf("vm-b's lock: %q, want holder's", h)
 	}
 }

@@ -134,10 +134,39 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 	if rec.State != messages.StateQueued || rec.Updated.After(now.Add(-c.relaunchAfter())) {
 		return nil
 	}
+	// The submit may have died between its record and its lock (they go
+	// out together): the job runs only with the computer's lock.
+	name := computerOf(rec).Name
+	if _, err := c.lockComputer(ctx, name, id); errors.Is(err, errBusy) {
+		if rec.Updated.After(now.Add(-c.repairAfter())) {
+			return nil // its submit may still be on its way: it refuses the job itself
+		}
+		return c.lostLock(ctx, rec, rev, err)
+	} else if err != nil {
+		return err
+	}
 	c.log.Info("launching a job a submit left queued", "job", id)
 	metrics.Repaired("relaunch")
 	_, err = c.launch(ctx, rec, rev)
 	return err
+}
+
+// lostLock ends a queued job whose submit died before it had its
+// computer, which another job holds now: failed, the computer untouched.
+func (c *Coordinator) lostLock(ctx context.Context, rec messages.JobRecord, rev uint64, busy error) error {
+	next := rec
+	next.State, next.Updated, next.StepDeadline = messages.StateFailed, time.Now().UTC(), time.Time{}
+	next.Error = fmt.Sprintf("its submit did not complete and the computer went to another job meanwhile (%v): submit it again", busy)
+	if _, err := c.write(ctx, next, rev); err != nil {
+		if errors.Is(err, errConflict) {
+			return nil // it moved on meanwhile
+		}
+		return err
+	}
+	metrics.Repaired("lost-lock")
+	c.log.Warn("a job left queued without its computer failed", "job", rec.ID, "computer", computerOf(rec).Name)
+	c.settle(ctx, c.event(next, "", next.Error, rec.ID+".lost-lock"))
+	return nil
 }
 
 // repairInventory makes every computer's state agree with the job records
