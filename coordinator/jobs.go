@@ -31,9 +31,9 @@ var errIDConflict = errors.New("id conflict")
 //
 //  1. lock the computer (vcl_computers create) and create the record,
 //     state queued, with the enrolled computer the requests carry
-//     (vcl_jobs create), sent together, the lock first. A lost lock (busy,
-//     409) purges the record again; an id that exists answers that job (or
-//     409 for another spec) and frees a lock it took. From here the job is
+//     (vcl_jobs create), sent together, the lock first. A lost lock
+//     (busy: 409) purges the record again; an id that exists answers that
+//     job (or 409 for another spec) and frees a lock it took. From here the job is
 //     accepted; a crash leaves it queued and the sweeper launches it once
 //     the sweeper holds its lock (a job whose computer went to another job
 //     meanwhile fails), or a lock without a record, freed after
