@@ -180,3 +180,42 @@ func TestRetryAlwaysReloads(t *testing.T) {
 		t.Fatalf("attempt 2: reload %q, want always", r.Reload)
 	}
 }
+
+// endTransition records a job's end once, never over a later job's hold
+// or end (a repeated end from a sweep or a redelivered result), and still
+// over an older job's state (this job's hold was lost).
+func TestEndTransition(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	job := func(id, state string, created time.Time) messages.JobRecord {
+		return messages.JobRecord{ID: id, State: state, Created: created, Spec: messages.JobSpec{Image: messages.Image{Name: "img"}}}
+	}
+	comp := func(job, state, ended string, since time.Time) messages.Enrollment {
+		return messages.Enrollment{Computer: messages.Computer{Name: "vm"}, State: state, Job: job, JobEnded: ended, Since: since}
+	}
+	cases := []struct {
+		name   string
+		e      messages.Enrollment
+		rec    messages.JobRecord
+		change bool
+		state  string
+	}{
+		{"held by this job: recorded", comp("j1", messages.ComputerReloading, "", t0.Add(time.Second)), job("j1", messages.StateReady, t0), true, messages.ComputerInUse},
+		{"already recorded", comp("j1", messages.ComputerInUse, messages.StateReady, t0.Add(time.Minute)), job("j1", messages.StateReady, t0), false, messages.ComputerInUse},
+		{"drained, already recorded", comp("j1", messages.ComputerMaintenance, messages.StateReady, t0.Add(time.Minute)), job("j1", messages.StateReady, t0), false, messages.ComputerMaintenance},
+		{"drained while held: recorded, stays drained", comp("j1", messages.ComputerMaintenance, "", t0.Add(time.Second)), job("j1", messages.StateFailed, t0), true, messages.ComputerMaintenance},
+		{"a later job holds it", comp("j2", messages.ComputerReloading, "", t0.Add(time.Minute)), job("j1", messages.StateReady, t0), false, messages.ComputerReloading},
+		{"a later job ended on it", comp("j2", messages.ComputerInUse, messages.StateReady, t0.Add(time.Minute)), job("j1", messages.StateReady, t0), false, messages.ComputerInUse},
+		{"an older job's state (this hold lost)", comp("j0", messages.ComputerAvailable, messages.StateCanceled, t0.Add(-time.Minute)), job("j1", messages.StateReady, t0), true, messages.ComputerInUse},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, msg, err := endTransition(c.e, c.rec, t0.Add(2*time.Minute))
+			if err != nil || (msg != "") != c.change || got.State != c.state {
+				t.Errorf("change %q, state %s, err %v; want change %v, state %s", msg, got.State, err, c.change, c.state)
+			}
+			if c.change && (got.Job != c.rec.ID || got.JobEnded != c.rec.State || !got.Tainted) {
+				t.Errorf("recorded %+v; want job %s ended %s, tainted", got, c.rec.ID, c.rec.State)
+			}
+		})
+	}
+}

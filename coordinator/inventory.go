@@ -213,6 +213,12 @@ func endTransition(e messages.Enrollment, rec messages.JobRecord, now time.Time)
 	if e.Job != rec.ID && e.State == messages.ComputerReloading {
 		return e, "", nil // another job holds it now
 	}
+	if e.Job != rec.ID && e.Job != "" && !e.Since.Before(rec.Created) {
+		// A later job's hold or end is recorded (a repeated end, e.g. a
+		// redelivered result's effects): this end is old news. An older
+		// job's state (this job's hold was lost) is still overwritten.
+		return e, "", nil
+	}
 	if e.Job == rec.ID && e.State != messages.ComputerReloading && e.State != messages.ComputerMaintenance {
 		return e, "", nil // already recorded
 	}
