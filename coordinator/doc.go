@@ -90,11 +90,33 @@
 // for the record may reach a worker after the abort; its result is
 // ignored, and the request's Deadline lets a worker drop it.
 //
-// # Reads
+// # Reads and round trips
 //
 // Records are read through the stream leader ($JS.API.STREAM.MSG.GET), not
 // with direct gets, which a replica may answer before it has the newest
-// write: a compare-and-set loop must see the last write.
+// write: a compare-and-set loop must see the last write. Most decisions
+// need no read at all: each process keeps a copy of the live records it
+// wrote or read (with their revisions) and of the inventory (the watcher's
+// index), decides on that copy and writes with a compare-and-set on its
+// revision. A won write proves the copy was current; a lost one drops it
+// and the leader's record is read and the decision made again. A verdict
+// that needs no write (a stale or duplicate result, a redelivery's
+// repeated effects) is never taken on a copy: the leader's record decides.
+// Locks are created and deleted at the revision this process last saw
+// (its own release), without a read; a wrong guess falls back to the
+// read.
+//
+// The writes of one step go out together and are awaited together
+// (JetStream asynchronous publishes): submit sends the lock and the
+// record (one round trip), then the hold of the computer, then the load
+// request with both events, then the record's move to loading; a result
+// writes the record, then sends the next request and the event; a job's
+// end writes the record, then the computer's state, then the lock's
+// release and the events, in that order, so that on one server a client
+// that sees the end finds the computer free. Step durations are learned in
+// memory and merged into their bucket every 250 ms, one compare-and-set
+// per key. `bash bench/pipeline.sh` measures the result against the ideal
+// pipeline (README, "Tests and figures").
 //
 // # Errors
 //
