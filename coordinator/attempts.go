@@ -133,14 +133,9 @@ func describe(res messages.Result, after messages.JobRecord) string {
 	return s + "; job failed: " + after.Error
 }
 
-// dispatch publishes a step request to its pool, deduplicated by a
-// Msg-Id so that re-publishing after a crash sends nothing twice.
-func (c *Coordinator) dispatch(ctx context.Context, req messages.Request) error {
-	return c.dispatched(ctx, c.startDispatch(ctx, req), req)
-}
-
-// startDispatch sends a step request without waiting for its
-// acknowledgement; dispatched waits for it.
+// startDispatch sends a step request to its pool without waiting for its
+// acknowledgement (dispatched waits for it), deduplicated by a Msg-Id so
+// that re-publishing after a crash sends nothing twice.
 func (c *Coordinator) startDispatch(ctx context.Context, req messages.Request) pending {
 	p := req.Pool()
 	if err := c.ensurePool(ctx, req.Step, p); err != nil {

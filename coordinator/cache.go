@@ -61,12 +61,6 @@ func (r *records) drop(id string, rev uint64) {
 	}
 }
 
-func (r *records) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.m)
-}
-
 // pending is a JetStream publish in flight: effects of one transition
 // are sent together and awaited together (one round trip, not one each).
 type pending struct {

@@ -112,17 +112,6 @@ func (c *Coordinator) computerEvent(e messages.Enrollment, msg string, rev uint6
 	return c.publish("event of computer "+e.Name+" ("+msg+")", m, jetstream.WithMsgID(fmt.Sprintf("computer.%s.%d", e.Name, rev)))
 }
 
-// resolve checks a job's computer against the inventory: it must be
-// enrolled and not in maintenance, and every field the job gives must be
-// the enrolment's. It returns the enrolment.
-func (c *Coordinator) resolve(ctx context.Context, ref messages.Computer) (messages.Enrollment, error) {
-	e, _, err := c.readComputer(ctx, ref.Name)
-	if err != nil {
-		return e, err
-	}
-	return e, refusal(e, ref)
-}
-
 // refusal is why a job naming ref cannot have the enrolled computer e: a
 // field that differs (400) or maintenance (409); nil when it can.
 func refusal(e messages.Enrollment, ref messages.Computer) error {

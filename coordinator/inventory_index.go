@@ -128,14 +128,6 @@ func (x *invIndex) item(name string) (invItem, bool) {
 	return it, ok
 }
 
-// get is the enrolment the index last saw.
-func (x *invIndex) get(name string) (messages.Enrollment, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	it, ok := x.items[name]
-	return it.e, ok
-}
-
 // holder is the job the index last saw on a computer, and its state.
 func (x *invIndex) holder(name string) (job, state string, ok bool) {
 	x.mu.Lock()
