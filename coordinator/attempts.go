@@ -312,7 +312,19 @@ func (c *Coordinator) event(rec messages.JobRecord, step, text, id string) pendi
 	ev := messages.Event{JobID: rec.ID, Time: time.Now().UTC(), Attempt: rec.Attempt, Step: step,
 		Source: c.cfg.Name, Message: text, State: rec.State, ETA: c.eta(rec)}
 	msg := &nats.Msg{Subject: c.sub.Event(rec.ID), Data: messages.Encode(ev)}
-	return c.publish("event of job "+rec.ID+" ("+text+")", msg, jetstream.WithMsgID(id))
+	return c.emit(msg, id)
+}
+
+// emit publishes an event into the events stream without asking for an
+// acknowledgement (core NATS; the stream stores it, deduplicated by its
+// Msg-Id): events are the operators' and clients' view, the records are
+// the truth, and a lost event was only ever logged.
+func (c *Coordinator) emit(m *nats.Msg, id string) pending {
+	m.Header = nats.Header{jetstream.MsgIDHeader: []string{id}}
+	if err := c.nc.PublishMsg(m); err != nil {
+		c.log.Warn("event not published", "subject", m.Subject, "err", err)
+	}
+	return pending{}
 }
 
 // abort tells workers (core NATS) to stop work on attempts up to attempt

@@ -113,7 +113,13 @@
 // writes the record, then sends the next request and the event; a job's
 // end writes the record, then the computer's state, then the lock's
 // release and the events, in that order, so that on one server a client
-// that sees the end finds the computer free. Step durations are learned in
+// that sees the end finds the computer free. Events (the jobs' and the
+// computers') are published into the events stream without asking for
+// its acknowledgement (core NATS; the stream stores them, deduplicated by
+// their Msg-Ids, in the order sent): the records are the truth, and an
+// event lost to an outage was only logged before, never sent again;
+// dropping the acknowledgements saved 20-30% of the throughput at 256
+// jobs in flight (bench/pipeline.sh, side by side). Step durations are learned in
 // memory and merged into their bucket every 250 ms, one compare-and-set
 // per key. `bash bench/pipeline.sh` measures the result against the ideal
 // pipeline (README, "Tests and figures").

@@ -8,7 +8,6 @@ import (
 
 	"github.com/loadpool/loadpool/messages"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Refusals of the inventory, mapped onto reply codes by apiError.
@@ -109,7 +108,7 @@ func (c *Coordinator) computerEvent(e messages.Enrollment, msg string, rev uint6
 		Tainted: e.Tainted, Source: c.cfg.Name, Message: msg}
 	m := &nats.Msg{Subject: c.sub.ComputerEvent(e.Name), Data: messages.Encode(ev)}
 	c.log.Info("computer "+msg, "computer", e.Name, "state", e.State, "job", e.Job, "tainted", e.Tainted)
-	return c.publish("event of computer "+e.Name+" ("+msg+")", m, jetstream.WithMsgID(fmt.Sprintf("computer.%s.%d", e.Name, rev)))
+	return c.emit(m, fmt.Sprintf("computer.%s.%d", e.Name, rev))
 }
 
 // refusal is why a job naming ref cannot have the enrolled computer e: a
