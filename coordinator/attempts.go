@@ -272,6 +272,7 @@ func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res m
 	live := rec.State == messages.StateLoading || rec.State == messages.StatePostloading
 	var req messages.Request
 	var sent, computer, release pending
+	var releasing chan struct{}
 	freed := false
 	switch {
 	case live:
@@ -282,7 +283,8 @@ func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res m
 		if computer, err = c.jobEndedAsync(ctx, rec); err == nil {
 			// The inventory first: a computer is free only once its
 			// taint is recorded (invariant 8); else the sweeper repairs both.
-			release, freed = c.startRelease(name, rec.ID), true
+			release, releasing = c.startRelease(name, rec.ID)
+			freed = true
 		}
 	}
 	ev := c.event(rec, res.Step, describe(res, rec), fmt.Sprintf("%s.%d.%s.result", rec.ID, res.Attempt, res.Step))
@@ -291,7 +293,7 @@ func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res m
 		err = c.dispatched(ctx, sent, req)
 	}
 	if freed {
-		c.finishRelease(ctx, release, name, rec.ID)
+		c.finishRelease(ctx, release, releasing, name, rec.ID)
 	}
 	c.settle(ctx, computer, ev)
 	if err != nil {

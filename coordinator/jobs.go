@@ -78,7 +78,7 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	// a lock without a record (freed after repairAfter); a record without
 	// its lock (a cluster, or a crash before the purge of a refused job)
 	// is relaunched only once the relaunch holds the lock.
-	lock := c.startLock(name, id)
+	lock := c.startLock(ctx, name, id)
 	sent := c.publish("record of job "+id, &nats.Msg{Subject: c.jobSubject(id), Data: messages.Encode(rec)},
 		jetstream.WithExpectLastSequencePerSubject(0))
 	rev, err := c.created(ctx, sent, rec)

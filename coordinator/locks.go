@@ -28,6 +28,9 @@ type lockRevs struct {
 type lockRev struct {
 	job string // "": released at rev
 	rev uint64
+	// releasing is closed when a release this process sent is answered
+	// (a submit for the computer waits for it rather than guess wrong).
+	releasing chan struct{}
 }
 
 func newLockRevs() *lockRevs { return &lockRevs{m: map[string]lockRev{}} }
@@ -43,8 +46,33 @@ func (l *lockRevs) set(name, job string, rev uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if old, ok := l.m[name]; !ok || old.rev < rev {
-		l.m[name] = lockRev{job, rev}
+		l.m[name] = lockRev{job: job, rev: rev, releasing: old.releasing}
 	}
+}
+
+// releasing marks job's lock of name as being released; ok is false when
+// this process does not know job to hold it.
+func (l *lockRevs) releasing(name, job string) (rev uint64, done chan struct{}, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.m[name]
+	if !ok || v.job != job {
+		return 0, nil, false
+	}
+	v.releasing = make(chan struct{})
+	l.m[name] = v
+	return v.rev, v.releasing, true
+}
+
+// released ends a release marked by releasing.
+func (l *lockRevs) released(name string, done chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if v, ok := l.m[name]; ok && v.releasing == done {
+		v.releasing = nil
+		l.m[name] = v
+	}
+	close(done)
 }
 
 // held counts the locks this process took and has not seen released.
@@ -67,9 +95,19 @@ func (c *Coordinator) lockSubject(name string) string {
 // startLock sends the create of the computer's lock for job id, expecting
 // the revision this process last saw the lock released at (0: never
 // written). finishLock completes it.
-func (c *Coordinator) startLock(name, id string) pending {
+func (c *Coordinator) startLock(ctx context.Context, name, id string) pending {
+	l, ok := c.locks.get(name)
+	if ok && l.releasing != nil {
+		// The last job's release is on its way (its event may be out
+		// already): its answer is the revision to expect.
+		select {
+		case <-l.releasing:
+		case <-ctx.Done():
+		}
+		l, ok = c.locks.get(name)
+	}
 	var guess uint64
-	if l, ok := c.locks.get(name); ok && l.job == "" {
+	if ok && l.job == "" {
 		guess = l.rev
 	}
 	return c.publish("lock of computer "+name, &nats.Msg{Subject: c.lockSubject(name), Data: []byte(id)},
@@ -166,22 +204,23 @@ func (c *Coordinator) lockIsOrphan(ctx context.Context, holder string, created t
 }
 
 // startRelease sends the delete of job's lock when this process knows
-// the lock's revision (finishRelease completes it); else nothing is sent
-// and finishRelease takes the slow path, release.
-func (c *Coordinator) startRelease(name, job string) pending {
-	l, ok := c.locks.get(name)
-	if !ok || l.job != job {
-		return pending{}
+// the lock's revision (finishRelease completes it, done is closed then);
+// else nothing is sent and finishRelease takes the slow path, release.
+func (c *Coordinator) startRelease(name, job string) (pending, chan struct{}) {
+	rev, done, ok := c.locks.releasing(name, job)
+	if !ok {
+		return pending{}, nil
 	}
 	return c.publish("release of computer "+name, &nats.Msg{Subject: c.lockSubject(name), Header: nats.Header{"KV-Operation": []string{"DEL"}}},
-		jetstream.WithExpectLastSequencePerSubject(l.rev))
+		jetstream.WithExpectLastSequencePerSubject(rev)), done
 }
 
-func (c *Coordinator) finishRelease(ctx context.Context, p pending, name, job string) {
-	if p.f == nil && p.err == nil {
+func (c *Coordinator) finishRelease(ctx context.Context, p pending, done chan struct{}, name, job string) {
+	if done == nil {
 		c.release(ctx, name, job)
 		return
 	}
+	defer c.locks.released(name, done)
 	ack, err := p.wait(ctx)
 	switch {
 	case err == nil:
