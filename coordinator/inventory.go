@@ -43,7 +43,7 @@ func (c *Coordinator) readComputer(ctx context.Context, name string) (messages.E
 // writeComputer stores e with a compare-and-set on rev (0: create).
 func (c *Coordinator) writeComputer(ctx context.Context, e messages.Enrollment, rev uint64) (uint64, error) {
 	data := messages.Encode(e)
-	nrev, err := putCAS(ctx, c.inventory, e.Name, data, rev)
+	nrev, err := c.putCAS(ctx, c.inventory, e.Name, data, rev)
 	if err != nil {
 		return 0, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/pool"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -66,7 +67,7 @@ func readJSON[T any](ctx context.Context, c *Coordinator, bucket, key string, mi
 // write stores rec with a compare-and-set on rev (0: create). A lost race
 // returns an error matching errConflict.
 func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uint64) (uint64, error) {
-	nrev, err := putCAS(ctx, c.jobs, rec.ID, messages.Encode(rec), rev)
+	nrev, err := c.putCAS(ctx, c.jobs, rec.ID, messages.Encode(rec), rev)
 	if errors.Is(err, errConflict) {
 		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev)
 		c.records.drop(rec.ID, rev)
@@ -79,9 +80,11 @@ func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uin
 	return nrev, nil
 }
 
-// putCAS stores data under key with a compare-and-set on rev (0: create).
+// putCAS stores data under key with a compare-and-set on rev (0: create,
+// which kv.Create does: over a delete marker too). An update is one
+// asynchronous publish awaited (cheaper than the KV API's request).
 // A lost race returns errConflict.
-func putCAS(ctx context.Context, kv jetstream.KeyValue, key string, data []byte, rev uint64) (uint64, error) {
+func (c *Coordinator) putCAS(ctx context.Context, kv jetstream.KeyValue, key string, data []byte, rev uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	var err error
@@ -89,9 +92,14 @@ func putCAS(ctx context.Context, kv jetstream.KeyValue, key string, data []byte,
 	if rev == 0 {
 		nrev, err = kv.Create(ctx, key, data)
 	} else {
-		nrev, err = kv.Update(ctx, key, data, rev)
+		var ack *jetstream.PubAck
+		ack, err = c.publish("write", &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + key, Data: data},
+			jetstream.WithExpectLastSequencePerSubject(rev)).wait(ctx)
+		if ack != nil {
+			nrev = ack.Sequence
+		}
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLastSeq(err) {
 		return 0, errConflict
 	}
 	if err != nil {
