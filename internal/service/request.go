@@ -13,6 +13,18 @@ import (
 type Request struct {
 	msg *nats.Msg
 	err error // what the stats count as this request's error
+	// counted, when set, records the request in the stats once; it runs
+	// before the reply is sent, so that whoever has the reply finds the
+	// request counted.
+	counted func(*Request)
+}
+
+// count records the request in the stats (once).
+func (r *Request) count() {
+	if f := r.counted; f != nil {
+		r.counted = nil
+		f(r)
+	}
 }
 
 // Data is the request's body.
@@ -30,9 +42,9 @@ func (r *Request) Respond(data []byte) error {
 	if r.msg.Reply == "" {
 		return nil
 	}
+	r.count()
 	if err := r.msg.Respond(data); err != nil {
-		r.err = fmt.Errorf("%w: %w", micro.ErrRespond, err)
-		return r.err
+		return fmt.Errorf("%w: %w", micro.ErrRespond, err)
 	}
 	return nil
 }
@@ -52,9 +64,6 @@ func (r *Request) Error(code, description string, body []byte) error {
 	m.Header.Set(micro.ErrorHeader, description)
 	m.Header.Set(micro.ErrorCodeHeader, code)
 	m.Data = body
-	if err := r.msg.RespondMsg(m); err != nil {
-		r.err = err
-		return err
-	}
-	return nil
+	r.count()
+	return r.msg.RespondMsg(m)
 }

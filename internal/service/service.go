@@ -154,15 +154,16 @@ func (s *Service) AddEndpoint(name, subject string, h Handler, opts ...Option) e
 func (s *Service) serve(ep *endpoint, m *nats.Msg) {
 	start := time.Now()
 	r := &Request{msg: m}
+	r.counted = func(r *Request) { s.record(ep, r, start) }
 	if !s.begin() {
 		_ = r.Error("503", fmt.Sprintf("service %s is stopping: try again", s.cfg.Name), nil)
-		s.record(ep, r, start)
+		r.count()
 		return
 	}
 	if ep.inline {
 		defer s.end()
 		ep.h(r)
-		s.record(ep, r, start)
+		r.count()
 		return
 	}
 	if s.cfg.Full == nil {
@@ -173,14 +174,14 @@ func (s *Service) serve(ep *endpoint, m *nats.Msg) {
 		default:
 			defer s.end()
 			s.cfg.Full(r)
-			s.record(ep, r, start)
+			r.count()
 			return
 		}
 	}
 	go func() {
 		defer s.end()
 		ep.h(r)
-		s.record(ep, r, start)
+		r.count()
 		<-s.cfg.Slots
 	}()
 }
@@ -203,7 +204,8 @@ func (s *Service) end() {
 	}
 }
 
-// record counts one request that took from start until now.
+// record counts one request that took from start until now (its reply
+// is about to go out, or its handler has returned without one).
 func (s *Service) record(ep *endpoint, r *Request, start time.Time) {
 	took := time.Since(start)
 	s.mu.Lock()
