@@ -25,14 +25,7 @@ func BenchmarkJobs(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, name := range []string{"a", "b"} {
-		c, err := New(natstest.Connect(b, srv.URL()), Config{Subjects: subj, Name: name, Logger: testLogger()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := c.Start(b.Context()); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(c.Stop)
+		benchCoordinator(b, srv.URL(), Config{Name: name})
 	}
 	stop := benchWorkers(b, js)
 	defer stop()
@@ -128,14 +121,7 @@ func BenchmarkInventory10k(b *testing.B) {
 	const n = 10000
 	srv := natstest.New(b)
 	nc := natstest.Connect(b, srv.URL())
-	c, err := New(natstest.Connect(b, srv.URL()), Config{Subjects: subj, Name: "inv", Logger: testLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Stop)
+	c := benchCoordinator(b, srv.URL(), Config{Name: "inv"})
 	cl := NewClient(nc, subj)
 	comps := make([]messages.Computer, n)
 	for i := range comps {
@@ -184,4 +170,20 @@ func BenchmarkInventory10k(b *testing.B) {
 	b.ReportMetric(float64(pages)/float64(b.N), "pages/list")
 	b.ReportMetric(enrol, "enrol-µs/computer")
 	b.ReportMetric(submit, "submit-µs")
+}
+
+// benchCoordinator starts a coordinator on its own connection to url,
+// stopped when the benchmark ends.
+func benchCoordinator(b *testing.B, url string, cfg Config) *Coordinator {
+	b.Helper()
+	cfg.Subjects, cfg.Logger = subj, testLogger()
+	c, err := New(natstest.Connect(b, url), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Stop)
+	return c
 }

@@ -36,14 +36,7 @@ func benchInFlight(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := New(natstest.Connect(b, srv.URL()), Config{Subjects: subj, Name: "inflight", Logger: testLogger(), Handlers: 256})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Stop)
+	c := benchCoordinator(b, srv.URL(), Config{Name: "inflight", Handlers: 256})
 	cl := NewClient(nc, subj)
 	comps := make([]messages.Computer, n)
 	for i := range comps {
