@@ -91,7 +91,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if !opts.PlainHTTP {
 		m.Service.TLS = new(tls.Config)
 	}
-	s := &Sim{Model: m, Server: m.Service.NewServer(), User: opts.User, Password: opts.Password, Images: opts.Images}
+	s := &Sim{Model: m, Server: newServer(m), User: opts.User, Password: opts.Password, Images: opts.Images}
 	u := *s.Server.URL
 	u.User = nil
 	s.URL = u.String()
@@ -247,4 +247,15 @@ func (s *Sim) finder(ctx context.Context) (*find.Finder, error) {
 		return nil, err
 	}
 	return f.SetDatacenter(dc), nil
+}
+
+// serverMu serializes simulator.Service.NewServer: it rewrites the URIs
+// of the model's settings, which govmomi v0.56.0 shares between models
+// (a data race when tests start simulators in parallel).
+var serverMu sync.Mutex
+
+func newServer(m *simulator.Model) *simulator.Server {
+	serverMu.Lock()
+	defer serverMu.Unlock()
+	return m.Service.NewServer()
 }
