@@ -262,38 +262,27 @@ func (c *Coordinator) effectsRetried(ctx context.Context, rec messages.JobRecord
 
 // effects runs what follows a recorded transition: the request of the
 // running step (if the job is live) and the event, sent together; for an
-// ended job first the computer's new state, then the release of its lock
-// and the event, sent together (in that order: on one server a client
-// that sees the event finds the computer free). All of it may run twice.
+// ended job first the computer's new state (which frees it), then the
+// event (in that order: on one server a client that sees the event finds
+// the computer free). All of it may run twice.
 func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res messages.Result) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	name := computerOf(rec).Name
 	live := rec.State == messages.StateLoading || rec.State == messages.StatePostloading
 	var req messages.Request
-	var sent, computer, release pending
-	var releasing chan struct{}
-	freed := false
+	var sent, computer pending
 	switch {
 	case live:
 		req = request(rec, currentStep(rec))
 		sent = c.startDispatch(ctx, req)
 	case messages.Terminal(rec.State):
-		var err error
-		if computer, err = c.jobEndedAsync(ctx, rec); err == nil {
-			// The inventory first: a computer is free only once its
-			// taint is recorded (invariant 8); else the sweeper repairs both.
-			release, releasing = c.startRelease(name, rec.ID)
-			freed = true
-		}
+		// A failure leaves the computer held; the sweeper records the end.
+		computer, _ = c.jobEndedAsync(ctx, rec)
 	}
 	ev := c.event(rec, res.Step, describe(res, rec), fmt.Sprintf("%s.%d.%s.result", rec.ID, res.Attempt, res.Step))
 	var err error
 	if live {
 		err = c.dispatched(ctx, sent, req)
-	}
-	if freed {
-		c.finishRelease(ctx, release, releasing, name, rec.ID)
 	}
 	c.settle(ctx, computer, ev)
 	if err != nil {

@@ -122,11 +122,9 @@ type Coordinator struct {
 	sub messages.Subjects
 
 	jobs      jetstream.KeyValue
-	computers jetstream.KeyValue
 	inventory jetstream.KeyValue
 	index     *index
 	records   *records
-	locks     *lockRevs
 	inv       *invIndex
 	durs      durations
 
@@ -145,10 +143,10 @@ type Coordinator struct {
 	// written and before its effects; an error makes apply fail there
 	// (as a crash would).
 	hookAfterWrite func(messages.JobRecord) error
-	// hookBeforeHold, set by tests only, runs after submit wrote the
-	// record and before it marks the computer held; an error ends the
-	// submit there (as a crash would).
-	hookBeforeHold func(messages.JobRecord) error
+	// hookBeforeLaunch, set by tests only, runs after submit held the
+	// computer and wrote the record, before it dispatches the load; an
+	// error ends the submit there (as a crash would).
+	hookBeforeLaunch func(messages.JobRecord) error
 
 	svc      *service.Service
 	consume  jetstream.ConsumeContext
@@ -179,7 +177,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	return &Coordinator{
 		nc: nc, js: js, cfg: cfg, sub: cfg.Subjects,
 		log:   cfg.Logger.With("coordinator", cfg.Name),
-		index: newIndex(), records: newRecords(), locks: newLockRevs(), inv: newInvIndex(), pools: map[string]time.Time{}, durs: durations{m: map[string]messages.Durations{}, stats: map[string]*messages.StepStats{}, pending: map[string][]time.Duration{}},
+		index: newIndex(), records: newRecords(), inv: newInvIndex(), pools: map[string]time.Time{}, durs: durations{m: map[string]messages.Durations{}, stats: map[string]*messages.StepStats{}, pending: map[string][]time.Duration{}},
 		slots: make(chan struct{}, cfg.Handlers), work: make(chan func()),
 	}, nil
 }
@@ -217,13 +215,6 @@ func (c *Coordinator) setup(ctx, bg context.Context) error {
 	}
 	err = untilPlaced(sctx, func() (err error) {
 		c.jobs, err = c.bucket(sctx, c.sub.JobsBucket(), "loadpool job records", c.cfg.JobRetention)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	err = untilPlaced(sctx, func() (err error) {
-		c.computers, err = c.bucket(sctx, c.sub.ComputersBucket(), "loadpool computer locks", 0)
 		return err
 	})
 	if err != nil {

@@ -8,9 +8,11 @@
 //
 // State lives only in KV: vcl_jobs holds one messages.JobRecord per job and
 // every change to it is a compare-and-set on the revision read (a lost race
-// is re-read and re-decided); vcl_computers holds one key per computer a
-// live job holds, created with kv.Create (the lock) and deleted with its
-// last revision when the job ends. Any number of coordinators run side by
+// is re-read and re-decided); vcl_inventory holds one enrolment per
+// computer, and the enrolment is the computer's lock: a compare-and-set
+// marks it held by a job (job, reloading) before the job can run, and the
+// one that records the job's end (job_ended) frees it, so no two jobs
+// hold one computer and the next job sees how the last left it. Any number of coordinators run side by
 // side: they share the micro queue group, the durable result consumer and
 // the max-deliveries advisories (queue group).
 //
@@ -20,7 +22,7 @@
 // written and the next request is out. Only the winner of the write
 // dispatches, with Msg-Id <job>.<attempt>.<step>. A crash in between
 // redelivers the result; it is then a duplicate of the record's last step
-// and its effects (dispatch, event, lock release) are repeated, which
+// and its effects (dispatch, event, computer's end) are repeated, which
 // JetStream deduplicates (within pool.DuplicateWindow). Submit
 // dispatches load(1) before it marks the job loading; a queued job counts
 // as waiting for that load, so an early result is applied, not lost.
@@ -32,14 +34,13 @@
 // vcl_jobs keeps every ended job for JobRetention (a million records is
 // ordinary), so no coordinator replays or holds it: its memory and its
 // start are bounded by the lab's size, not by the bucket's. The in-memory
-// index holds the live jobs only (and every lock of vcl_computers and the
-// inventory, one per computer). At start the vcl_jobs watcher begins with
-// updates only; then the vcl_computers and vcl_inventory watchers replay
-// those buckets, and the records of the jobs their locks and held
-// computers name are read (16 at a time). That finds every live job: a
-// live job holds its computer's lock from before its record is created
-// until after its end, and a record written after the watcher started
-// comes through it. The watcher decodes only the fields the index needs;
+// index holds the live jobs only (and the inventory, one per computer).
+// At start the vcl_jobs watcher begins with updates only; then the
+// vcl_inventory watcher replays that bucket, and the records of the jobs
+// its held computers name are read (16 at a time). That finds every live
+// job: a live job holds its computer from its record's creation (the hold
+// is sent with it, first) until its end, and a record written after the
+// watcher started comes through it. The watcher decodes only the fields the index needs;
 // an ended record leaves the index (a short memory of its revision keeps a
 // slower read of an older one from bringing it back). The job-state gauge
 // loadpool_jobs counts the live states only.
@@ -53,18 +54,18 @@
 //
 // One sweeper goroutine per coordinator (no per-job timer) applies a
 // synthetic retry to steps past their safety cap (Config.StepCap) and
-// aborts them, launches jobs a crashed submit left queued, and frees locks
-// whose job ended or was never recorded. It sweeps when it starts and
+// aborts them, launches jobs a crashed submit left queued, and frees
+// computers held by a job that ended or was never recorded. It sweeps when it starts and
 // then when the next of these falls due, not only every SweepInterval, so
 // a coordinator restarted every few seconds still repairs: a queued job
 // relaunchAfter (1s) after its last change, since a launch is idempotent
 // (the Msg-Id of the load and the compare-and-set from queued); a step at
-// its deadline; a lock whose job is not live, or a computer held by such
-// a job, repairAfter (min(30s, StepCap/2)) after it was taken. That delay
-// stays long: a lock without a record may belong to a submit that is
-// still writing the record, and freeing it would let a second job onto
-// the computer; a submit's calls are each bounded by 10s, so only a lock
-// older than that is known to be orphaned.
+// its deadline; a computer held by a job that is not live repairAfter
+// (min(30s, StepCap/2)) after it was held. That delay stays long: a hold
+// without a record may belong to a submit that is still writing the
+// record, and freeing it would let a second job onto the computer; a
+// submit's calls are each bounded by 10s, so only a hold older than that
+// is known to be orphaned.
 //
 // BenchmarkRestartOverRetained measures a restart over retained records
 // (LOADPOOL_BENCH_RETAINED=1000000 go test -run '^$' -bench
@@ -102,18 +103,16 @@
 // and the leader's record is read and the decision made again. A verdict
 // that needs no write (a stale or duplicate result, a redelivery's
 // repeated effects) is never taken on a copy: the leader's record decides.
-// Locks are created and deleted at the revision this process last saw
-// (its own release), without a read; a wrong guess falls back to the
-// read.
 //
 // The writes of one step go out together and are awaited together
-// (JetStream asynchronous publishes): submit sends the lock and the
-// record (one round trip), then the hold of the computer, then the load
-// request with both events, then the record's move to loading; a result
-// writes the record, then sends the next request and the event; a job's
-// end writes the record, then the computer's state, then the lock's
-// release and the events, in that order, so that on one server a client
-// that sees the end finds the computer free. Events (the jobs' and the
+// (JetStream asynchronous publishes): submit sends the hold of the
+// computer and the record (one round trip), then the load request with
+// both events, then the record's move to loading; a result writes the
+// record, then sends the next request and the event; a job's end writes
+// the record, then the computer's state (which frees it), then the
+// events, in that order, so that on one server a client that sees the end
+// finds the computer free.
+// Events (the jobs' and the
 // computers') are published into the events stream without asking for
 // its acknowledgement (core NATS; the stream stores them, deduplicated by
 // their Msg-Ids, in the order sent): the records are the truth, and an

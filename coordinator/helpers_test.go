@@ -2,7 +2,7 @@ package coordinator
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -165,21 +165,29 @@ func (e *env) revision(id string) uint64 {
 	return en.Revision()
 }
 
-// lockHolder returns the job holding a computer ("" when free).
+// lockHolder returns the job holding a computer ("" when free), as its
+// enrolment says.
 func (e *env) lockHolder(computer string) string {
 	e.t.Helper()
-	kv, err := e.js.KeyValue(ctx(e.t), subj.ComputersBucket())
+	return heldJob(e.computerEnrollment(computer))
+}
+
+// computerEnrollment reads a computer's enrolment from KV.
+func (e *env) computerEnrollment(computer string) messages.Enrollment {
+	e.t.Helper()
+	kv, err := e.js.KeyValue(ctx(e.t), subj.InventoryBucket())
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	en, err := kv.Get(ctx(e.t), computer)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return ""
-	}
 	if err != nil {
+		e.t.Fatalf("enrolment of %s: %v", computer, err)
+	}
+	var got messages.Enrollment
+	if err := json.Unmarshal(en.Value(), &got); err != nil {
 		e.t.Fatal(err)
 	}
-	return string(en.Value())
+	return got
 }
 
 // drained waits until the coordinators hold no unprocessed result.

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -63,13 +64,6 @@ func (f indexFields) entry(rev uint64) entry {
 	return entry{rev: rev, state: f.State, created: f.Created, updated: f.Updated, deadline: f.StepDeadline, computer: name}
 }
 
-// lock is one key of vcl_computers as last seen.
-type lock struct {
-	rev     uint64
-	job     string
-	created time.Time
-}
-
 // gone is a job that left the index (ended, expired or deleted) at rev,
 // kept for goneLife so that a slower read of an older revision cannot
 // bring it back.
@@ -83,17 +77,19 @@ type gone struct {
 const goneLife = 6 * opTimeout
 
 // index holds the live jobs (never the ended ones: vcl_jobs may retain
-// millions) and every lock of vcl_computers (one per computer at most).
-// It tells the sweeper when the next thing falls due (wake).
+// millions). It tells the sweeper when the next thing falls due (wake).
 type index struct {
-	mu    sync.Mutex
-	jobs  map[string]entry
-	gone  map[string]gone
-	locks map[string]lock
+	mu   sync.Mutex
+	jobs map[string]entry
+	gone map[string]gone
+	// own are this process's writes of records in flight, by job id: a
+	// watcher delivery of exactly their bytes is indexed from them,
+	// without decoding (it often comes before the write's ack).
+	own map[string]ownWrite
 
-	// relaunchAfter and lockAfter are the sweeper's delays (set before
+	// relaunchAfter is the sweeper's delay for a queued job (set before
 	// the watchers start).
-	relaunchAfter, lockAfter time.Duration
+	relaunchAfter time.Duration
 	// armed is when the sweeper runs next (zero: it is about to); a
 	// change that falls due before it signals wake.
 	armed time.Time
@@ -101,13 +97,60 @@ type index struct {
 }
 
 func newIndex() *index {
-	return &index{jobs: map[string]entry{}, gone: map[string]gone{}, locks: map[string]lock{}, wake: make(chan struct{}, 1)}
+	return &index{jobs: map[string]entry{}, gone: map[string]gone{}, own: map[string]ownWrite{}, wake: make(chan struct{}, 1)}
+}
+
+// ownWrite is a write of a record in flight: its bytes and its entry.
+type ownWrite struct {
+	data []byte
+	e    entry
+}
+
+func entryOf(rec messages.JobRecord, rev uint64) entry {
+	return entry{rev: rev, state: rec.State, created: rec.Created, updated: rec.Updated, deadline: rec.StepDeadline,
+		computer: computerOf(rec).Name}
+}
+
+// expect registers data, the encoding of rec, as a write in flight.
+func (x *index) expect(rec messages.JobRecord, data []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.own[rec.ID] = ownWrite{data: data, e: entryOf(rec, 0)}
+}
+
+// settled ends the write of data registered by expect (once its ack or
+// its failure is in).
+func (x *index) settled(id string, data []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if w, ok := x.own[id]; ok && sameSlice(w.data, data) {
+		delete(x.own, id)
+	}
+}
+
+// delivered indexes a watcher's delivery of job id at rev when it is
+// this process's write in flight (the same bytes); false: decode it.
+func (x *index) delivered(id string, data []byte, rev uint64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	w, ok := x.own[id]
+	if !ok || !bytes.Equal(w.data, data) {
+		return false
+	}
+	e := w.e
+	e.rev = rev
+	x.putLocked(id, e)
+	return true
+}
+
+// sameSlice: a and b are the same bytes in memory (not only equal).
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // putJob records rec at revision rev unless a newer revision is known.
 func (x *index) putJob(rec messages.JobRecord, rev uint64) {
-	x.put(rec.ID, entry{rev: rev, state: rec.State, created: rec.Created, updated: rec.Updated, deadline: rec.StepDeadline,
-		computer: computerOf(rec).Name})
+	x.put(rec.ID, entryOf(rec, rev))
 }
 
 // put records job id as e (at revision e.rev) unless a newer revision is
@@ -115,6 +158,10 @@ func (x *index) putJob(rec messages.JobRecord, rev uint64) {
 func (x *index) put(id string, e entry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.putLocked(id, e)
+}
+
+func (x *index) putLocked(id string, e entry) {
 	if old, ok := x.jobs[id]; ok && old.rev >= e.rev {
 		return
 	}
@@ -170,26 +217,6 @@ func (x *index) dueLocked(t time.Time) {
 	}
 }
 
-func (x *index) putLock(computer, job string, rev uint64, created time.Time) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if old, ok := x.locks[computer]; ok && old.rev >= rev {
-		return
-	}
-	x.locks[computer] = lock{rev: rev, job: job, created: created}
-	if _, live := x.jobs[job]; !live {
-		x.dueLocked(created.Add(x.lockAfter))
-	}
-}
-
-func (x *index) dropLock(computer string, rev uint64) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if old, ok := x.locks[computer]; ok && old.rev <= rev {
-		delete(x.locks, computer)
-	}
-}
-
 // listed is a live job as job.list pages it.
 type listed struct {
 	id  string
@@ -228,22 +255,8 @@ func (x *index) due(now time.Time) (overdue, stuck []string) {
 	return overdue, stuck
 }
 
-// orphans returns computers whose lock is lockAfter old and whose job is
-// not live (ended, or never recorded).
-func (x *index) orphans(now time.Time) map[string]lock {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	out := map[string]lock{}
-	for name, l := range x.locks {
-		if _, live := x.jobs[l.job]; !live && !l.created.Add(x.lockAfter).After(now) {
-			out[name] = l
-		}
-	}
-	return out
-}
-
-// schedule arms the sweeper's next run: the earliest time a live job, a
-// lock or also (non-zero) falls due, but not before floor nor after ceil.
+// schedule arms the sweeper's next run: the earliest time a live job or
+// also (non-zero) falls due, but not before floor nor after ceil.
 // A change due before it wakes the sweeper from then on. It also forgets
 // the jobs that left more than goneLife before now.
 func (x *index) schedule(now, floor, ceil, also time.Time) time.Time {
@@ -258,11 +271,6 @@ func (x *index) schedule(now, floor, ceil, also time.Time) time.Time {
 	earlier(also)
 	for _, e := range x.jobs {
 		earlier(e.due(x.relaunchAfter))
-	}
-	for _, l := range x.locks {
-		if _, live := x.jobs[l.job]; !live {
-			earlier(l.created.Add(x.lockAfter))
-		}
 	}
 	for id, g := range x.gone {
 		if now.Sub(g.at) > goneLife {
@@ -313,62 +321,47 @@ func (x *index) counts(into map[string]int) {
 	}
 }
 
-// lockHolders returns the jobs the locks name.
-func (x *index) lockHolders() []string {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	out := make([]string, 0, len(x.locks))
-	for _, l := range x.locks {
-		out = append(out, l.job)
-	}
-	return out
-}
-
 // startReads bounds the record reads of a start.
 const startReads = 16
 
 // watch fills the indexes and keeps them current until bg ends. The
-// vcl_computers and vcl_inventory watchers replay those buckets, which the
-// lab's size bounds. The vcl_jobs watcher does not replay (the bucket
-// keeps every ended job for JobRetention): it starts first, with updates
-// only, and the live jobs are then read from KV by name. A live job always
-// holds its computer's lock (taken before its record is created, released
-// after its end) and the inventory names it on its computer, so the jobs
-// that the locks and the held computers name are all the live jobs there
-// are; a record written after the watcher started comes through it.
+// vcl_inventory watcher replays that bucket, which the lab's size bounds.
+// The vcl_jobs watcher does not replay (the bucket keeps every ended job
+// for JobRetention): it starts first, with updates only, and the live
+// jobs are then read from KV by name. A live job holds its computer (its
+// enrolment names it from the hold, sent with its record, until its end
+// is recorded), so the jobs that the held computers name are all the live
+// jobs there are; a record written after the watcher started comes
+// through it. (A record whose hold was lost with a crash of the server
+// in between, written before this coordinator started while no other
+// ran, is not found: a resubmission of its id finds it.)
 func (c *Coordinator) watch(ctx, bg context.Context) error {
 	c.index.mu.Lock()
-	c.index.relaunchAfter, c.index.lockAfter = c.relaunchAfter(), c.repairAfter()
+	c.index.relaunchAfter = c.relaunchAfter()
 	c.index.mu.Unlock()
 	w, err := c.jobs.WatchAll(bg, jetstream.UpdatesOnly())
 	if err != nil {
 		return fmt.Errorf("coordinator: watch KV bucket %s: %w", c.jobs.Bucket(), err)
 	}
 	c.bg.Go(func() { c.follow(c.jobs, w, nil) })
-	for _, kv := range []jetstream.KeyValue{c.computers, c.inventory} {
-		w, err := kv.WatchAll(bg)
-		if err != nil {
-			return fmt.Errorf("coordinator: watch KV bucket %s: %w", kv.Bucket(), err)
-		}
-		ready := make(chan struct{})
-		c.bg.Go(func() { c.follow(kv, w, ready) })
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return fmt.Errorf("coordinator: reading KV bucket %s: %w", kv.Bucket(), context.Cause(ctx))
-		}
+	iw, err := c.inventory.WatchAll(bg)
+	if err != nil {
+		return fmt.Errorf("coordinator: watch KV bucket %s: %w", c.inventory.Bucket(), err)
+	}
+	ready := make(chan struct{})
+	c.bg.Go(func() { c.follow(c.inventory, iw, ready) })
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return fmt.Errorf("coordinator: reading KV bucket %s: %w", c.inventory.Bucket(), context.Cause(ctx))
 	}
 	return c.readLive(ctx)
 }
 
-// readLive reads the records of the jobs that the locks and the held
-// computers name, startReads at a time; each read puts a live one into the
-// index.
+// readLive reads the records of the jobs that the held computers name,
+// startReads at a time; each read puts a live one into the index.
 func (c *Coordinator) readLive(ctx context.Context) error {
 	ids := map[string]bool{}
-	for _, id := range c.index.lockHolders() {
-		ids[id] = true
-	}
 	for _, id := range c.inv.held() {
 		ids[id] = true
 	}
@@ -407,7 +400,6 @@ func (c *Coordinator) readLive(ctx context.Context) error {
 // vcl_jobs, which does not replay) closes once the bucket was replayed.
 func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, ready chan struct{}) {
 	defer func() { _ = w.Stop() }()
-	jobs := kv == c.jobs
 	for e := range w.Updates() {
 		if e == nil {
 			if ready != nil {
@@ -420,8 +412,8 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 			continue
 		}
 		switch {
-		case jobs && e.Operation() == jetstream.KeyValuePut:
-			if c.index.known(e.Key(), e.Revision()) {
+		case e.Operation() == jetstream.KeyValuePut:
+			if c.index.known(e.Key(), e.Revision()) || c.index.delivered(e.Key(), e.Value(), e.Revision()) {
 				continue
 			}
 			var f indexFields
@@ -433,13 +425,9 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 			if messages.Terminal(f.State) {
 				c.records.drop(e.Key(), e.Revision()) // ended by another coordinator
 			}
-		case jobs:
+		default:
 			c.index.dropJob(e.Key(), e.Revision())
 			c.records.drop(e.Key(), e.Revision())
-		case e.Operation() == jetstream.KeyValuePut:
-			c.index.putLock(e.Key(), string(e.Value()), e.Revision(), e.Created())
-		default:
-			c.index.dropLock(e.Key(), e.Revision())
 		}
 	}
 }
@@ -449,8 +437,8 @@ func (c *Coordinator) followInventory(e jetstream.KeyValueEntry) {
 		c.inv.drop(e.Key(), e.Revision())
 		return
 	}
-	if c.inv.rev(e.Key()) >= e.Revision() {
-		return // this process's own write, indexed when it was made
+	if c.inv.rev(e.Key()) >= e.Revision() || c.inv.delivered(e.Key(), e.Value(), e.Revision()) {
+		return // this process's own write, indexed when it was made or from its bytes
 	}
 	var en messages.Enrollment
 	if err := json.Unmarshal(e.Value(), &en); err != nil {

@@ -133,8 +133,8 @@ func benchInFlight(b *testing.B, n int) {
 		case <-time.After(5 * time.Minute):
 			b.Fatalf("only %d of %d jobs ready", ready.Load(), target.Load())
 		}
-		for c.locks.held() > 0 {
-			time.Sleep(time.Millisecond) // benchmark set-up: the last releases are on their way
+		for len(c.inv.held()) > 0 {
+			time.Sleep(time.Millisecond) // benchmark set-up: the last ends are on their way
 		}
 	}
 	round("warm", min(n, 50), false) // pool consumers made, first writes done: not measured

@@ -43,6 +43,8 @@ func (c *Coordinator) readComputer(ctx context.Context, name string) (messages.E
 // writeComputer stores e with a compare-and-set on rev (0: create).
 func (c *Coordinator) writeComputer(ctx context.Context, e messages.Enrollment, rev uint64) (uint64, error) {
 	data := messages.Encode(e)
+	c.inv.expect(e, data)
+	defer c.inv.settled(e.Name, data)
 	nrev, err := c.putCAS(ctx, c.inventory, e.Name, data, rev)
 	if err != nil {
 		return 0, err
@@ -137,40 +139,8 @@ func forceReload(e messages.Enrollment, image string) bool {
 	return e.Tainted || e.Image != image
 }
 
-// holdComputer marks the computer as held by job id (reloading, or still
-// in maintenance if it was drained meanwhile). A failure is repaired by
-// the sweeper from the job record.
-func (c *Coordinator) holdComputer(ctx context.Context, name, id string) {
-	_, ev, err := c.hold(ctx, name, id, nil)
-	c.settle(ctx, ev)
-	if err != nil {
-		c.log.Warn("computer not marked reloading yet (the sweeper repairs it)", "computer", name, "job", id, "err", err)
-	}
-}
-
-// hold is holdComputer's change, decided first on the index's copy,
-// with the event left in flight. check, when set, may refuse the
-// enrolment it decides on (the job is then not held).
-func (c *Coordinator) hold(ctx context.Context, name, id string, check func(messages.Enrollment) error) (messages.Enrollment, pending, error) {
-	return c.changeComputerAsync(ctx, name, true, func(e messages.Enrollment) (messages.Enrollment, string, error) {
-		if check != nil {
-			if err := check(e); err != nil {
-				return e, "", err
-			}
-		}
-		if e.Job == id && (e.State == messages.ComputerReloading || e.State == messages.ComputerMaintenance) {
-			return e, "", nil
-		}
-		if e.State != messages.ComputerMaintenance {
-			e.State, e.Reason = messages.ComputerReloading, ""
-		}
-		e.Job, e.JobEnded, e.Since = id, "", time.Now().UTC()
-		return e, "held by job " + id, nil
-	})
-}
-
-// jobEnded records how a job left its computer; the computer's lock may
-// be released only after it succeeded: ready hands it to the
+// jobEnded records how a job left its computer, which frees it: ready
+// hands it to the
 // reservation (inuse, tainted, the image, the host key learned); failed and
 // canceled leave it tainted with an unknown image. A drained computer
 // stays in maintenance. It changes nothing when another job holds the

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"slices"
 	"sync"
 
@@ -15,6 +16,14 @@ type invIndex struct {
 	mu    sync.Mutex
 	items map[string]invItem
 	names []string // sorted; nil when it must be rebuilt
+	// own are this process's writes of enrolments in flight, by name (as
+	// index.own for records).
+	own map[string]ownEnrollment
+}
+
+type ownEnrollment struct {
+	data []byte
+	e    messages.Enrollment
 }
 
 type invItem struct {
@@ -23,7 +32,38 @@ type invItem struct {
 	size int // of its JSON, for the page budget
 }
 
-func newInvIndex() *invIndex { return &invIndex{items: map[string]invItem{}} }
+func newInvIndex() *invIndex {
+	return &invIndex{items: map[string]invItem{}, own: map[string]ownEnrollment{}}
+}
+
+// expect registers data, the encoding of e, as a write in flight.
+func (x *invIndex) expect(e messages.Enrollment, data []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.own[e.Name] = ownEnrollment{data: data, e: e}
+}
+
+// settled ends the write of data registered by expect.
+func (x *invIndex) settled(name string, data []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if w, ok := x.own[name]; ok && sameSlice(w.data, data) {
+		delete(x.own, name)
+	}
+}
+
+// delivered indexes a watcher's delivery of name at rev when it is this
+// process's write in flight (the same bytes); false: decode it.
+func (x *invIndex) delivered(name string, data []byte, rev uint64) bool {
+	x.mu.Lock()
+	w, ok := x.own[name]
+	x.mu.Unlock()
+	if !ok || !bytes.Equal(w.data, data) {
+		return false
+	}
+	x.putSized(w.e, rev, len(data))
+	return true
+}
 
 func (x *invIndex) put(e messages.Enrollment, rev uint64) {
 	x.putSized(e, rev, 0)
@@ -106,15 +146,14 @@ func (x *invIndex) page(state, provisioner, after string, limit, budget int) ([]
 	return out, ""
 }
 
-// held returns the computers the index sees held by a job (reloading, or
-// in maintenance with a job), with that job.
+// held returns the computers the index sees held by a job, with that job.
 func (x *invIndex) held() map[string]string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	out := map[string]string{}
 	for n, it := range x.items {
-		if it.e.Job != "" && (it.e.State == messages.ComputerReloading || it.e.State == messages.ComputerMaintenance) {
-			out[n] = it.e.Job
+		if job := heldJob(it.e); job != "" {
+			out[n] = job
 		}
 	}
 	return out
@@ -126,14 +165,6 @@ func (x *invIndex) item(name string) (invItem, bool) {
 	defer x.mu.Unlock()
 	it, ok := x.items[name]
 	return it, ok
-}
-
-// holder is the job the index last saw on a computer, and its state.
-func (x *invIndex) holder(name string) (job, state string, ok bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	it, ok := x.items[name]
-	return it.e.Job, it.e.State, ok
 }
 
 func (x *invIndex) len() int {

@@ -178,13 +178,16 @@ func (c *Coordinator) listComputers(_ context.Context, data []byte) (any, error)
 }
 
 // heldBy returns the live job that holds the computer ("" when none): the
-// lock's holder, if its record is live.
+// job the leader's enrolment names as holding it, if its record is live.
 func (c *Coordinator) heldBy(ctx context.Context, name string) (string, error) {
-	v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
-	if err != nil || !v.Found {
+	e, _, err := c.readComputer(ctx, name)
+	if err != nil {
 		return "", err
 	}
-	holder := string(v.Data)
+	holder := heldJob(e)
+	if holder == "" {
+		return "", nil
+	}
 	rec, _, err := c.read(ctx, holder)
 	switch {
 	case errors.Is(err, errUnknownJob):
@@ -299,7 +302,7 @@ func (c *Coordinator) undrainComputer(ctx context.Context, data []byte) (any, er
 	if err != nil {
 		return nil, err
 	}
-	held, err := c.heldBy(ctx, r.Name)
+	holder, err := c.heldBy(ctx, r.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -308,14 +311,14 @@ func (c *Coordinator) undrainComputer(ctx context.Context, data []byte) (any, er
 		if e.State != messages.ComputerMaintenance {
 			return e, "", stateRefusal("computer %s is %s, not in maintenance: nothing to undrain", e.Name, e.State)
 		}
-		if held == "" && e.Job != "" && last == "" {
+		if holder == "" && e.Job != "" && last == "" {
 			if rec, _, err := c.read(ctx, e.Job); err == nil {
 				last = rec.State
 			}
 		}
 		switch {
-		case held != "":
-			e.State, e.Job, e.JobEnded = messages.ComputerReloading, held, ""
+		case holder != "":
+			e.State, e.Job, e.JobEnded = messages.ComputerReloading, holder, ""
 		case last == messages.StateReady:
 			e.State = messages.ComputerInUse
 		case last == messages.StateFailed:

@@ -321,14 +321,15 @@ func TestLearnedHostKeyGoesIntoTheEnrolment(t *testing.T) {
 	}
 }
 
-// A coordinator that dies between a job's record and the inventory's
-// write: after a restart the computer's state agrees with its job.
-func TestCrashBetweenRecordAndInventory(t *testing.T) {
+// A coordinator that dies between a job's hold and record and its
+// dispatch: after a restart the job is launched (it holds its computer)
+// and the computer's state agrees with its end.
+func TestCrashBeforeLaunch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	crashed := make(chan struct{})
 	first := e.coordinatorWith(Config{StepCap: 2 * time.Second}, func(c *Coordinator) {
-		c.hookBeforeHold = func(messages.JobRecord) error { close(crashed); return errors.New("crash") }
+		c.hookBeforeLaunch = func(messages.JobRecord) error { close(crashed); return errors.New("crash") }
 	})
 	e.worker(messages.StepLoad, "vmware", always(messages.OutcomeReady))
 	e.worker(messages.StepPostload, "windows", always(messages.OutcomeReady))
@@ -345,8 +346,16 @@ func TestCrashBetweenRecordAndInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var before messages.Enrollment
-	if err := json.Unmarshal(en.Value(), &before); err != nil || before.State != messages.ComputerAvailable || before.Job != "" {
+	if err := json.Unmarshal(en.Value(), &before); err != nil || before.State != messages.ComputerReloading || heldJob(before) != "c-1" {
 		t.Fatalf("before the restart: %+v %v", before, err)
+	}
+	jobs, err := e.js.KeyValue(ctx(t), subj.JobsBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queued messages.JobRecord
+	if r, err := jobs.Get(ctx(t), "c-1"); err != nil || json.Unmarshal(r.Value(), &queued) != nil || queued.State != messages.StateQueued {
+		t.Fatalf("before the restart the job is %+v (%v), want queued", queued, err)
 	}
 	e.coordinator(Config{StepCap: 2 * time.Second})
 	rec := e.waitState("c-1", messages.StateReady)

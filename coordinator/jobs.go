@@ -29,24 +29,24 @@ var errIDConflict = errors.New("id conflict")
 // that a crash anywhere loses nothing and leaves nothing stuck for ever;
 // writes of one step are sent together and awaited together:
 //
-//  1. lock the computer (vcl_computers create) and create the record,
-//     state queued, with the enrolled computer the requests carry
-//     (vcl_jobs create), sent together, the lock first. A lost lock
-//     (busy: 409) purges the record again; an id that exists answers that
-//     job (or 409 for another spec) and frees a lock it took. From here the job is
-//     accepted; a crash leaves it queued and the sweeper launches it once
-//     the sweeper holds its lock (a job whose computer went to another job
-//     meanwhile fails), or a lock without a record, freed after
-//     repairAfter.
-//  2. mark the computer reloading (vcl_inventory compare-and-set),
-//     decided on the enrolment the index has: a won compare-and-set
-//     proves it the latest, so it records the end of the job that held
-//     the computer before (its taint) and a used computer is never
-//     skipped. A lost one reads the leader's enrolment and decides again;
-//     maintenance or fields that differ from the enrolment refuse the job
-//     (its record purged, its lock freed); a different force-reload
-//     decision is written into the record.
-//  3. dispatch load(1) with Msg-Id <job>.1.load together with the events,
+//  1. hold the computer (a compare-and-set of its enrolment in
+//     vcl_inventory: reloading, job <id>; the enrolment is the lock) and
+//     create the record, state queued, with the enrolled computer the
+//     requests carry (vcl_jobs create), sent together, the hold first.
+//     The hold is decided on the enrolment the index has: a won
+//     compare-and-set proves it the latest, so the record's force-reload
+//     decision saw the end of the job that held the computer before (its
+//     taint) and a used computer is never skipped. A lost one reads the
+//     leader's enrolment and decides again: another live job holding it
+//     (409), maintenance or fields that differ from the enrolment refuse
+//     the job (its record purged); a different force-reload decision is
+//     written into the record. An id that exists answers that job (or 409
+//     for another spec) and gives back a hold it took. From here the job
+//     is accepted; a crash leaves it queued and the sweeper launches it
+//     once the sweeper holds its computer (a job whose computer went to
+//     another job meanwhile fails), or a computer held by a job without
+//     a record, freed after repairAfter.
+//  2. dispatch load(1) with Msg-Id <job>.1.load together with the events,
 //     then CAS queued->loading. A crash in between is repaired like 1 (the
 //     re-dispatch deduplicates), and a result arriving while the record
 //     still says queued is applied as the load of attempt 1.
@@ -66,7 +66,8 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 			return messages.JobRecord{}, err
 		}
 	}
-	if err := refusal(it.e, spec.Computer); err != nil {
+	check := func(e messages.Enrollment) error { return refusal(e, spec.Computer) }
+	if err := check(it.e); err != nil {
 		if rec, _, rerr := c.read(ctx, id); rerr == nil {
 			return same(rec, spec) // a resubmission of a job that has begun
 		}
@@ -74,18 +75,23 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	}
 	now := time.Now().UTC()
 	rec := newRecord(id, spec, it.e, now, c.cfg.StepCap)
-	// The lock goes out first: on one server a crash then leaves at worst
-	// a lock without a record (freed after repairAfter); a record without
-	// its lock (a cluster, or a crash before the purge of a refused job)
-	// is relaunched only once the relaunch holds the lock.
-	lock := c.startLock(ctx, name, id)
-	sent := c.publish("record of job "+id, &nats.Msg{Subject: c.jobSubject(id), Data: messages.Encode(rec)},
+	// The hold goes out first: on one server a crash then leaves at worst
+	// a computer held by a job without a record (freed after
+	// repairAfter); a record without its hold (a cluster, or a crash
+	// before the purge of a refused job) is launched only once the
+	// relaunch holds the computer.
+	h := c.startHold(it, id, check)
+	body := messages.Encode(rec)
+	c.index.expect(rec, body)
+	sent := c.publish("record of job "+id, &nats.Msg{Subject: c.jobSubject(id), Data: body},
 		jetstream.WithExpectLastSequencePerSubject(0))
 	rev, err := c.created(ctx, sent, rec)
-	taken, lerr := c.finishLock(ctx, lock, name, id)
+	c.index.settled(id, body)
+	e, computer, taken, herr := c.finishHold(ctx, h, name, id, check)
+	defer c.settle(ctx, computer)
 	if err != nil {
 		if taken {
-			c.release(ctx, name, id)
+			c.unhold(ctx, name, id, h.prev, e)
 		}
 		if !errors.Is(err, errConflict) {
 			return messages.JobRecord{}, err
@@ -95,25 +101,22 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 		}
 		return same(rec, spec)
 	}
-	if lerr != nil {
-		c.unrecord(ctx, id, rev)
-		return messages.JobRecord{}, lerr
+	if herr != nil {
+		var in *inputError
+		if errors.Is(herr, errBusy) || errors.Is(herr, errComputerState) || errors.Is(herr, errUnknownComputer) || errors.As(herr, &in) {
+			c.unrecord(ctx, id, rev)
+			return messages.JobRecord{}, herr
+		}
+		// Maybe held, maybe not: the sweeper launches the job once it
+		// holds the computer.
+		c.log.Warn("job accepted but its computer not held yet (the sweeper retries)", "computer", name, "job", id, "err", herr)
+		return rec, nil
 	}
 	c.log.Info("job accepted", "job", id, "computer", name, "image", spec.Image.Name, "force_reload", rec.ForceReload)
-	if c.hookBeforeHold != nil && c.hookBeforeHold(rec) != nil {
-		return rec, nil // a test's crash between the record and the inventory
+	if c.hookBeforeLaunch != nil && c.hookBeforeLaunch(rec) != nil {
+		return rec, nil // a test's crash between the hold and the launch
 	}
-	e, computer, err := c.hold(ctx, name, id, func(e messages.Enrollment) error { return refusal(e, spec.Computer) })
-	defer c.settle(ctx, computer)
-	if err != nil {
-		var in *inputError
-		if errors.Is(err, errComputerState) || errors.Is(err, errUnknownComputer) || errors.As(err, &in) {
-			c.unrecord(ctx, id, rev)
-			c.release(ctx, name, id)
-			return messages.JobRecord{}, err
-		}
-		c.log.Warn("computer not marked reloading yet (the sweeper repairs it)", "computer", name, "job", id, "err", err)
-	} else if again := newRecord(id, spec, e, now, c.cfg.StepCap); again.ForceReload != rec.ForceReload || !reflect.DeepEqual(again.Enrolled, rec.Enrolled) {
+	if again := newRecord(id, spec, e, now, c.cfg.StepCap); again.ForceReload != rec.ForceReload || !reflect.DeepEqual(again.Enrolled, rec.Enrolled) {
 		// The index was behind: the record takes the enrolment the hold won on.
 		if rev, err = c.write(ctx, again, rev); err != nil {
 			c.log.Warn("job accepted but not dispatched yet (the sweeper retries)", "job", id, "err", err)
@@ -146,7 +149,7 @@ func (c *Coordinator) created(ctx context.Context, p pending, rec messages.JobRe
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	ack, err := p.wait(ctx)
-	if isWrongLastSeq(err) {
+	if err != nil && isWrongLastSeq(err) {
 		return c.write(ctx, rec, 0)
 	}
 	if err != nil {
@@ -312,9 +315,7 @@ func (c *Coordinator) cancelJob(ctx context.Context, data []byte) (messages.JobR
 			return rec, err
 		}
 		c.abort(ctx, id, 0, reason)
-		if c.jobEnded(ctx, next) == nil {
-			c.release(ctx, rec.Spec.Computer.Name, id)
-		}
+		_ = c.jobEnded(ctx, next) // frees the computer (else the sweeper does)
 		c.settle(ctx, c.event(next, "", "canceled: "+reason, id+".cancel"))
 		c.log.Info("job canceled", "job", id, "reason", reason)
 		return next, nil

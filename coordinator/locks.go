@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/loadpool/loadpool/messages"
-	"github.com/loadpool/loadpool/metrics"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -16,174 +14,157 @@ import (
 // errBusy: the computer is held by another live job.
 var errBusy = errors.New("computer busy")
 
-// lockRevs remembers, per computer, the revision of the lock this process
-// took, or of the delete that released it: the next release or create is
-// one compare-and-set without a read. A wrong memory (another coordinator
-// wrote since) only loses the compare-and-set, and the slow path reads.
-type lockRevs struct {
-	mu sync.Mutex
-	m  map[string]lockRev
-}
-
-type lockRev struct {
-	job string // "": released at rev
-	rev uint64
-	// releasing is closed when a release this process sent is answered
-	// (a submit for the computer waits for it rather than guess wrong).
-	releasing chan struct{}
-}
-
-func newLockRevs() *lockRevs { return &lockRevs{m: map[string]lockRev{}} }
-
-func (l *lockRevs) get(name string) (lockRev, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v, ok := l.m[name]
-	return v, ok
-}
-
-func (l *lockRevs) set(name, job string, rev uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if old, ok := l.m[name]; !ok || old.rev < rev {
-		l.m[name] = lockRev{job: job, rev: rev, releasing: old.releasing}
+// heldJob is the job that holds the computer e describes ("" when it is
+// free). The enrolment is the computer's lock: a job holds it from the
+// compare-and-set that marks it held (reloading, or maintenance when it
+// was drained meanwhile) until the one that records its end (job_ended),
+// so two jobs can never hold one computer and the next job always sees
+// how the last one left it (invariant 8).
+func heldJob(e messages.Enrollment) string {
+	if e.Job == "" || e.JobEnded != "" || (e.State != messages.ComputerReloading && e.State != messages.ComputerMaintenance) {
+		return ""
 	}
+	return e.Job
 }
 
-// releasing marks job's lock of name as being released; ok is false when
-// this process does not know job to hold it.
-func (l *lockRevs) releasing(name, job string) (rev uint64, done chan struct{}, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v, ok := l.m[name]
-	if !ok || v.job != job {
-		return 0, nil, false
+// held is the enrolment e held by job id from now.
+func held(e messages.Enrollment, id string, now time.Time) messages.Enrollment {
+	if e.State != messages.ComputerMaintenance {
+		e.State, e.Reason = messages.ComputerReloading, ""
 	}
-	v.releasing = make(chan struct{})
-	l.m[name] = v
-	return v.rev, v.releasing, true
+	e.Job, e.JobEnded, e.Since = id, "", now
+	return e
 }
 
-// released ends a release marked by releasing.
-func (l *lockRevs) released(name string, done chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if v, ok := l.m[name]; ok && v.releasing == done {
-		v.releasing = nil
-		l.m[name] = v
-	}
-	close(done)
-}
-
-// held counts the locks this process took and has not seen released.
-func (l *lockRevs) held() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, v := range l.m {
-		if v.job != "" {
-			n++
+// holdChange is the decision to hold the computer for job id. check, when
+// set, may refuse the enrolment (the job is then not held). The same job
+// holding it already is no change; another live job holding it is
+// errBusy; a holder that has ended (its end not recorded: a crash), or
+// that has no record although it is older than repairAfter (a submit that
+// died), is taken over, its end recorded in the same write. *changed says
+// whether the last decision made a change.
+func (c *Coordinator) holdChange(ctx context.Context, id string, check func(messages.Enrollment) error, changed *bool) change {
+	return func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		*changed = false
+		if check != nil {
+			if err := check(e); err != nil {
+				return e, "", err
+			}
 		}
-	}
-	return n
-}
-
-func (c *Coordinator) lockSubject(name string) string {
-	return "$KV." + c.sub.ComputersBucket() + "." + name
-}
-
-// startLock sends the create of the computer's lock for job id, expecting
-// the revision this process last saw the lock released at (0: never
-// written). finishLock completes it.
-func (c *Coordinator) startLock(ctx context.Context, name, id string) pending {
-	l, ok := c.locks.get(name)
-	if ok && l.releasing != nil {
-		// The last job's release is on its way (its event may be out
-		// already): its answer is the revision to expect.
-		select {
-		case <-l.releasing:
-		case <-ctx.Done():
+		now := time.Now().UTC()
+		msg := "held by job " + id
+		switch holder := heldJob(e); holder {
+		case id:
+			return e, "", nil
+		case "":
+		default:
+			rec, ended := c.endedHolder(ctx, holder, e.Since)
+			if !ended {
+				return e, "", c.busy(ctx, e.Name, holder)
+			}
+			if rec != nil {
+				if end, m, _ := endTransition(e, *rec, now); m != "" {
+					e, msg = end, m+"; "+msg
+				}
+			} else {
+				msg = "freed: job " + holder + " has no record; " + msg
+			}
+			c.log.Debug("taking over the computer of an ended job", "computer", e.Name, "holder", holder, "job", id)
 		}
-		l, ok = c.locks.get(name)
+		*changed = true
+		return held(e, id, now), msg, nil
 	}
-	var guess uint64
-	if ok && l.job == "" {
-		guess = l.rev
-	}
-	return c.publish("lock of computer "+name, &nats.Msg{Subject: c.lockSubject(name), Data: []byte(id)},
-		jetstream.WithExpectLastSequencePerSubject(guess))
 }
 
-// finishLock waits for startLock's create; when the guess was wrong it
-// takes the slow path, lockComputer. taken is false when job id held the
-// lock already (a resubmission).
-func (c *Coordinator) finishLock(ctx context.Context, p pending, name, id string) (taken bool, err error) {
-	ack, err := p.wait(ctx)
-	if err == nil {
-		c.locks.set(name, id, ack.Sequence)
-		return true, nil
-	}
-	if !isWrongLastSeq(err) {
-		return false, fmt.Errorf("lock computer %s in KV: %w", name, err)
-	}
-	return c.lockComputer(ctx, name, id)
+// hold marks the computer held by job id, deciding first on the index's
+// copy, with the event left in flight; taken says whether this call took
+// it (false: id held it already).
+func (c *Coordinator) hold(ctx context.Context, name, id string, check func(messages.Enrollment) error) (e messages.Enrollment, ev pending, taken bool, err error) {
+	var changed bool
+	e, ev, err = c.changeComputerAsync(ctx, name, true, c.holdChange(ctx, id, check, &changed))
+	return e, ev, err == nil && changed, err
 }
 
-// lockComputer takes the computer's lock for job id: kv.Create is the
-// lock. The same job taking it again is fine (taken false); a lock whose
-// job has ended (its release was lost in a crash, or is still on its
-// way) is taken over once the computer's state records that end.
-func (c *Coordinator) lockComputer(ctx context.Context, name, id string) (taken bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	for range 5 {
-		rev, err := c.computers.Create(ctx, name, []byte(id))
+// holdComputer holds the computer for job id (the sweeper's repair).
+func (c *Coordinator) holdComputer(ctx context.Context, name, id string) error {
+	_, ev, _, err := c.hold(ctx, name, id, nil)
+	c.settle(ctx, ev)
+	return err
+}
+
+// startedHold is a hold's compare-and-set in flight (sent false: nothing
+// was sent, finishHold decides on the leader's enrolment).
+type startedHold struct {
+	p    pending
+	prev messages.Enrollment
+	next messages.Enrollment
+	data []byte
+	sent bool
+}
+
+// startHold decides the hold of job id on it, the index's copy of the
+// enrolment, and sends its compare-and-set without waiting: submit sends
+// it together with the job's record. Nothing is sent when check refuses
+// the copy or the copy is not free (a lost race, a takeover or a
+// resubmission: finishHold reads and decides again).
+func (c *Coordinator) startHold(it invItem, id string, check func(messages.Enrollment) error) startedHold {
+	if it.rev == 0 || heldJob(it.e) != "" || (check != nil && check(it.e) != nil) {
+		return startedHold{prev: it.e}
+	}
+	next := held(it.e, id, time.Now().UTC())
+	data := messages.Encode(next)
+	c.inv.expect(next, data)
+	p := c.publish("hold of computer "+next.Name, &nats.Msg{Subject: "$KV." + c.sub.InventoryBucket() + "." + next.Name, Data: data},
+		jetstream.WithExpectLastSequencePerSubject(it.rev))
+	return startedHold{p: p, prev: it.e, next: next, data: data, sent: true}
+}
+
+// finishHold completes startHold: the enrolment held, with its event in
+// flight. A lost compare-and-set (the copy was behind), or nothing sent,
+// decides again on the leader's enrolment.
+func (c *Coordinator) finishHold(ctx context.Context, h startedHold, name, id string, check func(messages.Enrollment) error) (messages.Enrollment, pending, bool, error) {
+	if h.sent {
+		ack, err := h.p.wait(ctx)
+		defer c.inv.settled(name, h.data)
 		if err == nil {
-			c.locks.set(name, id, rev)
-			return true, nil
+			c.inv.putSized(h.next, ack.Sequence, len(h.data))
+			return h.next, c.computerEvent(h.next, "held by job "+id, ack.Sequence), true, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return false, fmt.Errorf("lock computer %s in KV: %w", name, err)
-		}
-		v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
-		if err != nil {
-			return false, err
-		}
-		if !v.Found {
-			continue // released meanwhile
-		}
-		holder := string(v.Data)
-		if holder == id {
-			c.locks.set(name, id, v.Rev)
-			return false, nil
-		}
-		rec, ended := c.endedHolder(ctx, holder, v.Created)
-		if !ended {
-			return false, c.busy(ctx, name, holder)
-		}
-		if rec != nil && c.jobEnded(ctx, *rec) != nil {
-			// The next job must see how this one left the computer
-			// (invariant 8): no takeover before it is recorded.
-			return false, c.busy(ctx, name, holder)
-		}
-		c.log.Debug("taking over the lock of an ended job", "computer", name, "holder", holder)
-		if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.Rev)); err != nil && !isRevisionErr(err) {
-			return false, fmt.Errorf("release stale lock of computer %s: %w", name, err)
+		if !isWrongLastSeq(err) {
+			return h.prev, pending{}, false, fmt.Errorf("hold computer %s in KV: %w", name, err)
 		}
 	}
-	return false, fmt.Errorf("lock computer %s: too much contention, try again", name)
+	var changed bool
+	e, ev, err := c.changeComputerAsync(ctx, name, false, c.holdChange(ctx, id, check, &changed))
+	return e, ev, err == nil && changed, err
+}
+
+// unhold gives back a computer that job id took but may not keep (its
+// record could not be created): the enrolment as it was before, if id
+// still holds it since then.
+func (c *Coordinator) unhold(ctx context.Context, name, id string, prev, took messages.Enrollment) {
+	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
+		if heldJob(e) != id || !e.Since.Equal(took.Since) {
+			return e, "", nil
+		}
+		e.State, e.Reason, e.Job, e.JobEnded, e.Since = prev.State, prev.Reason, prev.Job, prev.JobEnded, prev.Since
+		return e, "hold of job " + id + " withdrawn", nil
+	})
+	if err != nil && !errors.Is(err, errUnknownComputer) {
+		c.log.Warn("computer of a refused job not given back yet (the sweeper frees it)", "computer", name, "job", id, "err", err)
+	}
 }
 
 // endedHolder: the holder job has ended (its record, nil when it has
-// none), or has no record although the lock is older than the repair
-// delay (a submit that died half-way).
-func (c *Coordinator) endedHolder(ctx context.Context, holder string, created time.Time) (*messages.JobRecord, bool) {
+// none), or has no record although it took the computer more than the
+// repair delay ago (a submit that died half-way).
+func (c *Coordinator) endedHolder(ctx context.Context, holder string, since time.Time) (*messages.JobRecord, bool) {
 	rec, _, err := c.read(ctx, holder)
 	switch {
 	case err == nil:
 		return &rec, messages.Terminal(rec.State)
 	case errors.Is(err, errUnknownJob):
-		return nil, time.Since(created) > c.repairAfter()
+		return nil, time.Since(since) > c.repairAfter()
 	}
 	return nil, false
 }
@@ -196,91 +177,13 @@ func (c *Coordinator) busy(ctx context.Context, name, holder string) error {
 	return fmt.Errorf("%w: computer %s is busy: job %s holds it (%s); wait for that job to end or cancel it", errBusy, name, holder, state)
 }
 
-// lockIsOrphan: the holder job has ended, or has no record although the
-// lock is older than the repair delay (a submit that died half-way).
-func (c *Coordinator) lockIsOrphan(ctx context.Context, holder string, created time.Time) bool {
-	_, ended := c.endedHolder(ctx, holder, created)
-	return ended
-}
-
-// startRelease sends the delete of job's lock when this process knows
-// the lock's revision (finishRelease completes it, done is closed then);
-// else nothing is sent and finishRelease takes the slow path, release.
-func (c *Coordinator) startRelease(name, job string) (pending, chan struct{}) {
-	rev, done, ok := c.locks.releasing(name, job)
-	if !ok {
-		return pending{}, nil
-	}
-	return c.publish("release of computer "+name, &nats.Msg{Subject: c.lockSubject(name), Header: nats.Header{"KV-Operation": []string{"DEL"}}},
-		jetstream.WithExpectLastSequencePerSubject(rev)), done
-}
-
-func (c *Coordinator) finishRelease(ctx context.Context, p pending, done chan struct{}, name, job string) {
-	if done == nil {
-		c.release(ctx, name, job)
-		return
-	}
-	defer c.locks.released(name, done)
-	ack, err := p.wait(ctx)
-	switch {
-	case err == nil:
-		c.locks.set(name, "", ack.Sequence)
-		c.index.dropLock(name, ack.Sequence)
-	case isWrongLastSeq(err):
-		c.release(ctx, name, job) // the lock changed since: read it
-	default:
-		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
-	}
-}
-
-// release frees the computer if job still holds it.
-func (c *Coordinator) release(ctx context.Context, name, job string) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	v, err := c.latest(ctx, c.sub.ComputersBucket(), name)
-	if err != nil {
-		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
-		return
-	}
-	if !v.Found || string(v.Data) != job {
-		return
-	}
-	if err := c.computers.Delete(ctx, name, jetstream.LastRevision(v.Rev)); err != nil && !isRevisionErr(err) {
-		c.log.Warn("computer lock not released (the sweeper will)", "computer", name, "job", job, "err", err)
-		return
-	}
-	c.index.dropLock(name, v.Rev)
-}
-
 func isRevisionErr(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
 }
 
-// repairAfter is how old a queued job or an ownerless lock must be before
-// the sweeper repairs it: longer than any submit takes.
+// repairAfter is how old a queued job or a computer held by a job with no
+// record must be before the sweeper repairs it: longer than any submit
+// takes.
 func (c *Coordinator) repairAfter() time.Duration {
 	return min(30*time.Second, max(c.cfg.StepCap/2, time.Second))
-}
-
-// repairLocks frees locks whose job has ended or never got a record.
-func (c *Coordinator) repairLocks(ctx context.Context, now time.Time) {
-	for name, l := range c.index.orphans(now.Add(-c.repairAfter())) {
-		if !c.lockIsOrphan(ctx, l.job, l.created) {
-			continue
-		}
-		if rec, _, err := c.read(ctx, l.job); err == nil && c.jobEnded(ctx, rec) != nil {
-			continue // the computer is freed only once its state records the job's end
-		}
-		dctx, cancel := context.WithTimeout(ctx, opTimeout)
-		err := c.computers.Delete(dctx, name, jetstream.LastRevision(l.rev))
-		cancel()
-		if err != nil && !isRevisionErr(err) {
-			c.log.Warn("orphan lock not released", "computer", name, "job", l.job, "err", err)
-			continue
-		}
-		if err == nil {
-			c.log.Info("released the lock of an ended or unrecorded job", "computer", name, "job", l.job)
-			metrics.Repaired("lock")
-		}
-	}
 }

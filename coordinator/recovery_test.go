@@ -69,10 +69,6 @@ func TestSweeperRepairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	locks, err := e.js.KeyValue(ctx(t), subj.ComputersBucket())
-	if err != nil {
-		t.Fatal(err)
-	}
 	old := time.Now().UTC().Add(-time.Minute)
 	s := spec("", "vm-q")
 	stuck := messages.JobRecord{ID: "stuck", State: messages.StateQueued, Attempt: 1, MaxAttempts: 3, Spec: s,
@@ -85,9 +81,8 @@ func TestSweeperRepairs(t *testing.T) {
 		}
 	}
 	for computer, job := range map[string]string{"vm-q": "stuck", "vm-e": "ended", "vm-o": "never-recorded"} {
-		if _, err := locks.Create(ctx(t), computer, []byte(job)); err != nil {
-			t.Fatal(err)
-		}
+		e.enroll(spec("", computer).Computer)
+		e.putLock(computer, job)
 	}
 	rec := e.waitState("stuck", messages.StateReady)
 	if got := steps(rec); !slices.Equal(got, []string{"1/load/ready", "1/postload/ready"}) {

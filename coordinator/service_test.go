@@ -21,7 +21,7 @@ func TestServiceStatsCountProcessing(t *testing.T) {
 	const hold = 100 * time.Millisecond
 	entered, release := make(chan struct{}), make(chan struct{})
 	e.coordinatorWith(Config{Name: "stats"}, func(c *Coordinator) {
-		c.hookBeforeHold = func(messages.JobRecord) error {
+		c.hookBeforeLaunch = func(messages.JobRecord) error {
 			close(entered)
 			<-release
 			time.Sleep(hold) // the handler's known processing time

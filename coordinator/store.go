@@ -67,7 +67,10 @@ func readJSON[T any](ctx context.Context, c *Coordinator, bucket, key string, mi
 // write stores rec with a compare-and-set on rev (0: create). A lost race
 // returns an error matching errConflict.
 func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uint64) (uint64, error) {
-	nrev, err := c.putCAS(ctx, c.jobs, rec.ID, messages.Encode(rec), rev)
+	data := messages.Encode(rec)
+	c.index.expect(rec, data)
+	defer c.index.settled(rec.ID, data)
+	nrev, err := c.putCAS(ctx, c.jobs, rec.ID, data, rev)
 	if errors.Is(err, errConflict) {
 		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev)
 		c.records.drop(rec.ID, rev)

@@ -11,14 +11,14 @@ import (
 )
 
 // sweeper is the one goroutine that enforces the safety cap, launches
-// queued jobs a crashed submit left behind, and frees orphan locks. It
+// queued jobs a crashed submit left behind, and frees computers held by
+// jobs that ended or were never recorded. It
 // works from the in-memory index and decides only on records read from
 // KV, with compare-and-set, so several coordinators may sweep at once.
 //
 // It sweeps at once when it starts, then when the next thing falls due
 // (a step's deadline, a queued job relaunchAfter after its last change, a
-// lock of no live job or a computer held by one repairAfter after their
-// making), at most every sweepGap and at least every SweepInterval: a
+// computer held by no live job repairAfter after it was held), at most every sweepGap and at least every SweepInterval: a
 // coordinator that is restarted every few seconds still repairs.
 func (c *Coordinator) sweeper(ctx context.Context) {
 	gap := c.sweepGap()
@@ -53,8 +53,8 @@ func (c *Coordinator) sweepGap() time.Duration { return min(c.cfg.SweepInterval,
 // in the common case (a submit launches within milliseconds).
 func (c *Coordinator) relaunchAfter() time.Duration { return min(time.Second, c.repairAfter()) }
 
-// heldDue is when the first computer held (reloading) by a job the index
-// does not hold live falls due (zero: none): repairAfter after it was
+// heldDue is when the first computer held by a job the index does not
+// hold live falls due (zero: none): repairAfter after it was
 // marked held.
 func (c *Coordinator) heldDue() time.Time {
 	after := c.repairAfter()
@@ -63,7 +63,7 @@ func (c *Coordinator) heldDue() time.Time {
 	defer c.inv.mu.Unlock()
 	for _, it := range c.inv.items {
 		e := it.e
-		if e.State != messages.ComputerReloading || e.Job == "" || c.index.isLive(e.Job) {
+		if job := heldJob(e); job == "" || c.index.isLive(job) {
 			continue
 		}
 		if t := e.Since.Add(after); next.IsZero() || t.Before(next) {
@@ -93,7 +93,6 @@ func (c *Coordinator) sweep(ctx context.Context) {
 		}
 	}
 	c.repairInventory(ctx, now)
-	c.repairLocks(ctx, now)
 }
 
 // capStep applies a synthetic retry to a step that ran past its deadline,
@@ -134,10 +133,10 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 	if rec.State != messages.StateQueued || rec.Updated.After(now.Add(-c.relaunchAfter())) {
 		return nil
 	}
-	// The submit may have died between its record and its lock (they go
-	// out together): the job runs only with the computer's lock.
+	// The submit may have died between its record and its hold (they go
+	// out together): the job runs only once it holds the computer.
 	name := computerOf(rec).Name
-	if _, err := c.lockComputer(ctx, name, id); errors.Is(err, errBusy) {
+	if err := c.holdComputer(ctx, name, id); errors.Is(err, errBusy) {
 		if rec.Updated.After(now.Add(-c.repairAfter())) {
 			return nil // its submit may still be on its way: it refuses the job itself
 		}
@@ -176,14 +175,19 @@ func (c *Coordinator) lostLock(ctx context.Context, rec messages.JobRecord, rev 
 // are read and changed, with compare-and-set.
 func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 	for id, name := range c.index.live() {
-		job, state, ok := c.inv.holder(name)
-		if !ok || (job == id && (state == messages.ComputerReloading || state == messages.ComputerMaintenance)) {
+		it, ok := c.inv.item(name)
+		if !ok || heldJob(it.e) == id {
 			continue
 		}
-		if rec, _, err := c.read(ctx, id); err == nil && !messages.Terminal(rec.State) {
+		// A queued job is the relaunch's; a job past its launch always
+		// held its computer, unless an operator's change or a lost write
+		// took that away.
+		if rec, _, err := c.read(ctx, id); err == nil && !messages.Terminal(rec.State) && rec.State != messages.StateQueued {
 			c.log.Info("repairing the inventory: the computer of a live job is held by it", "computer", name, "job", id)
 			metrics.Repaired("inventory")
-			c.holdComputer(ctx, name, id)
+			if err := c.holdComputer(ctx, name, id); err != nil {
+				c.log.Warn("computer not held by its live job", "computer", name, "job", id, "err", err)
+			}
 		}
 	}
 	for name, id := range c.inv.held() {
@@ -203,16 +207,25 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 }
 
 // unheld frees a computer held by a job that has no record (expired, or a
-// submit that died): available and tainted, its image unknown.
+// submit that died): available (or still in maintenance) and tainted, its
+// image unknown, the job recorded as canceled.
 func (c *Coordinator) unheld(ctx context.Context, name, id string, now time.Time) {
+	freed := false
 	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
-		if e.Job != id || e.State != messages.ComputerReloading || e.Since.After(now.Add(-c.repairAfter())) {
+		freed = false
+		if heldJob(e) != id || e.Since.After(now.Add(-c.repairAfter())) {
 			return e, "", nil
 		}
-		e.State, e.Image, e.Tainted, e.Since = messages.ComputerAvailable, "", true, now
+		freed = true
+		if e.State != messages.ComputerMaintenance {
+			e.State = messages.ComputerAvailable
+		}
+		e.Image, e.Tainted, e.JobEnded, e.Since = "", true, messages.StateCanceled, now
 		return e, "freed: job " + id + " has no record", nil
 	})
 	if err != nil && !errors.Is(err, errUnknownComputer) {
 		c.log.Warn("computer of an unrecorded job not freed yet", "computer", name, "job", id, "err", err)
+	} else if err == nil && freed {
+		metrics.Repaired("lock")
 	}
 }

@@ -72,7 +72,6 @@ func TestMonitorCommands(t *testing.T) {
 		{"nats consumer info VCL_LOAD loader-" + devlab.SimName, "$JS.API.CONSUMER.INFO." + subj.LoadStream() + "." + subj.LoaderConsumer(devlab.SimName), "", `"type":"io.nats.jetstream.api.v1.consumer_info_response"`},
 		{"nats kv get vcl_jobs res-1042 (bind)", "$JS.API.STREAM.INFO.KV_" + subj.JobsBucket(), "", `"allow_direct":true`},
 		{"nats kv get vcl_jobs res-1042 (get)", "$JS.API.DIRECT.GET.KV_" + subj.JobsBucket() + ".$KV." + subj.JobsBucket() + ".res-1042", "", `"id":"res-1042"`},
-		{"nats stream subjects KV_vcl_computers", "$JS.API.STREAM.INFO.KV_" + subj.ComputersBucket(), `{"subjects_filter":">"}`, `"type":"io.nats.jetstream.api.v1.stream_info_response"`},
 		{`nats req vcl.computer.list '{}'`, subj.ComputerList(), `{}`, `"name":"` + comp.Name() + `"`},
 		{`nats req vcl.computer.get '{"name":"vm-01"}'`, subj.ComputerGet(), `{"name":"` + comp.Name() + `"}`, `"name":"` + comp.Name() + `"`},
 		{"nats stream subjects KV_vcl_inventory", "$JS.API.STREAM.INFO.KV_" + subj.InventoryBucket(), `{"subjects_filter":">"}`, `"$KV.vcl_inventory.` + comp.Name() + `"`},

@@ -146,9 +146,9 @@ func TestSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := []string{s.JobSubmit(), s.LoadRequest("vmware"), s.PostloadRequest("windows"), s.LoadResult(), s.Event("res-1"),
-		s.Power("xcat"), s.Abort("res-1"), s.LoadStream(), s.ResultStream(), s.LoaderConsumer("vmware"), s.OSConsumer("linux"), s.JobsBucket(), s.ComputersBucket()}
+		s.Power("xcat"), s.Abort("res-1"), s.LoadStream(), s.ResultStream(), s.LoaderConsumer("vmware"), s.OSConsumer("linux"), s.JobsBucket()}
 	want := []string{"vcl.job.submit", "vcl.load.request.vmware", "vcl.postload.request.windows", "vcl.load.result", "vcl.event.res-1",
-		"vcl.power.xcat", "vcl.abort.res-1", "VCL_LOAD", "VCL_RESULTS", "loader-vmware", "os-linux", "vcl_jobs", "vcl_computers"}
+		"vcl.power.xcat", "vcl.abort.res-1", "VCL_LOAD", "VCL_RESULTS", "loader-vmware", "os-linux", "vcl_jobs"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("got %q, want %q", got[i], want[i])

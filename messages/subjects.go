@@ -123,8 +123,7 @@ func (s Subjects) Consumer(step, pool string) string {
 }
 
 // KV bucket names.
-func (s Subjects) JobsBucket() string      { return s.p() + "_jobs" }
-func (s Subjects) ComputersBucket() string { return s.p() + "_computers" }
+func (s Subjects) JobsBucket() string { return s.p() + "_jobs" }
 
 // EvidenceBucket is the object store of evidence saved when a wait ran
 // out (screenshots, serial console logs), under <job>/<attempt>/<name>.
