@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -82,10 +81,8 @@ type index struct {
 	mu   sync.Mutex
 	jobs map[string]entry
 	gone map[string]gone
-	// own are this process's writes of records in flight, by job id: a
-	// watcher delivery of exactly their bytes is indexed from them,
-	// without decoding (it often comes before the write's ack).
-	own map[string]ownWrite
+	// own are this process's writes of records in flight, by job id.
+	own *inFlight[entry]
 
 	// relaunchAfter is the sweeper's delay for a queued job (set before
 	// the watchers start).
@@ -97,13 +94,7 @@ type index struct {
 }
 
 func newIndex() *index {
-	return &index{jobs: map[string]entry{}, gone: map[string]gone{}, own: map[string]ownWrite{}, wake: make(chan struct{}, 1)}
-}
-
-// ownWrite is a write of a record in flight: its bytes and its entry.
-type ownWrite struct {
-	data []byte
-	e    entry
+	return &index{jobs: map[string]entry{}, gone: map[string]gone{}, own: newInFlight[entry](), wake: make(chan struct{}, 1)}
 }
 
 func entryOf(rec messages.JobRecord, rev uint64) entry {
@@ -111,41 +102,15 @@ func entryOf(rec messages.JobRecord, rev uint64) entry {
 		computer: computerOf(rec).Name}
 }
 
-// expect registers data, the encoding of rec, as a write in flight.
-func (x *index) expect(rec messages.JobRecord, data []byte) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.own[rec.ID] = ownWrite{data: data, e: entryOf(rec, 0)}
-}
-
-// settled ends the write of data registered by expect (once its ack or
-// its failure is in).
-func (x *index) settled(id string, data []byte) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if w, ok := x.own[id]; ok && sameSlice(w.data, data) {
-		delete(x.own, id)
-	}
-}
-
 // delivered indexes a watcher's delivery of job id at rev when it is
 // this process's write in flight (the same bytes); false: decode it.
 func (x *index) delivered(id string, data []byte, rev uint64) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	w, ok := x.own[id]
-	if !ok || !bytes.Equal(w.data, data) {
-		return false
+	e, ok := x.own.match(id, data)
+	if ok {
+		e.rev = rev
+		x.put(id, e)
 	}
-	e := w.e
-	e.rev = rev
-	x.putLocked(id, e)
-	return true
-}
-
-// sameSlice: a and b are the same bytes in memory (not only equal).
-func sameSlice(a, b []byte) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+	return ok
 }
 
 // putJob records rec at revision rev unless a newer revision is known.

@@ -43,8 +43,8 @@ func (c *Coordinator) readComputer(ctx context.Context, name string) (messages.E
 // writeComputer stores e with a compare-and-set on rev (0: create).
 func (c *Coordinator) writeComputer(ctx context.Context, e messages.Enrollment, rev uint64) (uint64, error) {
 	data := messages.Encode(e)
-	c.inv.expect(e, data)
-	defer c.inv.settled(e.Name, data)
+	c.inv.own.expect(e.Name, data, e)
+	defer c.inv.own.settled(e.Name, data)
 	nrev, err := c.putCAS(ctx, c.inventory, e.Name, data, rev)
 	if err != nil {
 		return 0, err

@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"bytes"
 	"slices"
 	"sync"
 
@@ -16,14 +15,8 @@ type invIndex struct {
 	mu    sync.Mutex
 	items map[string]invItem
 	names []string // sorted; nil when it must be rebuilt
-	// own are this process's writes of enrolments in flight, by name (as
-	// index.own for records).
-	own map[string]ownEnrollment
-}
-
-type ownEnrollment struct {
-	data []byte
-	e    messages.Enrollment
+	// own are this process's writes of enrolments in flight, by name.
+	own *inFlight[messages.Enrollment]
 }
 
 type invItem struct {
@@ -33,36 +26,17 @@ type invItem struct {
 }
 
 func newInvIndex() *invIndex {
-	return &invIndex{items: map[string]invItem{}, own: map[string]ownEnrollment{}}
-}
-
-// expect registers data, the encoding of e, as a write in flight.
-func (x *invIndex) expect(e messages.Enrollment, data []byte) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.own[e.Name] = ownEnrollment{data: data, e: e}
-}
-
-// settled ends the write of data registered by expect.
-func (x *invIndex) settled(name string, data []byte) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if w, ok := x.own[name]; ok && sameSlice(w.data, data) {
-		delete(x.own, name)
-	}
+	return &invIndex{items: map[string]invItem{}, own: newInFlight[messages.Enrollment]()}
 }
 
 // delivered indexes a watcher's delivery of name at rev when it is this
 // process's write in flight (the same bytes); false: decode it.
 func (x *invIndex) delivered(name string, data []byte, rev uint64) bool {
-	x.mu.Lock()
-	w, ok := x.own[name]
-	x.mu.Unlock()
-	if !ok || !bytes.Equal(w.data, data) {
-		return false
+	e, ok := x.own.match(name, data)
+	if ok {
+		x.putSized(e, rev, len(data))
 	}
-	x.putSized(w.e, rev, len(data))
-	return true
+	return ok
 }
 
 func (x *invIndex) put(e messages.Enrollment, rev uint64) {

@@ -82,11 +82,11 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	// relaunch holds the computer.
 	h := c.startHold(it, id, check)
 	body := messages.Encode(rec)
-	c.index.expect(rec, body)
+	c.index.own.expect(id, body, entryOf(rec, 0))
 	sent := c.publish("record of job "+id, &nats.Msg{Subject: c.jobSubject(id), Data: body},
 		jetstream.WithExpectLastSequencePerSubject(0))
 	rev, err := c.created(ctx, sent, rec)
-	c.index.settled(id, body)
+	c.index.own.settled(id, body)
 	e, computer, taken, herr := c.finishHold(ctx, h, name, id, check)
 	defer c.settle(ctx, computer)
 	if err != nil {

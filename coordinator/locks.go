@@ -113,7 +113,7 @@ func (c *Coordinator) startHold(it invItem, id string, check func(messages.Enrol
 	}
 	next := held(it.e, id, time.Now().UTC())
 	data := messages.Encode(next)
-	c.inv.expect(next, data)
+	c.inv.own.expect(next.Name, data, next)
 	p := c.publish("hold of computer "+next.Name, &nats.Msg{Subject: "$KV." + c.sub.InventoryBucket() + "." + next.Name, Data: data},
 		jetstream.WithExpectLastSequencePerSubject(it.rev))
 	return startedHold{p: p, prev: it.e, next: next, data: data, sent: true}
@@ -125,7 +125,7 @@ func (c *Coordinator) startHold(it invItem, id string, check func(messages.Enrol
 func (c *Coordinator) finishHold(ctx context.Context, h startedHold, name, id string, check func(messages.Enrollment) error) (messages.Enrollment, pending, bool, error) {
 	if h.sent {
 		ack, err := h.p.wait(ctx)
-		defer c.inv.settled(name, h.data)
+		defer c.inv.own.settled(name, h.data)
 		if err == nil {
 			c.inv.putSized(h.next, ack.Sequence, len(h.data))
 			return h.next, c.computerEvent(h.next, "held by job "+id, ack.Sequence), true, nil

@@ -68,8 +68,8 @@ func readJSON[T any](ctx context.Context, c *Coordinator, bucket, key string, mi
 // returns an error matching errConflict.
 func (c *Coordinator) write(ctx context.Context, rec messages.JobRecord, rev uint64) (uint64, error) {
 	data := messages.Encode(rec)
-	c.index.expect(rec, data)
-	defer c.index.settled(rec.ID, data)
+	c.index.own.expect(rec.ID, data, entryOf(rec, 0))
+	defer c.index.own.settled(rec.ID, data)
 	nrev, err := c.putCAS(ctx, c.jobs, rec.ID, data, rev)
 	if errors.Is(err, errConflict) {
 		c.log.Debug("compare-and-set lost", "job", rec.ID, "revision", rev)
