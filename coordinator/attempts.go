@@ -146,14 +146,17 @@ func (c *Coordinator) startDispatch(ctx context.Context, req messages.Request) p
 	return c.publish("request", msg, jetstream.WithMsgID(requestID(req)))
 }
 
-func (c *Coordinator) dispatched(ctx context.Context, p pending, req messages.Request) error {
+// dispatched waits for startDispatch's publish; repeated: JetStream had
+// that request already (its Msg-Id, within pool.DuplicateWindow).
+func (c *Coordinator) dispatched(ctx context.Context, p pending, req messages.Request) (repeated bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	if _, err := p.wait(ctx); err != nil {
-		return fmt.Errorf("dispatch %s of job %s attempt %d to %s: %w", req.Step, req.JobID, req.Attempt, req.Pool(), err)
+	ack, err := p.wait(ctx)
+	if err != nil {
+		return false, fmt.Errorf("dispatch %s of job %s attempt %d to %s: %w", req.Step, req.JobID, req.Attempt, req.Pool(), err)
 	}
 	c.log.Debug("dispatched", "job", req.JobID, "attempt", req.Attempt, "step", req.Step, "pool", req.Pool())
-	return nil
+	return ack.Duplicate, nil
 }
 
 // poolRecheck is how long ensurePool trusts that a pool's consumer
@@ -282,7 +285,7 @@ func (c *Coordinator) effects(ctx context.Context, rec messages.JobRecord, res m
 	ev := c.event(rec, res.Step, describe(res, rec), fmt.Sprintf("%s.%d.%s.result", rec.ID, res.Attempt, res.Step))
 	var err error
 	if live {
-		err = c.dispatched(ctx, sent, req)
+		_, err = c.dispatched(ctx, sent, req)
 	}
 	c.settle(ctx, computer, ev)
 	if err != nil {

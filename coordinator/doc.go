@@ -23,9 +23,14 @@
 // dispatches, with Msg-Id <job>.<attempt>.<step>. A crash in between
 // redelivers the result; it is then a duplicate of the record's last step
 // and its effects (dispatch, event, computer's end) are repeated, which
-// JetStream deduplicates (within pool.DuplicateWindow). Submit
-// dispatches load(1) before it marks the job loading; a queued job counts
-// as waiting for that load, so an early result is applied, not lost.
+// JetStream deduplicates (within pool.DuplicateWindow). A job's record is
+// born loading at attempt 1 and its load is dispatched once the record is
+// stored; the sweeper sends that first load again (the same Msg-Id) for a
+// job that has no step relaunchAfter later, once per process, while the
+// record is younger than half the duplicate window, so a submit that died
+// before its dispatch costs a second, not a step cap. (Records of older
+// coordinators may be queued: a queued job counts as waiting for the load
+// of attempt 1, so an early result is applied, not lost.)
 // Duplicate and stale results (older attempt, another step, an ended or
 // canceled job) change nothing. Events carry Msg-Ids too.
 //
@@ -54,12 +59,12 @@
 //
 // One sweeper goroutine per coordinator (no per-job timer) applies a
 // synthetic retry to steps past their safety cap (Config.StepCap) and
-// aborts them, launches jobs a crashed submit left queued, and frees
-// computers held by a job that ended or was never recorded. It sweeps when it starts and
-// then when the next of these falls due, not only every SweepInterval, so
-// a coordinator restarted every few seconds still repairs: a queued job
-// relaunchAfter (1s) after its last change, since a launch is idempotent
-// (the Msg-Id of the load and the compare-and-set from queued); a step at
+// aborts them, dispatches first loads a crashed submit left undispatched,
+// and frees computers held by a job that ended or was never recorded. It
+// sweeps when it starts and then when the next of these falls due, not
+// only every SweepInterval, so a coordinator restarted every few seconds
+// still repairs: a fresh job relaunchAfter (1s) after its record, since a
+// dispatch again is idempotent (the Msg-Id of the load); a step at
 // its deadline; a computer held by a job that is not live repairAfter
 // (min(30s, StepCap/2)) after it was held. That delay stays long: a hold
 // without a record may belong to a submit that is still writing the
@@ -107,13 +112,12 @@
 // The writes of one step go out together and are awaited together
 // (JetStream asynchronous publishes): submit sends the hold of the
 // computer and the record (one round trip), then the load request with
-// both events, then the record's move to loading; a result writes the
+// the events (a second); a result writes the
 // record, then sends the next request and the event; a job's end writes
 // the record, then the computer's state (which frees it), then the
 // events, in that order, so that on one server a client that sees the end
-// finds the computer free.
-// Events (the jobs' and the
-// computers') are published into the events stream without asking for
+// finds the computer free. Events (the jobs' and the computers') are
+// published into the events stream without asking for
 // its acknowledgement (core NATS; the stream stores them, deduplicated by
 // their Msg-Ids, in the order sent): the records are the truth, and an
 // event lost to an outage was only logged before, never sent again;

@@ -283,7 +283,26 @@ func (w *fakeWorker) handle(m jetstream.Msg) {
 		<-r.wait
 	}
 	if r.outcome != "" {
-		publishResult(w.t, w.js, resultFor(req, r.outcome, r.detail))
+		w.publish(resultFor(req, r.outcome, r.detail))
+	}
+}
+
+// publish sends a result as a worker does: again while JetStream cannot
+// take it (a cluster electing a leader), for up to clusterPatience. A
+// repeat of one that was stored is a duplicate the coordinator ignores.
+func (w *fakeWorker) publish(res messages.Result) {
+	deadline := time.Now().Add(clusterPatience)
+	for {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := w.js.Publish(c, subj.Result(res.Step), messages.Encode(res))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Errorf("publish to %s: %v", subj.Result(res.Step), err)
+			return
+		}
 	}
 }
 

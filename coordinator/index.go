@@ -16,8 +16,8 @@ import (
 
 // entry is what the coordinator keeps in memory of one live job: enough to
 // list the live jobs and to find running steps past their cap and jobs a
-// crashed submit left queued, without reading every record. The records
-// themselves are always read from KV before a decision.
+// crashed submit left undispatched, without reading every record. The
+// records themselves are always read from KV before a decision.
 type entry struct {
 	rev      uint64
 	state    string
@@ -25,13 +25,23 @@ type entry struct {
 	updated  time.Time
 	deadline time.Time
 	computer string
+	// fresh: loading at attempt 1 with no step yet, so its first load
+	// may never have been dispatched (a submit that died after the
+	// record); checked: this process's sweeper made sure it was.
+	fresh, checked bool
+}
+
+// undispatched: the job may wait for a dispatch its submit never sent:
+// queued, or fresh and not checked yet.
+func (e entry) undispatched() bool {
+	return e.state == messages.StateQueued || (e.fresh && !e.checked)
 }
 
 // due is when the sweeper has something to do about the job: its step's
-// deadline, or (queued) relaunchAfter after its last change.
+// deadline, or (undispatched) relaunchAfter after its last change.
 func (e entry) due(relaunchAfter time.Duration) time.Time {
 	t := e.deadline
-	if e.state == messages.StateQueued {
+	if e.undispatched() {
 		if q := e.updated.Add(relaunchAfter); t.IsZero() || q.Before(t) {
 			t = q
 		}
@@ -41,10 +51,12 @@ func (e entry) due(relaunchAfter time.Duration) time.Time {
 
 // indexFields are the only fields of a job record the watcher decodes.
 type indexFields struct {
-	State        string    `json:"state"`
-	Created      time.Time `json:"created"`
-	Updated      time.Time `json:"updated"`
-	StepDeadline time.Time `json:"step_deadline"`
+	State        string            `json:"state"`
+	Attempt      int               `json:"attempt"`
+	Steps        []json.RawMessage `json:"steps"`
+	Created      time.Time         `json:"created"`
+	Updated      time.Time         `json:"updated"`
+	StepDeadline time.Time         `json:"step_deadline"`
 	Spec         struct {
 		Computer struct {
 			Name string `json:"name"`
@@ -60,7 +72,14 @@ func (f indexFields) entry(rev uint64) entry {
 	if f.Enrolled != nil {
 		name = f.Enrolled.Name
 	}
-	return entry{rev: rev, state: f.State, created: f.Created, updated: f.Updated, deadline: f.StepDeadline, computer: name}
+	return entry{rev: rev, state: f.State, created: f.Created, updated: f.Updated, deadline: f.StepDeadline, computer: name,
+		fresh: isFresh(f.State, f.Attempt, len(f.Steps))}
+}
+
+// isFresh: a record in this state, attempt and number of steps waits for
+// its first load (see entry.fresh).
+func isFresh(state string, attempt, steps int) bool {
+	return state == messages.StateLoading && attempt == 1 && steps == 0
 }
 
 // gone is a job that left the index (ended, expired or deleted) at rev,
@@ -69,6 +88,9 @@ func (f indexFields) entry(rev uint64) entry {
 type gone struct {
 	rev uint64
 	at  time.Time
+	// ended is when the record that ended the job was written (zero: a
+	// delete).
+	ended time.Time
 }
 
 // goneLife is how long the index remembers a job that left it: longer
@@ -99,7 +121,7 @@ func newIndex() *index {
 
 func entryOf(rec messages.JobRecord, rev uint64) entry {
 	return entry{rev: rev, state: rec.State, created: rec.Created, updated: rec.Updated, deadline: rec.StepDeadline,
-		computer: computerOf(rec).Name}
+		computer: computerOf(rec).Name, fresh: isFresh(rec.State, rec.Attempt, len(rec.Steps))}
 }
 
 // delivered indexes a watcher's delivery of job id at rev when it is
@@ -127,14 +149,16 @@ func (x *index) put(id string, e entry) {
 }
 
 func (x *index) putLocked(id string, e entry) {
-	if old, ok := x.jobs[id]; ok && old.rev >= e.rev {
+	old, ok := x.jobs[id]
+	if ok && old.rev >= e.rev {
 		return
 	}
+	e.checked = ok && old.checked && e.fresh
 	if g, ok := x.gone[id]; ok && g.rev >= e.rev {
 		return
 	}
 	if messages.Terminal(e.state) {
-		x.leaveLocked(id, e.rev)
+		x.leaveLocked(id, e.rev, e.updated)
 		return
 	}
 	delete(x.gone, id)
@@ -160,13 +184,13 @@ func (x *index) dropJob(id string, rev uint64) {
 	if old, ok := x.jobs[id]; ok && old.rev > rev {
 		return
 	}
-	x.leaveLocked(id, rev)
+	x.leaveLocked(id, rev, time.Time{})
 }
 
-func (x *index) leaveLocked(id string, rev uint64) {
+func (x *index) leaveLocked(id string, rev uint64, ended time.Time) {
 	delete(x.jobs, id)
 	if g, ok := x.gone[id]; !ok || g.rev < rev {
-		x.gone[id] = gone{rev: rev, at: time.Now()}
+		x.gone[id] = gone{rev: rev, at: time.Now(), ended: ended}
 	}
 }
 
@@ -205,7 +229,8 @@ func (x *index) page(state string, before uint64, limit int) []listed {
 }
 
 // due returns the live jobs whose step deadline is before now, and the
-// queued jobs not touched for relaunchAfter (a submit that died half-way).
+// undispatched jobs not touched for relaunchAfter (a submit that died
+// half-way, or a load still running: the sweeper checks each once).
 func (x *index) due(now time.Time) (overdue, stuck []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -213,11 +238,21 @@ func (x *index) due(now time.Time) (overdue, stuck []string) {
 		switch {
 		case !e.deadline.IsZero() && e.deadline.Before(now):
 			overdue = append(overdue, id)
-		case e.state == messages.StateQueued && !e.updated.Add(x.relaunchAfter).After(now):
+		case e.undispatched() && !e.updated.Add(x.relaunchAfter).After(now):
 			stuck = append(stuck, id)
 		}
 	}
 	return overdue, stuck
+}
+
+// checked marks a fresh job's first load as made sure of.
+func (x *index) checked(id string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if e, ok := x.jobs[id]; ok && e.fresh {
+		e.checked = true
+		x.jobs[id] = e
+	}
 }
 
 // schedule arms the sweeper's next run: the earliest time a live job or
@@ -256,17 +291,25 @@ func (x *index) armedAt() time.Time {
 	return x.armed
 }
 
-// live returns the live jobs with their computers.
-func (x *index) live() map[string]string {
+// live returns the live jobs that name a computer.
+func (x *index) live() map[string]entry {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	out := make(map[string]string, len(x.jobs))
+	out := make(map[string]entry, len(x.jobs))
 	for id, e := range x.jobs {
 		if e.computer != "" {
-			out[id] = e.computer
+			out[id] = e
 		}
 	}
 	return out
+}
+
+// endedSince: job id ended after t, as the index saw it leave.
+func (x *index) endedSince(id string, t time.Time) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	g, ok := x.gone[id]
+	return ok && g.ended.After(t)
 }
 
 // isLive: the index holds job id as live.

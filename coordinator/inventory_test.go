@@ -321,9 +321,9 @@ func TestLearnedHostKeyGoesIntoTheEnrolment(t *testing.T) {
 	}
 }
 
-// A coordinator that dies between a job's hold and record and its
-// dispatch: after a restart the job is launched (it holds its computer)
-// and the computer's state agrees with its end.
+// A coordinator that dies between a job's hold and record and its first
+// dispatch: after a restart the load is dispatched (the job holds its
+// computer) and the computer's state agrees with the job's end.
 func TestCrashBeforeLaunch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -331,7 +331,7 @@ func TestCrashBeforeLaunch(t *testing.T) {
 	first := e.coordinatorWith(Config{StepCap: 2 * time.Second}, func(c *Coordinator) {
 		c.hookBeforeLaunch = func(messages.JobRecord) error { close(crashed); return errors.New("crash") }
 	})
-	e.worker(messages.StepLoad, "vmware", always(messages.OutcomeReady))
+	loader := e.worker(messages.StepLoad, "vmware", always(messages.OutcomeReady))
 	e.worker(messages.StepPostload, "windows", always(messages.OutcomeReady))
 	e.enroll(enrolled("vm-c"))
 	e.submit(byName("c-1", "vm-c"))
@@ -354,8 +354,11 @@ func TestCrashBeforeLaunch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var queued messages.JobRecord
-	if r, err := jobs.Get(ctx(t), "c-1"); err != nil || json.Unmarshal(r.Value(), &queued) != nil || queued.State != messages.StateQueued {
-		t.Fatalf("before the restart the job is %+v (%v), want queued", queued, err)
+	if r, err := jobs.Get(ctx(t), "c-1"); err != nil || json.Unmarshal(r.Value(), &queued) != nil || queued.State != messages.StateLoading || len(queued.Steps) != 0 {
+		t.Fatalf("before the restart the job is %+v (%v), want loading with no step", queued, err)
+	}
+	if n := len(loader.attempts("c-1")); n != 0 {
+		t.Fatalf("%d loads dispatched before the restart, want none", n)
 	}
 	e.coordinator(Config{StepCap: 2 * time.Second})
 	rec := e.waitState("c-1", messages.StateReady)

@@ -31,25 +31,28 @@ var errIDConflict = errors.New("id conflict")
 //
 //  1. hold the computer (a compare-and-set of its enrolment in
 //     vcl_inventory: reloading, job <id>; the enrolment is the lock) and
-//     create the record, state queued, with the enrolled computer the
-//     requests carry (vcl_jobs create), sent together, the hold first.
-//     The hold is decided on the enrolment the index has: a won
-//     compare-and-set proves it the latest, so the record's force-reload
-//     decision saw the end of the job that held the computer before (its
-//     taint) and a used computer is never skipped. A lost one reads the
-//     leader's enrolment and decides again: another live job holding it
-//     (409), maintenance or fields that differ from the enrolment refuse
-//     the job (its record purged); a different force-reload decision is
-//     written into the record. An id that exists answers that job (or 409
-//     for another spec) and gives back a hold it took. From here the job
-//     is accepted; a crash leaves it queued and the sweeper launches it
-//     once the sweeper holds its computer (a job whose computer went to
-//     another job meanwhile fails), or a computer held by a job without
-//     a record, freed after repairAfter.
-//  2. dispatch load(1) with Msg-Id <job>.1.load together with the events,
-//     then CAS queued->loading. A crash in between is repaired like 1 (the
-//     re-dispatch deduplicates), and a result arriving while the record
-//     still says queued is applied as the load of attempt 1.
+//     create the record, state loading at attempt 1, with the enrolled
+//     computer the requests carry (vcl_jobs create), sent together, the
+//     hold first. The hold is decided on the enrolment the index has: a
+//     won compare-and-set proves it the latest, so the record's
+//     force-reload decision saw the end of the job that held the computer
+//     before (its taint) and a used computer is never skipped. A lost one
+//     reads the leader's enrolment and decides again: another live job
+//     holding it (409), maintenance or fields that differ from the
+//     enrolment refuse the job (its record purged); a different
+//     force-reload decision is written into the record. An id that exists
+//     answers that job (or 409 for another spec) and gives back a hold it
+//     took. From here the job is accepted.
+//  2. dispatch load(1) with Msg-Id <job>.1.load together with its event.
+//     A crash before it leaves a fresh record (loading, attempt 1, no
+//     step): the sweeper sends the load again relaunchAfter later, once
+//     it holds the computer (a job whose computer went to another job
+//     meanwhile fails); JetStream drops the repeat of a load that went
+//     out. A computer held by a job without a record is freed after
+//     repairAfter.
+//
+// Until this wave the record was born queued and moved to loading after
+// the dispatch: one write and one round trip more per job.
 func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobRecord, error) {
 	id, spec, err := decodeSubmit(data)
 	if err != nil {
@@ -124,18 +127,37 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 		}
 		rec = again
 	}
-	launched, err := c.launch(ctx, rec, rev)
-	if err != nil {
-		c.log.Warn("job accepted but not dispatched yet (the sweeper retries)", "job", id, "err", err)
+	if _, err := c.firstLoad(ctx, rec); err != nil {
+		c.log.Warn("job accepted but its load not dispatched yet (the sweeper retries)", "job", id, "err", err)
 		return rec, nil
 	}
-	return launched, nil
+	if !c.index.isLive(id) {
+		// Ended meanwhile: a cancel's abort may have gone out before the
+		// request; say it again.
+		if cur, _, err := c.read(ctx, id); err == nil && cur.State == messages.StateCanceled {
+			c.abort(ctx, id, 0, cur.Error)
+		}
+	}
+	return rec, nil
 }
 
-// newRecord is the record of a new job for the enrolled computer e.
+// firstLoad dispatches the load of attempt 1 of a job whose record says
+// loading, with its event; repeated: JetStream had that request already.
+func (c *Coordinator) firstLoad(ctx context.Context, rec messages.JobRecord) (repeated bool, err error) {
+	req := request(rec, messages.StepLoad)
+	sent := c.startDispatch(ctx, req)
+	msg := fmt.Sprintf("attempt %d: load dispatched to %s", rec.Attempt, computerOf(rec).Provisioner)
+	ev := c.event(rec, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", rec.ID, rec.Attempt))
+	repeated, err = c.dispatched(ctx, sent, req)
+	c.settle(ctx, ev)
+	return repeated, err
+}
+
+// newRecord is the record of a new job for the enrolled computer e: born
+// loading at attempt 1 (its load is dispatched once it is stored).
 func newRecord(id string, spec messages.JobSpec, e messages.Enrollment, now time.Time, stepCap time.Duration) messages.JobRecord {
 	enrolled := e.Computer
-	return messages.JobRecord{ID: id, State: messages.StateQueued, Attempt: 1, MaxAttempts: spec.MaxAttempts,
+	return messages.JobRecord{ID: id, State: messages.StateLoading, Attempt: 1, MaxAttempts: spec.MaxAttempts,
 		Spec: spec, Steps: []messages.StepRecord{}, Created: now, Updated: now, StepDeadline: now.Add(stepCap),
 		Enrolled: &enrolled, ForceReload: forceReload(e, spec.Image.Name)}
 }
@@ -165,7 +187,7 @@ func (c *Coordinator) unrecord(ctx context.Context, id string, rev uint64) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	if err := c.jobs.Purge(ctx, id, jetstream.LastRevision(rev)); err != nil {
-		c.log.Warn("record of a refused job not purged (it stays queued; the sweeper launches it)", "job", id, "err", err)
+		c.log.Warn("record of a refused job not purged (the sweeper launches it once it holds the computer)", "job", id, "err", err)
 		return
 	}
 	c.records.drop(id, rev)
@@ -195,7 +217,9 @@ func same(rec messages.JobRecord, spec messages.JobSpec) (messages.JobRecord, er
 	return rec, nil
 }
 
-// launch dispatches the load of a queued job and records it as loading.
+// launch dispatches the load of a queued job and records it as loading
+// (records of coordinators before the first load's record was born
+// loading, and tests' crashes).
 func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev uint64) (messages.JobRecord, error) {
 	for range maxCASRounds {
 		if rec.State != messages.StateQueued {
@@ -212,7 +236,7 @@ func (c *Coordinator) launch(ctx context.Context, rec messages.JobRecord, rev ui
 		sent := c.startDispatch(ctx, req)
 		msg := fmt.Sprintf("attempt %d: load dispatched to %s", next.Attempt, computerOf(next).Provisioner)
 		ev := c.event(next, messages.StepLoad, msg, fmt.Sprintf("%s.%d.load.dispatch", next.ID, next.Attempt))
-		err := c.dispatched(ctx, sent, req)
+		_, err := c.dispatched(ctx, sent, req)
 		if err != nil {
 			c.settle(ctx, ev)
 			return rec, err

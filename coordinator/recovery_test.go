@@ -137,3 +137,28 @@ func TestRelaunchTakesTheLock(t *testing.T) {
 		t.Errorf("vm-b's lock: %q, want holder's", h)
 	}
 }
+
+// A first load that runs longer than relaunchAfter: the sweeper makes
+// sure it went out (the same Msg-Id, which JetStream drops as a repeat),
+// so the loader gets it once.
+func TestSlowFirstLoadNotSentTwice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.coordinator(Config{SweepInterval: 100 * time.Millisecond})
+	release := make(chan struct{})
+	loader := e.worker(messages.StepLoad, "vmware", func(messages.Request) reply {
+		return reply{outcome: messages.OutcomeReady, detail: "cloned", wait: release}
+	})
+	e.worker(messages.StepPostload, "windows", always(messages.OutcomeReady))
+	e.submit(spec("slow", "vm-s"))
+	poll.Until(t, "the sweeper to check the first load", func() bool {
+		c.index.mu.Lock()
+		defer c.index.mu.Unlock()
+		return c.index.jobs["slow"].checked
+	})
+	close(release)
+	e.waitState("slow", messages.StateReady)
+	if got := loader.attempts("slow"); !slices.Equal(got, []int{1}) {
+		t.Errorf("the loader got attempts %v, want [1]: the check sent the load twice", got)
+	}
+}

@@ -8,18 +8,20 @@ import (
 
 	"github.com/loadpool/loadpool/messages"
 	"github.com/loadpool/loadpool/metrics"
+	"github.com/loadpool/loadpool/pool"
 )
 
-// sweeper is the one goroutine that enforces the safety cap, launches
-// queued jobs a crashed submit left behind, and frees computers held by
+// sweeper is the one goroutine that enforces the safety cap, dispatches
+// first loads a crashed submit left behind, and frees computers held by
 // jobs that ended or were never recorded. It
 // works from the in-memory index and decides only on records read from
 // KV, with compare-and-set, so several coordinators may sweep at once.
 //
 // It sweeps at once when it starts, then when the next thing falls due
-// (a step's deadline, a queued job relaunchAfter after its last change, a
-// computer held by no live job repairAfter after it was held), at most every sweepGap and at least every SweepInterval: a
-// coordinator that is restarted every few seconds still repairs.
+// (a step's deadline, an undispatched job relaunchAfter after its last
+// change, a computer held by no live job repairAfter after it was held),
+// at most every sweepGap and at least every SweepInterval: a coordinator
+// that is restarted every few seconds still repairs.
 func (c *Coordinator) sweeper(ctx context.Context) {
 	gap := c.sweepGap()
 	t := time.NewTimer(0)
@@ -45,12 +47,14 @@ func (c *Coordinator) sweeper(ctx context.Context) {
 // keeps failing (KV unreachable) costs.
 func (c *Coordinator) sweepGap() time.Duration { return min(c.cfg.SweepInterval, time.Second) }
 
-// relaunchAfter is how long a job stays queued before the sweeper
-// launches it. A launch is idempotent: the load's Msg-Id <job>.1.load
-// deduplicates a second dispatch and the compare-and-set from queued lets
-// one writer win, so a relaunch that races a slow submit's own launch
-// costs a request, never a second load; the delay only spares that work
-// in the common case (a submit launches within milliseconds).
+// relaunchAfter is how long after its record the sweeper makes sure a
+// job's first load went out. That is idempotent: the load's Msg-Id
+// <job>.1.load deduplicates a second dispatch (and the compare-and-set
+// from queued lets one writer win), so a relaunch that races a slow
+// submit's own dispatch costs a request, never a second load; the delay
+// only spares that work in the common case (a submit dispatches within
+// milliseconds, and a load that answers within the delay is never sent
+// again).
 func (c *Coordinator) relaunchAfter() time.Duration { return min(time.Second, c.repairAfter()) }
 
 // heldDue is when the first computer held by a job the index does not
@@ -89,7 +93,7 @@ func (c *Coordinator) sweep(ctx context.Context) {
 			return
 		}
 		if err := c.relaunch(ctx, id, now); err != nil {
-			c.log.Warn("queued job not launched yet", "job", id, "err", err)
+			c.log.Warn("first load of a job not dispatched yet", "job", id, "err", err)
 		}
 	}
 	c.repairInventory(ctx, now)
@@ -121,37 +125,65 @@ func (c *Coordinator) capStep(ctx context.Context, id string, now time.Time) err
 	return err
 }
 
-// relaunch dispatches a job left queued by a submit that died.
+// relaunch dispatches the first load of a job whose submit may have died
+// before it did: a queued record (launched and marked loading), or a
+// fresh one (loading at attempt 1 with no step), whose load is sent again
+// with its Msg-Id: within pool.DuplicateWindow of the first dispatch
+// JetStream drops the repeat, so the sweeper checks each fresh job once,
+// and only while its record is younger than half that window (later, the
+// step cap retries it). Either way the job runs only once it holds its
+// computer (the hold went out with its record).
 func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) error {
-	rec, rev, err := c.read(ctx, id)
+	rec, rev, _, err := c.current(ctx, id)
 	if errors.Is(err, errUnknownJob) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if rec.State != messages.StateQueued || rec.Updated.After(now.Add(-c.relaunchAfter())) {
+	fresh := isFresh(rec.State, rec.Attempt, len(rec.Steps))
+	switch {
+	case rec.State != messages.StateQueued && !fresh:
+		c.index.checked(id)
+		return nil
+	case rec.Updated.After(now.Add(-c.relaunchAfter())):
+		return nil
+	case fresh && now.Sub(rec.Updated) > pool.DuplicateWindow/2:
+		c.index.checked(id) // too late to send again safely: the step cap retries it
 		return nil
 	}
-	// The submit may have died between its record and its hold (they go
-	// out together): the job runs only once it holds the computer.
 	name := computerOf(rec).Name
-	if err := c.holdComputer(ctx, name, id); errors.Is(err, errBusy) {
-		if rec.Updated.After(now.Add(-c.repairAfter())) {
-			return nil // its submit may still be on its way: it refuses the job itself
+	if it, ok := c.inv.item(name); !ok || heldJob(it.e) != id {
+		if err := c.holdComputer(ctx, name, id); errors.Is(err, errBusy) {
+			if rec.Updated.After(now.Add(-c.repairAfter())) {
+				return nil // its submit may still be on its way: it refuses the job itself
+			}
+			return c.lostLock(ctx, rec, rev, err)
+		} else if err != nil {
+			return err
 		}
-		return c.lostLock(ctx, rec, rev, err)
-	} else if err != nil {
+	}
+	if !fresh {
+		c.log.Info("launching a job a submit left queued", "job", id)
+		metrics.Repaired("relaunch")
+		_, err = c.launch(ctx, rec, rev)
 		return err
 	}
-	c.log.Info("launching a job a submit left queued", "job", id)
-	metrics.Repaired("relaunch")
-	_, err = c.launch(ctx, rec, rev)
-	return err
+	repeated, err := c.firstLoad(ctx, rec)
+	if err != nil {
+		return err
+	}
+	c.index.checked(id)
+	if !repeated {
+		c.log.Info("dispatched the first load of a job its submit left undispatched", "job", id)
+		metrics.Repaired("relaunch")
+	}
+	return nil
 }
 
-// lostLock ends a queued job whose submit died before it had its
-// computer, which another job holds now: failed, the computer untouched.
+// lostLock ends a job whose submit died before it had its computer (and
+// before its first load), which another job holds now: failed, the
+// computer untouched.
 func (c *Coordinator) lostLock(ctx context.Context, rec messages.JobRecord, rev uint64, busy error) error {
 	next := rec
 	next.State, next.Updated, next.StepDeadline = messages.StateFailed, time.Now().UTC(), time.Time{}
@@ -163,7 +195,7 @@ func (c *Coordinator) lostLock(ctx context.Context, rec messages.JobRecord, rev 
 		return err
 	}
 	metrics.Repaired("lost-lock")
-	c.log.Warn("a job left queued without its computer failed", "job", rec.ID, "computer", computerOf(rec).Name)
+	c.log.Warn("a job its submit left without its computer failed", "job", rec.ID, "computer", computerOf(rec).Name)
 	c.settle(ctx, c.event(next, "", next.Error, rec.ID+".lost-lock"))
 	return nil
 }
@@ -174,24 +206,27 @@ func (c *Coordinator) lostLock(ctx context.Context, rec messages.JobRecord, rev 
 // was never recorded) gets that end. Only mismatches seen in the indexes
 // are read and changed, with compare-and-set.
 func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
-	for id, name := range c.index.live() {
-		it, ok := c.inv.item(name)
-		if !ok || heldJob(it.e) == id {
+	// A job that changed within settleGrace is left to its writer, whose
+	// inventory write follows the record's.
+	settled := now.Add(-settleGrace)
+	for id, e := range c.index.live() {
+		it, ok := c.inv.item(e.computer)
+		if !ok || heldJob(it.e) == id || e.undispatched() || e.updated.After(settled) {
 			continue
 		}
-		// A queued job is the relaunch's; a job past its launch always
-		// held its computer, unless an operator's change or a lost write
-		// took that away.
+		// An undispatched job is the relaunch's; a job past its first
+		// load always held its computer, unless an operator's change or a
+		// lost write took that away.
 		if rec, _, err := c.read(ctx, id); err == nil && !messages.Terminal(rec.State) && rec.State != messages.StateQueued {
-			c.log.Info("repairing the inventory: the computer of a live job is held by it", "computer", name, "job", id)
+			c.log.Info("repairing the inventory: the computer of a live job is held by it", "computer", e.computer, "job", id)
 			metrics.Repaired("inventory")
-			if err := c.holdComputer(ctx, name, id); err != nil {
-				c.log.Warn("computer not held by its live job", "computer", name, "job", id, "err", err)
+			if err := c.holdComputer(ctx, e.computer, id); err != nil {
+				c.log.Warn("computer not held by its live job", "computer", e.computer, "job", id, "err", err)
 			}
 		}
 	}
 	for name, id := range c.inv.held() {
-		if c.index.isLive(id) {
+		if c.index.isLive(id) || c.index.endedSince(id, settled) {
 			continue
 		}
 		rec, _, err := c.read(ctx, id)
@@ -205,6 +240,11 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 		}
 	}
 }
+
+// settleGrace is how long the sweeper leaves a job's computer to the
+// coordinator that just wrote the job's record (its inventory write comes
+// right after, each bounded by opTimeout).
+const settleGrace = opTimeout / 2
 
 // unheld frees a computer held by a job that has no record (expired, or a
 // submit that died): available (or still in maintenance) and tainted, its
