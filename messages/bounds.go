@@ -97,7 +97,7 @@ func validAddressHost(a, host string) error {
 	if net.ParseIP(strings.Trim(host, "[]")) != nil {
 		return nil
 	}
-	if !nameRE.MatchString(host) || strings.HasPrefix(host, ".") || strings.HasPrefix(host, "-") {
+	if !isName(host) || strings.HasPrefix(host, ".") || strings.HasPrefix(host, "-") {
 		return fmt.Errorf("must be a host name (letters, digits, '.', '-') or an IP address, then an optional :port, not %q", truncate(a, 80))
 	}
 	return nil

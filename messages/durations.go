@@ -2,9 +2,7 @@ package messages
 
 import (
 	"encoding/base64"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -53,13 +51,11 @@ func (d Durations) Stats(atLeast int) *StepStats {
 	return &StepStats{Samples: len(s), P50: q(0.50), P90: q(0.90), P99: q(0.99)}
 }
 
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_=-]+$`)
-
 // DurationsKey is the key of (image, computer type, step) in the
 // durations bucket: <step>.<type>.<image>, the image base64url-encoded
 // (with a "b64_" mark) when it holds characters a key cannot.
 func DurationsKey(image, computerType, step string) string {
-	if !plainKey.MatchString(strings.ReplaceAll(image, ".", "_")) {
+	if image == "" || !plain("_"+image, len(image)+1, "=-.") { // letters, digits and _=-. only
 		image = "b64_" + base64.RawURLEncoding.EncodeToString([]byte(image))
 	}
 	return step + "." + computerType + "." + image
