@@ -121,7 +121,7 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	}
 	if again := newRecord(id, spec, e, now, c.cfg.StepCap); again.ForceReload != rec.ForceReload || !reflect.DeepEqual(again.Enrolled, rec.Enrolled) {
 		// The index was behind: the record takes the enrolment the hold won on.
-		if rev, err = c.write(ctx, again, rev); err != nil {
+		if _, err = c.write(ctx, again, rev); err != nil {
 			c.log.Warn("job accepted but not dispatched yet (the sweeper retries)", "job", id, "err", err)
 			return rec, nil
 		}
