@@ -107,6 +107,9 @@ func (p pending) wait(ctx context.Context) (*jetstream.PubAck, error) {
 // isWrongLastSeq: a compare-and-set publish lost (10071; 10164 on
 // replicated streams).
 func isWrongLastSeq(err error) bool {
+	if err == nil {
+		return false // before the declaration below, which allocates
+	}
 	var api *jetstream.APIError
 	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
