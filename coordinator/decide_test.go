@@ -181,17 +181,20 @@ func TestRetryAlwaysReloads(t *testing.T) {
 	}
 }
 
-// endTransition records a job's end once, never over a later job's hold
-// or end (a repeated end from a sweep or a redelivered result), and still
-// over an older job's state (this job's hold was lost).
+// endTransition records a job's end once, never over another job's hold
+// (drained too) or a later job's end (a repeated end from a sweep or a
+// redelivered result), never from a record of another computer, and
+// still over an older job's state (this job's hold was lost).
 func TestEndTransition(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	job := func(id, state string, created time.Time) messages.JobRecord {
-		return messages.JobRecord{ID: id, State: state, Created: created, Spec: messages.JobSpec{Image: messages.Image{Name: "img"}}}
+		return messages.JobRecord{ID: id, State: state, Created: created, Spec: messages.JobSpec{Computer: messages.Computer{Name: "vm"}, Image: messages.Image{Name: "img"}}}
 	}
 	comp := func(job, state, ended string, since time.Time) messages.Enrollment {
 		return messages.Enrollment{Computer: messages.Computer{Name: "vm"}, State: state, Job: job, JobEnded: ended, Since: since}
 	}
+	other := job("j1", messages.StateReady, t0)
+	other.Spec.Computer.Name = "vm-other"
 	cases := []struct {
 		name   string
 		e      messages.Enrollment
@@ -206,6 +209,8 @@ func TestEndTransition(t *testing.T) {
 		{"a later job holds it", comp("j2", messages.ComputerReloading, "", t0.Add(time.Minute)), job("j1", messages.StateReady, t0), false, messages.ComputerReloading},
 		{"a later job ended on it", comp("j2", messages.ComputerInUse, messages.StateReady, t0.Add(time.Minute)), job("j1", messages.StateReady, t0), false, messages.ComputerInUse},
 		{"an older job's state (this hold lost)", comp("j0", messages.ComputerAvailable, messages.StateCanceled, t0.Add(-time.Minute)), job("j1", messages.StateReady, t0), true, messages.ComputerInUse},
+		{"another job holds it drained, since before this job", comp("j2", messages.ComputerMaintenance, "", t0.Add(-time.Minute)), job("j1", messages.StateReady, t0), false, messages.ComputerMaintenance},
+		{"a record of another computer (an id resubmitted for it)", comp("j1", messages.ComputerReloading, "", t0.Add(time.Second)), other, false, messages.ComputerReloading},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -126,13 +126,13 @@ func entryOf(rec messages.JobRecord, rev uint64) entry {
 
 // delivered indexes a watcher's delivery of job id at rev when it is
 // this process's write in flight (the same bytes); false: decode it.
-func (x *index) delivered(id string, data []byte, rev uint64) bool {
+func (x *index) delivered(id string, data []byte, rev uint64) (state string, ok bool) {
 	e, ok := x.own.match(id, data)
 	if ok {
 		e.rev = rev
 		x.put(id, e)
 	}
-	return ok
+	return e.state, ok
 }
 
 // putJob records rec at revision rev unless a newer revision is known.
@@ -421,7 +421,13 @@ func (c *Coordinator) follow(kv jetstream.KeyValue, w jetstream.KeyWatcher, read
 		}
 		switch {
 		case e.Operation() == jetstream.KeyValuePut:
-			if c.index.known(e.Key(), e.Revision()) || c.index.delivered(e.Key(), e.Value(), e.Revision()) {
+			if c.index.known(e.Key(), e.Revision()) {
+				continue
+			}
+			if state, ok := c.index.delivered(e.Key(), e.Value(), e.Revision()); ok {
+				if messages.Terminal(state) {
+					c.records.drop(e.Key(), e.Revision()) // in case this write's ack never came
+				}
 				continue
 			}
 			var f indexFields

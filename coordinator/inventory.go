@@ -168,8 +168,11 @@ func (c *Coordinator) jobEndedAsync(ctx context.Context, rec messages.JobRecord)
 
 // endTransition is jobEnded's decision as a pure function.
 func endTransition(e messages.Enrollment, rec messages.JobRecord, now time.Time) (messages.Enrollment, string, error) {
-	if e.Job != rec.ID && e.State == messages.ComputerReloading {
+	if h := heldJob(e); h != "" && h != rec.ID {
 		return e, "", nil // another job holds it now
+	}
+	if computerOf(rec).Name != e.Name {
+		return e, "", nil // the record is of another computer
 	}
 	if e.Job != rec.ID && e.Job != "" && !e.Since.Before(rec.Created) {
 		// A later job's hold or end is recorded (a repeated end, e.g. a

@@ -90,30 +90,22 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 		jetstream.WithExpectLastSequencePerSubject(0))
 	rev, err := c.created(ctx, sent, rec)
 	c.index.own.settled(id, body)
-	e, computer, taken, herr := c.finishHold(ctx, h, name, id, check)
+	e, before, computer, taken, herr := c.finishHold(ctx, h, name, id, check)
 	defer c.settle(ctx, computer)
 	if err != nil {
-		if taken {
-			c.unhold(ctx, name, id, h.prev, e)
-		}
-		if !errors.Is(err, errConflict) {
+		existing, err := c.createLost(ctx, name, id, err, taken, before, e)
+		if err != nil {
 			return messages.JobRecord{}, err
 		}
-		if rec, _, err = c.read(ctx, id); err != nil {
-			return messages.JobRecord{}, err
-		}
-		return same(rec, spec)
+		return same(existing, spec)
 	}
 	if herr != nil {
-		var in *inputError
-		if errors.Is(herr, errBusy) || errors.Is(herr, errComputerState) || errors.Is(herr, errUnknownComputer) || errors.As(herr, &in) {
-			c.unrecord(ctx, id, rev)
-			return messages.JobRecord{}, herr
-		}
-		// Maybe held, maybe not: the sweeper launches the job once it
-		// holds the computer.
-		c.log.Warn("job accepted but its computer not held yet (the sweeper retries)", "computer", name, "job", id, "err", herr)
-		return rec, nil
+		// Refused (busy, maintenance, another enrolment) or not known to
+		// be held: the job is not accepted (a hold that did land is freed
+		// after repairAfter: its job has no record). A retry of the same
+		// submit is safe.
+		c.unrecord(ctx, id, rev)
+		return messages.JobRecord{}, herr
 	}
 	c.log.Info("job accepted", "job", id, "computer", name, "image", spec.Image.Name, "force_reload", rec.ForceReload)
 	if c.hookBeforeLaunch != nil && c.hookBeforeLaunch(rec) != nil {
@@ -131,14 +123,20 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 		c.log.Warn("job accepted but its load not dispatched yet (the sweeper retries)", "job", id, "err", err)
 		return rec, nil
 	}
-	if !c.index.isLive(id) {
-		// Ended meanwhile: a cancel's abort may have gone out before the
-		// request; say it again.
-		if cur, _, err := c.read(ctx, id); err == nil && cur.State == messages.StateCanceled {
-			c.abort(ctx, id, 0, cur.Error)
-		}
-	}
+	c.reabortIfEnded(ctx, id)
 	return rec, nil
+}
+
+// reabortIfEnded follows a first load's dispatch: a job canceled
+// meanwhile may have had its abort go out before the request; it is sent
+// again.
+func (c *Coordinator) reabortIfEnded(ctx context.Context, id string) {
+	if c.index.isLive(id) {
+		return
+	}
+	if cur, _, err := c.read(ctx, id); err == nil && cur.State == messages.StateCanceled {
+		c.abort(ctx, id, 0, cur.Error)
+	}
 }
 
 // firstLoad dispatches the load of attempt 1 of a job whose record says
@@ -151,6 +149,28 @@ func (c *Coordinator) firstLoad(ctx context.Context, rec messages.JobRecord) (re
 	repeated, err = c.dispatched(ctx, sent, req)
 	c.settle(ctx, ev)
 	return repeated, err
+}
+
+// createLost follows a record create that failed after the hold was
+// decided (before: the enrolment it was decided on; took: the enrolment
+// held): the record of that id when it exists (a resubmission), and the
+// hold given back unless a live job of this id names this computer (it is
+// that job's hold: a resubmission racing its first submit on another
+// coordinator).
+func (c *Coordinator) createLost(ctx context.Context, name, id string, err error, taken bool, before, took messages.Enrollment) (messages.JobRecord, error) {
+	var existing messages.JobRecord
+	if errors.Is(err, errConflict) {
+		var rerr error
+		if existing, _, rerr = c.read(ctx, id); rerr != nil {
+			err = rerr
+		} else {
+			err = nil
+		}
+	}
+	if taken && (err != nil || messages.Terminal(existing.State) || computerOf(existing).Name != name) {
+		c.unhold(ctx, name, id, before, took)
+	}
+	return existing, err
 }
 
 // newRecord is the record of a new job for the enrolled computer e: born

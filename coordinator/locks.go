@@ -41,11 +41,12 @@ func held(e messages.Enrollment, id string, now time.Time) messages.Enrollment {
 // holding it already is no change; another live job holding it is
 // errBusy; a holder that has ended (its end not recorded: a crash), or
 // that has no record although it is older than repairAfter (a submit that
-// died), is taken over, its end recorded in the same write. *changed says
-// whether the last decision made a change.
-func (c *Coordinator) holdChange(ctx context.Context, id string, check func(messages.Enrollment) error, changed *bool) change {
+// died), is taken over, its end recorded in the same write (a holder
+// whose record names another computer, or none, leaves it tainted, its
+// image unknown). *out says what the last decision did.
+func (c *Coordinator) holdChange(ctx context.Context, id string, check func(messages.Enrollment) error, out *holdOutcome) change {
 	return func(e messages.Enrollment) (messages.Enrollment, string, error) {
-		*changed = false
+		*out = holdOutcome{before: e}
 		if check != nil {
 			if err := check(e); err != nil {
 				return e, "", err
@@ -62,27 +63,35 @@ func (c *Coordinator) holdChange(ctx context.Context, id string, check func(mess
 			if !ended {
 				return e, "", c.busy(ctx, e.Name, holder)
 			}
-			if rec != nil {
+			if rec != nil && computerOf(*rec).Name == e.Name {
 				if end, m, _ := endTransition(e, *rec, now); m != "" {
 					e, msg = end, m+"; "+msg
 				}
 			} else {
-				msg = "freed: job " + holder + " has no record; " + msg
+				e.Image, e.Tainted = "", true
+				msg = "freed: job " + holder + " has no record of it; " + msg
 			}
 			c.log.Debug("taking over the computer of an ended job", "computer", e.Name, "holder", holder, "job", id)
 		}
-		*changed = true
+		out.changed = true
 		return held(e, id, now), msg, nil
 	}
+}
+
+// holdOutcome is what a hold decided: whether it changed the enrolment,
+// and the enrolment it decided on (what unhold gives back).
+type holdOutcome struct {
+	changed bool
+	before  messages.Enrollment
 }
 
 // hold marks the computer held by job id, deciding first on the index's
 // copy, with the event left in flight; taken says whether this call took
 // it (false: id held it already).
 func (c *Coordinator) hold(ctx context.Context, name, id string, check func(messages.Enrollment) error) (e messages.Enrollment, ev pending, taken bool, err error) {
-	var changed bool
-	e, ev, err = c.changeComputerAsync(ctx, name, true, c.holdChange(ctx, id, check, &changed))
-	return e, ev, err == nil && changed, err
+	var out holdOutcome
+	e, ev, err = c.changeComputerAsync(ctx, name, true, c.holdChange(ctx, id, check, &out))
+	return e, ev, err == nil && out.changed, err
 }
 
 // holdComputer holds the computer for job id (the sweeper's repair).
@@ -120,23 +129,24 @@ func (c *Coordinator) startHold(it invItem, id string, check func(messages.Enrol
 }
 
 // finishHold completes startHold: the enrolment held, with its event in
-// flight. A lost compare-and-set (the copy was behind), or nothing sent,
-// decides again on the leader's enrolment.
-func (c *Coordinator) finishHold(ctx context.Context, h startedHold, name, id string, check func(messages.Enrollment) error) (messages.Enrollment, pending, bool, error) {
+// flight, and the enrolment the hold was decided on (before). A lost
+// compare-and-set (the copy was behind), or nothing sent, decides again
+// on the leader's enrolment.
+func (c *Coordinator) finishHold(ctx context.Context, h startedHold, name, id string, check func(messages.Enrollment) error) (e, before messages.Enrollment, ev pending, taken bool, err error) {
 	if h.sent {
 		ack, err := h.p.wait(ctx)
 		defer c.inv.own.settled(name, h.data)
 		if err == nil {
 			c.inv.putSized(h.next, ack.Sequence, len(h.data))
-			return h.next, c.computerEvent(h.next, "held by job "+id, ack.Sequence), true, nil
+			return h.next, h.prev, c.computerEvent(h.next, "held by job "+id, ack.Sequence), true, nil
 		}
 		if !isWrongLastSeq(err) {
-			return h.prev, pending{}, false, fmt.Errorf("hold computer %s in KV: %w", name, err)
+			return h.prev, h.prev, pending{}, false, fmt.Errorf("hold computer %s in KV: %w", name, err)
 		}
 	}
-	var changed bool
-	e, ev, err := c.changeComputerAsync(ctx, name, false, c.holdChange(ctx, id, check, &changed))
-	return e, ev, err == nil && changed, err
+	var out holdOutcome
+	e, ev, err = c.changeComputerAsync(ctx, name, false, c.holdChange(ctx, id, check, &out))
+	return e, out.before, ev, err == nil && out.changed, err
 }
 
 // unhold gives back a computer that job id took but may not keep (its

@@ -162,3 +162,116 @@ func TestSlowFirstLoadNotSentTwice(t *testing.T) {
 		t.Errorf("the loader got attempts %v, want [1]: the check sent the load twice", got)
 	}
 }
+
+// putEnrollment writes an enrolment directly, as another coordinator
+// would have left it.
+func (e *env) putEnrollment(en messages.Enrollment) {
+	e.t.Helper()
+	kv, err := e.js.KeyValue(ctx(e.t), subj.InventoryBucket())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx(e.t), en.Name, messages.Encode(en)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// A fresh record whose force-reload was decided on a copy of the
+// enrolment that was behind (its submit died before it wrote the
+// decision again): the sweeper's first load decides again on the
+// enrolment it holds, so a computer a reservation used is reloaded
+// (invariant 8). Found in review: the load went out with the job's
+// if-needed.
+func TestRelaunchDecidesForceReloadAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.coordinator(Config{StepCap: 2 * time.Second})
+	loader := e.worker(messages.StepLoad, "vmware", func(messages.Request) reply { return reply{} })
+	e.enroll(enrolled("vm-r"))
+	en := e.computerEnrollment("vm-r")
+	stale := en // what the submit's copy said: runs the image, untainted
+	stale.Image, stale.Tainted = "win7-sp1-v3", false
+	s := byName("r-1", "vm-r")
+	s.ID = ""
+	rec := newRecord("r-1", s, stale, time.Now().UTC().Add(-2*time.Second), time.Hour)
+	if rec.ForceReload {
+		t.Fatal("the stale copy should not force a reload")
+	}
+	// The truth: job p ended ready on it, handed to a reservation.
+	en.State, en.Image, en.Tainted, en.Job, en.JobEnded, en.Since = messages.ComputerInUse, "win7-sp1-v3", true, "p", messages.StateReady, time.Now().UTC()
+	e.putEnrollment(en)
+	e.putRecords(rec)
+	if r := loader.next(); r.JobID != "r-1" || r.Reload != messages.ReloadAlways {
+		t.Fatalf("load of %s with reload %q; want r-1 with always (the computer is tainted)", r.JobID, r.Reload)
+	}
+	if got, err := e.cl.Get(ctx(t), "r-1"); err != nil || !got.ForceReload {
+		t.Errorf("the record says force_reload %v (%v), want true", got.ForceReload, err)
+	}
+}
+
+// A computer held by an ended job whose record names another computer (a
+// resubmission of its id for this one, cut after the hold) is freed,
+// tainted, not given the other computer's end. Found in review: it stayed
+// held for good, and set was refused.
+func TestHoldOfAnIdForAnotherComputerFreed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.coordinator(Config{StepCap: 2 * time.Second}) // repairAfter 1 s
+	e.worker(messages.StepLoad, "vmware", always(messages.OutcomeReady))
+	e.worker(messages.StepPostload, "windows", always(messages.OutcomeReady))
+	e.enroll(enrolled("vm-1"))
+	e.enroll(enrolled("vm-2"))
+	e.submit(byName("o-1", "vm-1"))
+	e.waitState("o-1", messages.StateReady)
+	e.putEnrollment(held(e.computerEnrollment("vm-2"), "o-1", time.Now().UTC().Add(-5*time.Second)))
+	poll.Until(t, "vm-2 to be freed", func() bool { return e.lockHolder("vm-2") == "" })
+	en := e.computerEnrollment("vm-2")
+	if en.State != messages.ComputerAvailable || !en.Tainted || en.Image != "" || en.LearnedHostKey != nil {
+		t.Errorf("vm-2 freed as %+v; want available, tainted, no image, no key of vm-1's job", en)
+	}
+	addr := "10.9.9.9:22"
+	if _, err := e.cl.SetComputer(ctx(t), messages.ComputerSet{Name: "vm-2", Address: &addr}); err != nil {
+		t.Errorf("set vm-2 after it was freed: %v", err)
+	}
+}
+
+// Two submits of one id race (a client's retry on another coordinator):
+// the first's hold wins and its record loses, the second's record wins
+// and its hold finds the computer held by that id. The first must not
+// give the hold back: it is the live job's. Found in review: the computer
+// was freed under a live job and a second job was accepted for it.
+func TestResubmissionRaceKeepsTheHold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.coordinator(Config{StepCap: 20 * time.Second})
+	e.enroll(enrolled("vm-d"))
+	poll.Until(t, "the index to have vm-d", func() bool { _, ok := c.inv.item("vm-d"); return ok })
+	cx := ctx(t)
+	s := byName("d-1", "vm-d")
+	s.ID = ""
+	check := func(en messages.Enrollment) error { return refusal(en, s.Computer) }
+	it, _ := c.inv.item("vm-d")
+	hX := c.startHold(it, "d-1", check) // X's hold: wins
+	eX, beforeX, _, takenX, err := c.finishHold(cx, hX, "vm-d", "d-1", check)
+	if err != nil || !takenX {
+		t.Fatalf("X's hold: taken %v, %v", takenX, err)
+	}
+	rec := newRecord("d-1", s, it.e, time.Now().UTC(), c.cfg.StepCap) // Y's record: wins
+	if _, err := c.write(cx, rec, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, takenY, err := c.finishHold(cx, c.startHold(it, "d-1", check), "vm-d", "d-1", check) // Y's hold: finds d-1's
+	if err != nil || takenY {
+		t.Fatalf("Y's hold: taken %v, %v; want not taken, no error", takenY, err)
+	}
+	if _, err := c.createLost(cx, "vm-d", "d-1", errConflict, takenX, beforeX, eX); err != nil { // X's record lost
+		t.Fatal(err)
+	}
+	if h := e.lockHolder("vm-d"); h != "d-1" {
+		t.Fatalf("vm-d held by %q, want d-1 (live)", h)
+	}
+	var api *APIError
+	if _, err := e.cl.Submit(ctx(t), byName("d-2", "vm-d")); !errors.As(err, &api) || api.Code != 409 {
+		t.Errorf("d-2 for vm-d while d-1 is live: %v, want 409", err)
+	}
+}

@@ -134,7 +134,9 @@ func (c *Coordinator) capStep(ctx context.Context, id string, now time.Time) err
 // step cap retries it). Either way the job runs only once it holds its
 // computer (the hold went out with its record).
 func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) error {
-	rec, rev, _, err := c.current(ctx, id)
+	// The leader's record: a copy could hide a cancel, and the job would
+	// hold its computer again.
+	rec, rev, err := c.read(ctx, id)
 	if errors.Is(err, errUnknownJob) {
 		return nil
 	}
@@ -163,6 +165,23 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 			return err
 		}
 	}
+	// The record's force-reload was decided on the enrolment its submit
+	// saw, which may have been behind (the submit rewrites it once its
+	// hold is decided on the leader's, and may have died first): decide
+	// again on the held enrolment, which keeps the last job's taint and
+	// image.
+	e, _, err := c.readComputer(ctx, name)
+	if err != nil {
+		return err
+	}
+	if forceReload(e, rec.Spec.Image.Name) && !rec.ForceReload {
+		next := rec
+		next.ForceReload = true
+		if rev, err = c.write(ctx, next, rev); err != nil {
+			return err // a conflict: it moved on; the next sweep sees
+		}
+		rec = next
+	}
 	if !fresh {
 		c.log.Info("launching a job a submit left queued", "job", id)
 		metrics.Repaired("relaunch")
@@ -173,6 +192,7 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 	if err != nil {
 		return err
 	}
+	c.reabortIfEnded(ctx, id)
 	c.index.checked(id)
 	if !repeated {
 		c.log.Info("dispatched the first load of a job its submit left undispatched", "job", id)
@@ -195,6 +215,7 @@ func (c *Coordinator) lostLock(ctx context.Context, rec messages.JobRecord, rev 
 		return err
 	}
 	metrics.Repaired("lost-lock")
+	c.abort(ctx, rec.ID, 0, next.Error) // a first load may be out already
 	c.log.Warn("a job its submit left without its computer failed", "job", rec.ID, "computer", computerOf(rec).Name)
 	c.settle(ctx, c.event(next, "", next.Error, rec.ID+".lost-lock"))
 	return nil
@@ -231,11 +252,13 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 		}
 		rec, _, err := c.read(ctx, id)
 		switch {
-		case err == nil && messages.Terminal(rec.State):
+		case err == nil && messages.Terminal(rec.State) && computerOf(rec).Name == name:
 			c.log.Info("repairing the inventory: the computer's job has ended", "computer", name, "job", id, "state", rec.State)
 			metrics.Repaired("inventory")
 			_ = c.jobEnded(ctx, rec)
-		case errors.Is(err, errUnknownJob):
+		case errors.Is(err, errUnknownJob), err == nil && computerOf(rec).Name != name:
+			// No record of this job on this computer (a submit that died,
+			// or a resubmitted id that names another computer).
 			c.unheld(ctx, name, id, now)
 		}
 	}
@@ -246,9 +269,10 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 // right after, each bounded by opTimeout).
 const settleGrace = opTimeout / 2
 
-// unheld frees a computer held by a job that has no record (expired, or a
-// submit that died): available (or still in maintenance) and tainted, its
-// image unknown, the job recorded as canceled.
+// unheld frees a computer held by a job that has no record of it
+// (expired, a submit that died, or an id resubmitted for another
+// computer): available (or still in maintenance) and tainted, its image
+// unknown, the job recorded as canceled.
 func (c *Coordinator) unheld(ctx context.Context, name, id string, now time.Time) {
 	freed := false
 	_, err := c.changeComputer(ctx, name, func(e messages.Enrollment) (messages.Enrollment, string, error) {
