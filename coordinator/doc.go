@@ -28,7 +28,9 @@
 // stored; the sweeper sends that first load again (the same Msg-Id) for a
 // job that has no step relaunchAfter later, once per process, while the
 // record is younger than half the duplicate window, so a submit that died
-// before its dispatch costs a second, not a step cap. (Records of older
+// before its dispatch costs a second, not a step cap (unless no coordinator
+// ran for half the window: then the step cap retries it, since a job
+// whose long first load is running looks the same). (Records of older
 // coordinators may be queued: a queued job counts as waiting for the load
 // of attempt 1, so an early result is applied, not lost.)
 // Duplicate and stale results (older attempt, another step, an ended or
