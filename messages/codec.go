@@ -25,10 +25,20 @@ func Decode(data []byte, v any, strict bool) error {
 	if t[0] != '{' {
 		return fmt.Errorf("body is not a JSON object (starts with %q)", truncate(string(t), 20))
 	}
-	dec := json.NewDecoder(bytes.NewReader(t))
-	if strict {
-		dec.DisallowUnknownFields()
+	if !strict {
+		// One pass over the bytes, no decoder and its buffer to allocate
+		// (results and events: every job has several).
+		if err := json.Unmarshal(t, v); err != nil {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) && strings.Contains(syn.Error(), "after top-level value") {
+				return errors.New("malformed JSON: more than one value in the body")
+			}
+			return fmt.Errorf("malformed JSON: %s", cleanJSONErr(err))
+		}
+		return nil
 	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("malformed JSON: %s", cleanJSONErr(err))
 	}
