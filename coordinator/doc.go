@@ -47,8 +47,10 @@
 // its held computers name are read (16 at a time). That finds every live
 // job: a live job holds its computer from its record's creation (the hold
 // is sent with it, first) until its end, and a record written after the
-// watcher started comes through it. The watcher decodes only the fields the index needs;
-// an ended record leaves the index (a short memory of its revision keeps a
+// watcher started comes through it. The watcher decodes only the fields the
+// index needs, and none of this process's own writes (a delivery that
+// carries the bytes of a write in flight is indexed from that write); an
+// ended record leaves the index (a short memory of its revision keeps a
 // slower read of an older one from bringing it back). The job-state gauge
 // loadpool_jobs counts the live states only.
 //

@@ -51,8 +51,8 @@ var errIDConflict = errors.New("id conflict")
 //     out. A computer held by a job without a record is freed after
 //     repairAfter.
 //
-// Until this wave the record was born queued and moved to loading after
-// the dispatch: one write and one round trip more per job.
+// (A record born queued and moved to loading after the dispatch cost one
+// write and one round trip more per job.)
 func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobRecord, error) {
 	id, spec, err := decodeSubmit(data)
 	if err != nil {
