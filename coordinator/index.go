@@ -106,7 +106,7 @@ type index struct {
 	// own are this process's writes of records in flight, by job id.
 	own *inFlight[entry]
 
-	// relaunchAfter is the sweeper's delay for a queued job (set before
+	// relaunchAfter is the sweeper's delay for an undispatched job (set before
 	// the watchers start).
 	relaunchAfter time.Duration
 	// armed is when the sweeper runs next (zero: it is about to); a
@@ -145,10 +145,6 @@ func (x *index) putJob(rec messages.JobRecord, rev uint64) {
 func (x *index) put(id string, e entry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.putLocked(id, e)
-}
-
-func (x *index) putLocked(id string, e entry) {
 	old, ok := x.jobs[id]
 	if ok && old.rev >= e.rev {
 		return

@@ -83,7 +83,7 @@ func (c *Coordinator) submit(ctx context.Context, data []byte) (messages.JobReco
 	// repairAfter); a record without its hold (a cluster, or a crash
 	// before the purge of a refused job) is launched only once the
 	// relaunch holds the computer.
-	h := c.startHold(it, id, check)
+	h := c.startHold(it, id)
 	body := messages.Encode(rec)
 	c.index.own.expect(id, body, entryOf(rec, 0))
 	sent := c.publish("record of job "+id, &nats.Msg{Subject: c.jobSubject(id), Data: body},

@@ -85,20 +85,13 @@ type holdOutcome struct {
 	before  messages.Enrollment
 }
 
-// hold marks the computer held by job id, deciding first on the index's
-// copy, with the event left in flight; taken says whether this call took
-// it (false: id held it already).
-func (c *Coordinator) hold(ctx context.Context, name, id string, check func(messages.Enrollment) error) (e messages.Enrollment, ev pending, taken bool, err error) {
+// holdComputer holds the computer for job id (the sweeper's repairs),
+// deciding first on the index's copy, and returns the enrolment held.
+func (c *Coordinator) holdComputer(ctx context.Context, name, id string) (messages.Enrollment, error) {
 	var out holdOutcome
-	e, ev, err = c.changeComputerAsync(ctx, name, true, c.holdChange(ctx, id, check, &out))
-	return e, ev, err == nil && out.changed, err
-}
-
-// holdComputer holds the computer for job id (the sweeper's repair).
-func (c *Coordinator) holdComputer(ctx context.Context, name, id string) error {
-	_, ev, _, err := c.hold(ctx, name, id, nil)
+	e, ev, err := c.changeComputerAsync(ctx, name, true, c.holdChange(ctx, id, nil, &out))
 	c.settle(ctx, ev)
-	return err
+	return e, err
 }
 
 // startedHold is a hold's compare-and-set in flight (sent false: nothing
@@ -112,12 +105,12 @@ type startedHold struct {
 }
 
 // startHold decides the hold of job id on it, the index's copy of the
-// enrolment, and sends its compare-and-set without waiting: submit sends
-// it together with the job's record. Nothing is sent when check refuses
-// the copy or the copy is not free (a lost race, a takeover or a
-// resubmission: finishHold reads and decides again).
-func (c *Coordinator) startHold(it invItem, id string, check func(messages.Enrollment) error) startedHold {
-	if it.rev == 0 || heldJob(it.e) != "" || (check != nil && check(it.e) != nil) {
+// enrolment (which the caller's check accepted), and sends its
+// compare-and-set without waiting: submit sends it together with the
+// job's record. Nothing is sent when the copy is not free (a lost race, a
+// takeover or a resubmission: finishHold reads and decides again).
+func (c *Coordinator) startHold(it invItem, id string) startedHold {
+	if it.rev == 0 || heldJob(it.e) != "" {
 		return startedHold{prev: it.e}
 	}
 	next := held(it.e, id, time.Now().UTC())

@@ -251,7 +251,7 @@ func TestResubmissionRaceKeepsTheHold(t *testing.T) {
 	s.ID = ""
 	check := func(en messages.Enrollment) error { return refusal(en, s.Computer) }
 	it, _ := c.inv.item("vm-d")
-	hX := c.startHold(it, "d-1", check) // X's hold: wins
+	hX := c.startHold(it, "d-1") // X's hold: wins
 	eX, beforeX, _, takenX, err := c.finishHold(cx, hX, "vm-d", "d-1", check)
 	if err != nil || !takenX {
 		t.Fatalf("X's hold: taken %v, %v", takenX, err)
@@ -260,7 +260,7 @@ func TestResubmissionRaceKeepsTheHold(t *testing.T) {
 	if _, err := c.write(cx, rec, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, takenY, err := c.finishHold(cx, c.startHold(it, "d-1", check), "vm-d", "d-1", check) // Y's hold: finds d-1's
+	_, _, _, takenY, err := c.finishHold(cx, c.startHold(it, "d-1"), "vm-d", "d-1", check) // Y's hold: finds d-1's
 	if err != nil || takenY {
 		t.Fatalf("Y's hold: taken %v, %v; want not taken, no error", takenY, err)
 	}

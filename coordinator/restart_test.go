@@ -29,14 +29,7 @@ func (e *env) putRecords(recs ...messages.JobRecord) {
 // does (written directly, as a coordinator that died would have left it).
 func (e *env) putLock(computer, job string) {
 	e.t.Helper()
-	kv, err := e.js.KeyValue(ctx(e.t), subj.InventoryBucket())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	h := held(e.computerEnrollment(computer), job, time.Now().UTC())
-	if _, err := kv.Put(ctx(e.t), computer, messages.Encode(h)); err != nil {
-		e.t.Fatal(err)
-	}
+	e.putEnrollment(held(e.computerEnrollment(computer), job, time.Now().UTC()))
 }
 
 // TestListPages: job.list pages ended jobs from the bucket and live ones

@@ -155,8 +155,10 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 		return nil
 	}
 	name := computerOf(rec).Name
-	if it, ok := c.inv.item(name); !ok || heldJob(it.e) != id {
-		if err := c.holdComputer(ctx, name, id); errors.Is(err, errBusy) {
+	it, ok := c.inv.item(name)
+	e := it.e
+	if !ok || heldJob(e) != id {
+		if e, err = c.holdComputer(ctx, name, id); errors.Is(err, errBusy) {
 			if rec.Updated.After(now.Add(-c.repairAfter())) {
 				return nil // its submit may still be on its way: it refuses the job itself
 			}
@@ -169,11 +171,7 @@ func (c *Coordinator) relaunch(ctx context.Context, id string, now time.Time) er
 	// saw, which may have been behind (the submit rewrites it once its
 	// hold is decided on the leader's, and may have died first): decide
 	// again on the held enrolment, which keeps the last job's taint and
-	// image.
-	e, _, err := c.readComputer(ctx, name)
-	if err != nil {
-		return err
-	}
+	// image (nothing changes them while the job holds it).
 	if forceReload(e, rec.Spec.Image.Name) && !rec.ForceReload {
 		next := rec
 		next.ForceReload = true
@@ -241,7 +239,7 @@ func (c *Coordinator) repairInventory(ctx context.Context, now time.Time) {
 		if rec, _, err := c.read(ctx, id); err == nil && !messages.Terminal(rec.State) && rec.State != messages.StateQueued {
 			c.log.Info("repairing the inventory: the computer of a live job is held by it", "computer", e.computer, "job", id)
 			metrics.Repaired("inventory")
-			if err := c.holdComputer(ctx, e.computer, id); err != nil {
+			if _, err := c.holdComputer(ctx, e.computer, id); err != nil {
 				c.log.Warn("computer not held by its live job", "computer", e.computer, "job", id, "err", err)
 			}
 		}

@@ -51,11 +51,14 @@ func (d Durations) Stats(atLeast int) *StepStats {
 	return &StepStats{Samples: len(s), P50: q(0.50), P90: q(0.90), P99: q(0.99)}
 }
 
+// plainKey: image can be a key as it is (letters, digits and _=-. only).
+func plainKey(image string) bool { return image != "" && plain("_"+image, len(image)+1, "=-.") }
+
 // DurationsKey is the key of (image, computer type, step) in the
 // durations bucket: <step>.<type>.<image>, the image base64url-encoded
 // (with a "b64_" mark) when it holds characters a key cannot.
 func DurationsKey(image, computerType, step string) string {
-	if image == "" || !plain("_"+image, len(image)+1, "=-.") { // letters, digits and _=-. only
+	if !plainKey(image) {
 		image = "b64_" + base64.RawURLEncoding.EncodeToString([]byte(image))
 	}
 	return step + "." + computerType + "." + image
