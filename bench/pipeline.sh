@@ -9,6 +9,7 @@
 #   bash bench/pipeline.sh                       # 3 runs, N=5000, C=1,16,256
 #   bash bench/pipeline.sh -runs 1 -pipe-n 2000  # natsfloor flags override
 #   BENCH_PROFILE=/tmp/lp.prof bash bench/pipeline.sh   # + a CPU profile of loadpool
+#   BENCH_MEMPROFILE=/tmp/lp.mem bash bench/pipeline.sh # + its allocations
 #
 # The computers are enrolled first (-enroll); each submitter reuses one of
 # 256 computers (-computers 256), as a lab does.
@@ -20,10 +21,10 @@ bin=$(mktemp -d)/loadpool
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 14555)
 LOADPOOL_LOADERS= LOADPOOL_OS_FAMILIES= LOADPOOL_NATS_PORT=$port LOADPOOL_DATA_DIR=$data \
-  LOADPOOL_LOG_LEVEL=warn LOADPOOL_METRICS_ADDR= LOADPOOL_UI_ADDR= LOADPOOL_CPUPROFILE=${BENCH_PROFILE:-} \
+  GODEBUG=${BENCH_GODEBUG:-} LOADPOOL_LOG_LEVEL=warn LOADPOOL_METRICS_ADDR= LOADPOOL_UI_ADDR= LOADPOOL_CPUPROFILE=${BENCH_PROFILE:-} LOADPOOL_MEMPROFILE=${BENCH_MEMPROFILE:-} \
   "$bin" all >"$data/loadpool.log" 2>&1 &
 pid=$!
-trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$(dirname "$bin")"' EXIT
+trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; [ -z "${BENCH_LOG:-}" ] || cp "$data/loadpool.log" "$BENCH_LOG"; rm -rf "$data" "$(dirname "$bin")"' EXIT
 for _ in $(seq 200); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
   kill -0 $pid 2>/dev/null || { cat "$data/loadpool.log"; exit 1; }

@@ -150,6 +150,9 @@ func DecodeResult(data []byte) (Result, error) {
 
 // Encode marshals v; it panics never: every contract type marshals.
 func Encode(v any) []byte {
+	if b, ok := encodeFast(v); ok {
+		return b
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("messages: cannot encode %T: %v", v, err))

@@ -56,8 +56,20 @@ func main() {
 }
 
 // profiled runs f, writing a CPU profile of it to the file
-// LOADPOOL_CPUPROFILE names (for `go tool pprof`), when set.
+// LOADPOOL_CPUPROFILE names and, at its end, the allocations to the file
+// LOADPOOL_MEMPROFILE names (for `go tool pprof`), when set.
 func profiled(f func() int) int {
+	if path := os.Getenv("LOADPOOL_MEMPROFILE"); path != "" {
+		defer func() {
+			out, err := os.Create(path)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("allocs").WriteTo(out, 0), out.Close())
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "loadpool: LOADPOOL_MEMPROFILE=%s: %v\n", path, err)
+			}
+		}()
+	}
 	path := os.Getenv("LOADPOOL_CPUPROFILE")
 	if path == "" {
 		return f()
