@@ -137,7 +137,7 @@ type Coordinator struct {
 	started  bool
 	inflight sync.WaitGroup
 	slots    chan struct{} // bounds concurrent handlers
-	work     chan func()   // results, taken by the Handlers goroutines of handle
+	work     chan func()   // results and requests, taken by the Handlers goroutines of handle
 
 	// hookAfterWrite, set by tests only, runs after a result's record is
 	// written and before its effects; an error makes apply fail there

@@ -61,15 +61,16 @@ func apiError(err error) *APIError {
 }
 
 // startService serves the job.* and computer.* endpoints as the service
-// ServiceName. Each request runs in its own goroutine, in one of c.slots
-// (shared with the results), and `nats micro stats` times it until its
-// reply is sent (see package internal/service).
+// ServiceName. Each request runs in one of c.slots (shared with the
+// results) on one of the Handlers goroutines, and `nats micro stats`
+// times it until its reply is sent (see package internal/service).
 func (c *Coordinator) startService() error {
 	svc, err := service.New(c.nc, service.Config{
 		Name: ServiceName, Version: Version,
 		Description: "loadpool coordinator: job intake, attempt loop, locks, lab inventory",
 		Metadata:    map[string]string{"coordinator": c.cfg.Name, "prefix": c.sub.Prefix},
 		Slots:       c.slots,
+		Go:          func(f func()) { c.work <- f },
 	})
 	if err != nil {
 		return fmt.Errorf("coordinator: service: %w", err)

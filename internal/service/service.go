@@ -20,7 +20,7 @@ import (
 const DefaultSlots = 16
 
 // Handler answers one request with Respond or Error. It runs in its own
-// goroutine (in the subscription's for an Inline endpoint).
+// goroutine (or on Config.Go), or in the subscription's for an Inline endpoint.
 type Handler func(*Request)
 
 // Config describes a service.
@@ -37,6 +37,10 @@ type Config struct {
 	// Full, when set, answers a request that finds no free slot at once,
 	// in the subscription's goroutine, instead of the request waiting.
 	Full Handler
+	// Go, when set, runs a handler (once it has its slot) instead of a
+	// new goroutine: a pool of long-lived goroutines, one per slot, whose
+	// stacks have grown once.
+	Go func(func())
 }
 
 // Service is one running instance of a service.
@@ -178,12 +182,17 @@ func (s *Service) serve(ep *endpoint, m *nats.Msg) {
 			return
 		}
 	}
-	go func() {
+	run := func() {
 		defer s.end()
 		ep.h(r)
 		r.count()
 		<-s.cfg.Slots
-	}()
+	}
+	if s.cfg.Go != nil {
+		s.cfg.Go(run)
+		return
+	}
+	go run()
 }
 
 func (s *Service) begin() bool {
