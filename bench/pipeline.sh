@@ -21,7 +21,7 @@ bin=$(mktemp -d)/loadpool
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 14555)
 LOADPOOL_LOADERS= LOADPOOL_OS_FAMILIES= LOADPOOL_NATS_PORT=$port LOADPOOL_DATA_DIR=$data \
-  GODEBUG=${BENCH_GODEBUG:-} LOADPOOL_LOG_LEVEL=warn LOADPOOL_METRICS_ADDR= LOADPOOL_UI_ADDR= LOADPOOL_CPUPROFILE=${BENCH_PROFILE:-} LOADPOOL_MEMPROFILE=${BENCH_MEMPROFILE:-} \
+  GODEBUG=${BENCH_GODEBUG:-} GOGC=${BENCH_GOGC:-} LOADPOOL_LOG_LEVEL=warn LOADPOOL_METRICS_ADDR= LOADPOOL_UI_ADDR= LOADPOOL_CPUPROFILE=${BENCH_PROFILE:-} LOADPOOL_MEMPROFILE=${BENCH_MEMPROFILE:-} \
   "$bin" all >"$data/loadpool.log" 2>&1 &
 pid=$!
 trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; [ -z "${BENCH_LOG:-}" ] || cp "$data/loadpool.log" "$BENCH_LOG"; rm -rf "$data" "$(dirname "$bin")"' EXIT
