@@ -126,9 +126,12 @@ func DecodeRequest(data []byte) (Request, error) {
 // non-nil error, so that the caller can record it and log it. A result
 // whose job_id, attempt or step is unusable is an error with a zero Result.
 func DecodeResult(data []byte) (Result, error) {
-	var r Result
-	if err := Decode(data, &r, false); err != nil {
-		return Result{}, err
+	r, ok := decodeResultFast(data)
+	if !ok || len(data) > MaxBodyBytes {
+		r = Result{}
+		if err := Decode(data, &r, false); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := ValidJobID("job_id", r.JobID); err != nil {
 		return Result{}, err

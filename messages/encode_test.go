@@ -134,3 +134,73 @@ func BenchmarkEncodeJobRecord(b *testing.B) {
 		})
 	}
 }
+
+// TestDecodeResultFastAgrees: the fast path decodes what encoding/json
+// decodes, or declines; over results written by Encode (random fields,
+// escapes and all) and hand-written edge cases.
+func TestDecodeResultFastAgrees(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	fast := 0
+	check := func(data []byte) {
+		t.Helper()
+		got, ok := decodeResultFast(data)
+		var want Result
+		err := json.Unmarshal(data, &want)
+		if !ok {
+			return
+		}
+		fast++
+		if err != nil {
+			t.Fatalf("fast path took %s, which encoding/json refuses: %v", data, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n fast %+v\n json %+v", data, got, want)
+		}
+	}
+	for range 20000 {
+		var res Result
+		fill(r, reflect.ValueOf(&res).Elem(), 0)
+		if r.IntN(2) == 0 { // the common shape
+			res.Profile, res.LearnedHostKey, res.Evidence = nil, nil, nil
+			res.Detail, res.Worker, res.JobID = "attempt 1: ok", "loader/host-a/4711", "res-1042"
+			res.Outcome, res.Step, res.Reason = []Outcome{OutcomeReady, OutcomeRetry, OutcomeFail}[r.IntN(3)], StepPostload, "timeout"
+		}
+		b, _ := json.Marshal(res)
+		check(b)
+	}
+	now := time.Date(2026, 12, 2, 9, 30, 1, 123456789, time.UTC)
+	base, _ := json.Marshal(Result{JobID: "j1", Attempt: 1, Step: StepLoad, Outcome: OutcomeReady, Worker: "w", Started: now, Finished: now})
+	for _, s := range []string{
+		string(base), " " + string(base) + "\n", `{}`, `{"job_id":"j1"}`, `{"job_id":"j1","job_id":"j2"}`,
+		`{"attempt":01}`, `{"attempt":-0}`, `{"attempt":-01}`, `{"attempt":1.0}`, `{"attempt":1e2}`, `{"attempt":99999999999999999999}`,
+		`{"attempt":null}`, `{"job_id":null}`, `{"reloaded":null}`, `{"reloaded":true}`, `{"reloaded":false}`, `{"reloaded":tru}`,
+		`{"started":"2026-12-02T09:30:01Z"}`, `{"started":"2026-12-02 09:30:01Z"}`, `{"started":"2026-12-02T09:30:01+25:00"}`,
+		`{"Job_ID":"x"}`, `{"job_id":"a\"b"}`, `{"job_id":"é"}`, `{"job_id":"a"`, `{"job_id":"a",}`, `{"job_id":"a"} x`,
+		`{"job_id" "a"}`, `{"attempt":}`, `{"profile":{}}`, `[]`, ``, `{"worker":"w","extra":1}`,
+	} {
+		check([]byte(s))
+	}
+	if fast < 5000 {
+		t.Fatalf("the fast path took only %d of the results: it is not the common path", fast)
+	}
+}
+
+func BenchmarkDecodeResult(b *testing.B) {
+	now := time.Now().UTC()
+	yes := true
+	data, _ := json.Marshal(Result{JobID: "res-1042", Attempt: 1, Step: StepLoad, Outcome: OutcomeReady, Detail: "cloned from template win7-base",
+		Worker: "loader-vmware/host-a/4711", Started: now, Finished: now, Reloaded: &yes})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r Result
+			_ = Decode(data, &r, false)
+		}
+	})
+	b.Run("DecodeResult", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = DecodeResult(data)
+		}
+	})
+}
