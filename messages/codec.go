@@ -126,8 +126,12 @@ func DecodeRequest(data []byte) (Request, error) {
 // non-nil error, so that the caller can record it and log it. A result
 // whose job_id, attempt or step is unusable is an error with a zero Result.
 func DecodeResult(data []byte) (Result, error) {
-	r, ok := decodeResultFast(data)
-	if !ok || len(data) > MaxBodyBytes {
+	var r Result
+	ok := false
+	if len(data) <= MaxBodyBytes {
+		r, ok = decodeResultFast(data)
+	}
+	if !ok {
 		r = Result{}
 		if err := Decode(data, &r, false); err != nil {
 			return Result{}, err

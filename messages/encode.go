@@ -128,10 +128,6 @@ func (o *obj) other(k string, v any) {
 
 func (o *obj) strings(k string, v []string) {
 	o.key(k)
-	if v == nil {
-		o.b = append(o.b, "null"...)
-		return
-	}
 	o.b = append(o.b, '[')
 	for i, s := range v {
 		if i > 0 {
@@ -142,7 +138,9 @@ func (o *obj) strings(k string, v []string) {
 	o.b = append(o.b, ']')
 }
 
-// appendTime is time.Time's MarshalJSON (RFC 3339 with nanoseconds).
+// appendTime is time.Time's MarshalJSON (RFC 3339 with nanoseconds);
+// a year outside 0–9999, which MarshalJSON refuses, is written as
+// AppendFormat writes it instead of failing the whole message.
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
